@@ -33,6 +33,7 @@ type testConfig struct {
 	Nested    Inner
 	Embedded
 	Skipped   string `flag:"-"`
+	//lint:ignore U1000 present to show that unexported fields are skipped
 	internal  int
 	NotConfig *strings.Builder
 }
