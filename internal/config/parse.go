@@ -37,6 +37,7 @@ const (
 	kindFloatMap
 )
 
+// durationType is read-only.
 var durationType = reflect.TypeFor[time.Duration]()
 
 func kindOf(t reflect.Type) (kind, bool) {

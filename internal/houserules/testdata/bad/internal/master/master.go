@@ -1,0 +1,12 @@
+// Package master is guarded.
+package master
+
+// cache is read-only (says the comment, but the code disagrees).
+var cache = map[string]int{}
+
+// Put mutates package state.
+func Put(k string) {
+	cache[k] = 1
+	local := map[string]int{}
+	local[k] = 1
+}
