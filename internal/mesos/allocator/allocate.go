@@ -1,0 +1,171 @@
+package allocator
+
+import (
+	"time"
+
+	"github.com/basalt-dcos/basalt/pkg/mesosv1"
+)
+
+// Allocate runs one cycle over all agents (DRF: roles by weighted dominant share, then frameworks within a
+// role by dominant share; reserved resources only to their role; filters, suppression, min-allocatable and
+// GPU rules honoured).
+func (a *Allocator) Allocate(now time.Time) []Offer {
+	a.shuffled = append(a.shuffled[:0], a.cand...)
+	return a.run(now)
+}
+
+// AllocateAgents does what Allocate does for only the given agents
+// (event-driven allocation after a new agent or recovered resources).
+// Unknown agents are ignored.
+func (a *Allocator) AllocateAgents(now time.Time, agentIDs []string) []Offer {
+	a.gen++
+	a.shuffled = a.shuffled[:0]
+	for _, id := range agentIDs {
+		if ag := a.agents[id]; ag != nil && ag.cand >= 0 && ag.mark != a.gen {
+			ag.mark = a.gen
+			a.shuffled = append(a.shuffled, ag)
+		}
+	}
+	return a.run(now)
+}
+
+// run allocates the agents in a.shuffled, in a random order so that no agent
+// is favoured. Per agent it visits the roles in DRF order (a snapshot: a
+// role that was just granted this agent's resources moves back in the order,
+// but has nothing left here anyway) and offers each role's usable free
+// resources to the role's first eligible framework. Shares are updated after
+// every grant, so the next agent sees the new order.
+func (a *Allocator) run(now time.Time) []Offer {
+	a.refresh()
+	agents := a.shuffled
+	a.rng.Shuffle(len(agents), func(i, j int) { agents[i], agents[j] = agents[j], agents[i] })
+	var offers []Offer
+	for _, ag := range agents {
+		if !a.anyOfferable(ag) {
+			continue
+		}
+		roles := append(a.roleBuf[:0], a.roleOrder...)
+		for _, r := range roles {
+			star, own := ag.free.find(mesosv1.UnreservedRole), -1
+			if r.name != mesosv1.UnreservedRole {
+				own = ag.free.find(r.name)
+			}
+			var v vec
+			if star >= 0 {
+				v = ag.free[star].v
+			}
+			if own >= 0 {
+				v = v.add(ag.free[own].v)
+			}
+			if !a.meetsMin(v) {
+				continue
+			}
+			m := a.pick(r, ag, star, own, now)
+			if m == nil {
+				continue
+			}
+			offers = append(offers, a.grant(ag, m, star, own))
+			if !a.anyOfferable(ag) {
+				break
+			}
+		}
+		clear(roles)
+		a.roleBuf = roles[:0]
+		a.updateCand(ag)
+	}
+	clear(agents)
+	return offers
+}
+
+// meetsMin is Mesos' min_allocatable_resources rule: at least the minimum
+// cpus or the minimum mem (and something, when the minimums are zero).
+func (a *Allocator) meetsMin(v vec) bool {
+	return (v[iCPUs] > 0 && v[iCPUs] >= a.minCPU) || (v[iMem] > 0 && v[iMem] >= a.minMem)
+}
+
+// anyOfferable reports whether some role could still be offered something
+// on ag: its unreserved resources, or a reservation to a role with frameworks.
+func (a *Allocator) anyOfferable(ag *agent) bool {
+	if !ag.active {
+		return false
+	}
+	var star vec
+	if i := ag.free.find(mesosv1.UnreservedRole); i >= 0 {
+		star = ag.free[i].v
+		if a.meetsMin(star) && len(a.roles) > 0 {
+			return true
+		}
+	}
+	for i := range ag.free {
+		p := &ag.free[i]
+		if p.role != mesosv1.UnreservedRole && a.roles[p.role] != nil && a.meetsMin(star.add(p.v)) {
+			return true
+		}
+	}
+	return false
+}
+
+// pick returns the first framework of r, in DRF order, that may be offered
+// the free pools star and own (indices into ag.free, -1 if absent).
+func (a *Allocator) pick(r *role, ag *agent, star, own int, now time.Time) *member {
+	for _, m := range r.members {
+		fw := m.fw
+		if !m.subscribed || m.suppressed || !fw.active {
+			continue
+		}
+		if a.cfg.FilterGPUs && ag.gpu && !fw.gpu {
+			continue
+		}
+		if len(fw.filters) > 0 && a.filtered(fw, ag, star, own, now) {
+			continue
+		}
+		return m
+	}
+	return nil
+}
+
+// filtered reports whether an unexpired filter of fw on ag covers
+// everything that would be offered. Expired filters are dropped.
+func (a *Allocator) filtered(fw *framework, ag *agent, star, own int, now time.Time) bool {
+	fs := fw.filters[ag.id]
+	if len(fs) == 0 {
+		return false
+	}
+	live := fs[:0]
+	hit := false
+	for _, f := range fs {
+		if !now.Before(f.until) {
+			continue
+		}
+		live = append(live, f)
+		if !hit && (star < 0 || f.refused.containsPool(&ag.free[star])) && (own < 0 || f.refused.containsPool(&ag.free[own])) {
+			hit = true
+		}
+	}
+	clear(fs[len(live):])
+	if len(live) == 0 {
+		delete(fw.filters, ag.id)
+	} else {
+		fw.filters[ag.id] = live
+	}
+	return hit
+}
+
+// grant moves the free pools star and own of ag to m and returns the offer.
+func (a *Allocator) grant(ag *agent, m *member, star, own int) Offer {
+	var pools [2]*pool
+	got := make(bundle, 0, 2) // fixed capacity: pools points into it
+	n := 0
+	for _, i := range [...]int{star, own} {
+		if i < 0 || ag.free[i].empty() {
+			continue
+		}
+		got = append(got, ag.free[i])
+		ag.free[i] = pool{role: ag.free[i].role}
+		pools[n] = &got[len(got)-1]
+		n++
+	}
+	res := toResources(m.role.name, ag.resv, pools[:n]...)
+	a.hold(ag, m, got)
+	return Offer{FrameworkID: m.fw.id, AgentID: ag.id, Role: m.role.name, Resources: res}
+}
