@@ -62,6 +62,20 @@ type sourceFile struct {
 	rel  string // slash path relative to the module root
 	test bool
 	ast  *ast.File
+	fset *token.FileSet
+}
+
+// sameLineComments returns the comments that start on the line of pos, such
+// as "var table = map[string]bool{ // read-only".
+func (f sourceFile) sameLineComments(pos token.Pos) []*ast.CommentGroup {
+	line := f.fset.Position(pos).Line
+	var out []*ast.CommentGroup
+	for _, cg := range f.ast.Comments {
+		if f.fset.Position(cg.Pos()).Line == line {
+			out = append(out, cg)
+		}
+	}
+	return out
 }
 
 // check walks the module rooted at root and returns one line per violation,
@@ -97,7 +111,7 @@ func check(root, module string) ([]string, error) {
 		if err != nil {
 			return fmt.Errorf("parse: %w", err)
 		}
-		dirs[path.Dir(rel)] = append(dirs[path.Dir(rel)], sourceFile{rel: rel, test: strings.HasSuffix(name, "_test.go"), ast: f})
+		dirs[path.Dir(rel)] = append(dirs[path.Dir(rel)], sourceFile{rel: rel, test: strings.HasSuffix(name, "_test.go"), ast: f, fset: fset})
 		return nil
 	})
 	if err != nil {
@@ -269,7 +283,8 @@ func checkExits(f sourceFile, report func(token.Pos, string, ...any)) {
 // (documented in README's house rules): a package-level var must be `_`, an
 // error/regexp built by a known read-only constructor, or carry a comment
 // saying it is "read-only" (tables, or a version string set by the linker);
-// and no function may assign to it.
+// and no function may assign to it. The comment may be the var's doc, or
+// a comment on the line where its declaration starts.
 func checkPackageVars(files []sourceFile, report func(token.Pos, string, ...any)) {
 	names := map[string]bool{}
 	specs := map[*ast.ValueSpec]bool{}
@@ -283,7 +298,7 @@ func checkPackageVars(files []sourceFile, report func(token.Pos, string, ...any)
 			for _, s := range gd.Specs {
 				vs := s.(*ast.ValueSpec)
 				specs[vs] = true
-				docs := []*ast.CommentGroup{vs.Doc, vs.Comment}
+				docs := append([]*ast.CommentGroup{vs.Doc, vs.Comment}, f.sameLineComments(vs.Pos())...)
 				if len(gd.Specs) == 1 || gd.Lparen.IsValid() {
 					docs = append(docs, gd.Doc)
 				}

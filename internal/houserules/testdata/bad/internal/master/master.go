@@ -10,3 +10,7 @@ func Put(k string) {
 	local := map[string]int{}
 	local[k] = 1
 }
+
+var table = map[string]bool{ // read-only
+	"a": true,
+}

@@ -1,0 +1,200 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/basalt-dcos/basalt/internal/config"
+	"github.com/basalt-dcos/basalt/pkg/mesosv1"
+)
+
+// ClientConfig is what every client command needs to reach the cluster.
+type ClientConfig struct {
+	Master  string        `flag:"master" env:"BASALT_MASTER_URL" help:"base URL of any master; standby masters redirect to the leader"`
+	Timeout time.Duration `flag:"timeout" help:"timeout of each HTTP request"`
+}
+
+// DefaultClientConfig points at a master on this host's DC/OS port.
+func DefaultClientConfig() ClientConfig {
+	return ClientConfig{Master: "http://127.0.0.1:5050", Timeout: 30 * time.Second}
+}
+
+// clientFlags binds the client config (and --json) to cmd and returns a
+// function that loads it and builds the API client.
+func clientFlags(cmd *cobra.Command, env Env) (func() (*apiClient, error), *bool) {
+	cfg := DefaultClientConfig()
+	loader, err := config.Bind(cmd.Flags(), &cfg)
+	asJSON := cmd.Flags().Bool("json", false, "print the raw API JSON")
+	return func() (*apiClient, error) {
+		if err != nil {
+			return nil, err // a programming error in the Config tags
+		}
+		if err := loader.Load(env.lookupEnv); err != nil {
+			return nil, usageError{err}
+		}
+		return newAPIClient(cfg)
+	}, asJSON
+}
+
+// apiClient reads the master's and agents' HTTP endpoints.
+type apiClient struct {
+	master *url.URL
+	http   *http.Client
+}
+
+func newAPIClient(cfg ClientConfig) (*apiClient, error) {
+	u, err := url.Parse(strings.TrimRight(cfg.Master, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usageError{fmt.Errorf("--master %q: want a URL like http://127.0.0.1:5050", cfg.Master)}
+	}
+	// The default client follows the 307 a standby master answers with, to
+	// the leader, for GETs; that is all the client commands do.
+	return &apiClient{master: u, http: &http.Client{Timeout: cfg.Timeout}}, nil
+}
+
+// get fetches base+path and returns the body of a 2xx answer.
+func (c *apiClient) get(ctx context.Context, base *url.URL, path string, query url.Values) ([]byte, error) {
+	u := *base
+	u.Path = strings.TrimRight(u.Path, "/") + path
+	u.RawQuery = query.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", u.Redacted(), err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", u.Redacted(), err)
+	}
+	if resp.StatusCode/100 != 2 {
+		msg := strings.TrimSpace(string(body))
+		if len(msg) > 512 {
+			msg = msg[:512] + "..."
+		}
+		return nil, fmt.Errorf("GET %s: %s: %s", u.Redacted(), resp.Status, msg)
+	}
+	return body, nil
+}
+
+// masterState is /master/state decoded twice from the same bytes: typed for
+// the logic, raw so --json prints exactly what the API said. Indexes agree.
+type masterState struct {
+	mesosv1.StateResponse
+	raw struct {
+		Slaves              []json.RawMessage `json:"slaves"`
+		Frameworks          []rawFramework    `json:"frameworks"`
+		CompletedFrameworks []rawFramework    `json:"completed_frameworks"`
+	}
+}
+
+type rawFramework struct {
+	self             json.RawMessage
+	Tasks            []json.RawMessage `json:"tasks"`
+	CompletedTasks   []json.RawMessage `json:"completed_tasks"`
+	UnreachableTasks []json.RawMessage `json:"unreachable_tasks"`
+}
+
+func (f *rawFramework) UnmarshalJSON(b []byte) error {
+	type plain rawFramework
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*f = rawFramework(p)
+	f.self = append(json.RawMessage(nil), b...)
+	return nil
+}
+
+func (c *apiClient) masterState(ctx context.Context) (*masterState, error) {
+	body, err := c.get(ctx, c.master, "/master/state", nil)
+	if err != nil {
+		return nil, err
+	}
+	return parseMasterState(body)
+}
+
+func parseMasterState(body []byte) (*masterState, error) {
+	var s masterState
+	if err := json.Unmarshal(body, &s.StateResponse); err != nil {
+		return nil, fmt.Errorf("decode /master/state: %w", err)
+	}
+	if err := json.Unmarshal(body, &s.raw); err != nil {
+		return nil, fmt.Errorf("decode /master/state: %w", err)
+	}
+	if len(s.raw.Slaves) != len(s.Slaves) || len(s.raw.Frameworks) != len(s.Frameworks) ||
+		len(s.raw.CompletedFrameworks) != len(s.CompletedFrameworks) {
+		return nil, errors.New("decode /master/state: inconsistent document")
+	}
+	return &s, nil
+}
+
+func (s *masterState) agent(id string) (*mesosv1.StateAgent, bool) {
+	for i := range s.Slaves {
+		if s.Slaves[i].ID == id {
+			return &s.Slaves[i], true
+		}
+	}
+	return nil, false
+}
+
+// pidHostPort returns the "ip:port" of a libprocess pid such as
+// "slave(1)@10.0.0.1:5051" or "master@10.0.0.2:5050".
+func pidHostPort(pid string) (string, bool) {
+	_, hp, ok := strings.Cut(pid, "@")
+	if !ok {
+		return "", false
+	}
+	if _, _, err := net.SplitHostPort(hp); err != nil {
+		return "", false
+	}
+	return hp, true
+}
+
+// pidIP returns the IP of a libprocess pid, or "".
+func pidIP(pid string) string {
+	hp, ok := pidHostPort(pid)
+	if !ok {
+		return ""
+	}
+	h, _, _ := net.SplitHostPort(hp)
+	return h
+}
+
+// agentURL is the base URL of an agent's HTTP API: from its pid, else its
+// hostname and port. It uses the master's scheme.
+func (c *apiClient) agentURL(a *mesosv1.StateAgent) (*url.URL, error) {
+	hp, ok := pidHostPort(a.PID)
+	if !ok {
+		if a.Hostname == "" || a.Port == 0 {
+			return nil, fmt.Errorf("agent %s: no address in its pid %q", a.ID, a.PID)
+		}
+		hp = net.JoinHostPort(a.Hostname, strconv.Itoa(a.Port))
+	}
+	return &url.URL{Scheme: c.master.Scheme, Host: hp}, nil
+}
+
+// printJSON writes v indented, as the --json output of every command.
+func printJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
