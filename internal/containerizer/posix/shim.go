@@ -1,0 +1,302 @@
+package posix
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/basalt-dcos/basalt/pkg/mesosv1"
+)
+
+// ShimEnv is the environment variable that turns a process of the agent's
+// binary into a container shim; its value is the container's state directory.
+const ShimEnv = "BASALT_POSIX_SHIM"
+
+// readyFD is the descriptor on which the shim reports that the task started
+// (or why it did not) and then closes. It is the only pipe shared with the
+// agent, written once before the agent can be expected to be gone; Go returns
+// EPIPE (no SIGPIPE) for writes to descriptors other than 1 and 2.
+const readyFD = 3
+
+// readyMsg is the shim's one message on readyFD.
+type readyMsg struct {
+	TaskPID int    `json:"task_pid,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// defaultPath is searched for an argv-form executable when the task's
+// environment has no PATH.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// MaybeRunShim runs the container shim when this process was started as one
+// (ShimEnv set) and reports handled=true with the exit code the process must
+// exit with. Otherwise it returns handled=false at once. cmd/basalt's main and
+// the TestMain of packages that launch posix containers call it first:
+//
+//	if handled, code := posix.MaybeRunShim(); handled {
+//		os.Exit(code)
+//	}
+func MaybeRunShim() (handled bool, exitCode int) {
+	dir, ok := os.LookupEnv(ShimEnv)
+	if !ok {
+		return false, 0
+	}
+	if err := runShim(dir); err != nil {
+		fmt.Fprintf(os.Stderr, "basalt posix shim %s: %v\n", dir, err)
+		return true, 1
+	}
+	return true, 0
+}
+
+// runShim supervises one task: start it in its own session, report readiness,
+// wait for it, kill whatever is left of its session, and record how it ended.
+//
+// The shim runs in its own session (the agent starts it with setsid), so
+// signals aimed at the agent's process group or terminal do not reach it, and
+// it holds no pipe to the agent after startup: it outlives the agent.
+func runShim(dir string) error {
+	// Only trust descriptor 3 if it is the pipe the agent passed: started
+	// any other way, it could be one of the runtime's own descriptors.
+	var ready *os.File
+	var st syscall.Stat_t
+	if err := syscall.Fstat(readyFD, &st); err == nil && st.Mode&syscall.S_IFMT == syscall.S_IFIFO {
+		ready = os.NewFile(readyFD, "ready")
+	}
+	report := func(m readyMsg) {
+		if ready == nil {
+			return
+		}
+		b, _ := json.Marshal(m)
+		_, _ = ready.Write(append(b, '\n'))
+		_ = ready.Close()
+		ready = nil
+	}
+	// Signals for a terminal or a dead reader must not end the shim. SIGTERM
+	// (e.g. a service manager stopping everything) is passed on to the task,
+	// which then ends and is recorded as usual.
+	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE, syscall.SIGQUIT)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+
+	shimStart := uint64(0)
+	if st, err := readStat(os.Getpid()); err == nil {
+		shimStart = st.StartTime
+	}
+	pids := pidsRecord{ShimPID: os.Getpid(), ShimStart: shimStart}
+	fail := func(err error) error {
+		report(readyMsg{Error: err.Error()})
+		_ = writeJSONAtomic(dir, terminationFile, terminationRecord{
+			ExitCode:   -1,
+			Reason:     mesosv1.ReasonContainerLaunchFailed,
+			Message:    "Failed to launch container: " + err.Error(),
+			FinishedAt: time.Now(),
+		})
+		return err
+	}
+	if err := writeJSONAtomic(dir, pidsFile, pids); err != nil {
+		return fail(err)
+	}
+	var spec shimSpec
+	if err := readJSON(dir, launchFile, &spec); err != nil {
+		return fail(fmt.Errorf("read launch spec: %w", err))
+	}
+	cmd, err := taskCommand(spec)
+	if err != nil {
+		return fail(err)
+	}
+	if err := cmd.Start(); err != nil {
+		closeFiles(cmd)
+		return fail(fmt.Errorf("start %s: %w", cmd.Path, err))
+	}
+	closeFiles(cmd)
+	pids.TaskPID = cmd.Process.Pid
+	if st, err := readStat(pids.TaskPID); err == nil {
+		pids.TaskStart = st.StartTime
+	}
+	if err := writeJSONAtomic(dir, pidsFile, pids); err != nil {
+		// The task runs but cannot be found after an agent restart; say so
+		// and carry on supervising it.
+		fmt.Fprintf(os.Stderr, "record pids: %v\n", err)
+	}
+	report(readyMsg{TaskPID: pids.TaskPID})
+
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	var werr error
+loop:
+	for {
+		select {
+		case werr = <-waited:
+			break loop
+		case <-sigs:
+			_ = syscall.Kill(-pids.TaskPID, syscall.SIGTERM)
+		}
+	}
+	// The container ends with its main process: nothing of its session may
+	// outlive it (as Mesos destroys the container when the executor exits).
+	killSession(pids.TaskPID, syscall.SIGKILL)
+
+	rec := terminationRecord{FinishedAt: time.Now()}
+	var ee *exec.ExitError
+	switch {
+	case werr == nil:
+		rec.Message = "Command exited with status 0"
+	case errors.As(werr, &ee):
+		ws, _ := ee.Sys().(syscall.WaitStatus)
+		if ws.Signaled() {
+			rec.ExitCode = -1
+			rec.Signal = int(ws.Signal())
+			rec.Message = "Command terminated with signal " + signalName(ws.Signal())
+		} else {
+			rec.ExitCode = ws.ExitStatus()
+			rec.Message = fmt.Sprintf("Command exited with status %d", rec.ExitCode)
+		}
+	default:
+		rec.ExitCode = -1
+		rec.Reason = mesosv1.ReasonExecutorTerminated
+		rec.Message = "Failed to wait for command: " + werr.Error()
+	}
+	return writeJSONAtomic(dir, terminationFile, rec)
+}
+
+// signalName is "Terminated", "Killed", ... as strsignal(3) spells them.
+func signalName(s syscall.Signal) string {
+	n := s.String()
+	if n == "" {
+		return fmt.Sprintf("%d", int(s))
+	}
+	return strings.ToUpper(n[:1]) + n[1:]
+}
+
+// killSession sends sig to the task's process group and to every process
+// still in its session (a process may have moved to another group).
+func killSession(sid int, sig syscall.Signal) {
+	if sid <= 0 {
+		return
+	}
+	_ = syscall.Kill(-sid, sig)
+	for _, pid := range sessionMembers(sid) {
+		_ = syscall.Kill(pid, sig)
+	}
+}
+
+// taskCommand builds the task's exec.Cmd from spec: its own session, exactly
+// spec.Env, cwd = spec.Dir, stdout/stderr appended to the sandbox files.
+func taskCommand(spec shimSpec) (*exec.Cmd, error) {
+	if spec.Path == "" || len(spec.Args) == 0 {
+		return nil, errors.New("no command")
+	}
+	path, err := lookPath(spec.Path, spec.Dir, spec.Env)
+	if err != nil {
+		return nil, err
+	}
+	stdin, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", os.DevNull, err)
+	}
+	stdout, err := openLog(spec.Stdout, spec)
+	if err != nil {
+		stdin.Close()
+		return nil, err
+	}
+	stderr, err := openLog(spec.Stderr, spec)
+	if err != nil {
+		stdin.Close()
+		stdout.Close()
+		return nil, err
+	}
+	env := spec.Env
+	if env == nil {
+		env = []string{} // nil would mean "inherit the shim's environment"
+	}
+	cmd := &exec.Cmd{
+		Path:        path,
+		Args:        spec.Args,
+		Env:         env,
+		Dir:         spec.Dir,
+		Stdin:       stdin,
+		Stdout:      stdout,
+		Stderr:      stderr,
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+	if spec.SetUser {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: spec.UID, Gid: spec.GID, Groups: spec.Groups}
+	}
+	return cmd, nil
+}
+
+func closeFiles(cmd *exec.Cmd) {
+	for _, f := range []any{cmd.Stdin, cmd.Stdout, cmd.Stderr} {
+		if c, ok := f.(*os.File); ok {
+			_ = c.Close()
+		}
+	}
+}
+
+// openLog opens a sandbox log file for appending, owned by the task's user.
+func openLog(path string, spec shimSpec) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if spec.SetUser {
+		_ = f.Chown(int(spec.UID), int(spec.GID))
+	}
+	return f, nil
+}
+
+// lookPath resolves an argv-form executable as execvp would, but in the
+// task's PATH (or defaultPath) rather than the shim's. A name with a slash is
+// taken relative to the sandbox.
+func lookPath(name, dir string, env []string) (string, error) {
+	if name == "" {
+		return "", errors.New("empty executable name")
+	}
+	if strings.Contains(name, "/") {
+		p := name
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		if err := checkExecutable(p); err != nil {
+			return "", err
+		}
+		return p, nil
+	}
+	pathEnv := defaultPath
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	for _, d := range filepath.SplitList(pathEnv) {
+		if d == "" {
+			d = "."
+		}
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(dir, d)
+		}
+		p := filepath.Join(d, name)
+		if checkExecutable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("executable %q not found in PATH %q", name, pathEnv)
+}
+
+func checkExecutable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return fmt.Errorf("executable %s: %w", p, err)
+	}
+	if fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return fmt.Errorf("executable %s: not an executable file", p)
+	}
+	return nil
+}
