@@ -31,6 +31,7 @@ type StateResponse struct {
 	LogDir                 string            `json:"log_dir,omitempty"`
 	Flags                  map[string]string `json:"flags"`
 	Slaves                 []StateAgent      `json:"slaves"`
+	RecoveredSlaves        []StateAgent      `json:"recovered_slaves"`
 	Frameworks             []StateFramework  `json:"frameworks"`
 	CompletedFrameworks    []StateFramework  `json:"completed_frameworks"`
 	OrphanTasks            []StateTask       `json:"orphan_tasks"`
@@ -95,7 +96,7 @@ type StateFramework struct {
 	WebuiURL         string       `json:"webui_url"`
 	FailoverTimeout  float64      `json:"failover_timeout"`
 	Checkpoint       bool         `json:"checkpoint"`
-	Role             string       `json:"role"`
+	Role             string       `json:"role,omitempty"`
 	Roles            []string     `json:"roles,omitempty"`
 	Principal        string       `json:"principal,omitempty"`
 	Capabilities     []string     `json:"capabilities"`
@@ -149,10 +150,11 @@ type StateStatus struct {
 
 // StateOffer is an outstanding offer in /master/state.
 type StateOffer struct {
-	ID          string      `json:"id"`
-	FrameworkID string      `json:"framework_id"`
-	SlaveID     string      `json:"slave_id"`
-	Resources   ResourceMap `json:"resources"`
+	ID             string          `json:"id"`
+	FrameworkID    string          `json:"framework_id"`
+	AllocationInfo *AllocationInfo `json:"allocation_info,omitempty"`
+	SlaveID        string          `json:"slave_id"`
+	Resources      ResourceMap     `json:"resources"`
 }
 
 // StateSummaryResponse is GET /master/state-summary.
@@ -179,4 +181,27 @@ type FrameworksResponse struct {
 // TasksResponse is GET /master/tasks.
 type TasksResponse struct {
 	Tasks []StateTask `json:"tasks"`
+}
+
+// RolesResponse is GET /master/roles.
+type RolesResponse struct {
+	Roles []StateRole `json:"roles"`
+}
+
+// StateRole is one entry of /master/roles. Resources is what Mesos calls
+// "allocated and offered"; Allocated (used by tasks), Offered and Reserved
+// split it further.
+type StateRole struct {
+	Name       string      `json:"name"`
+	Weight     float64     `json:"weight"`
+	Frameworks []string    `json:"frameworks"`
+	Resources  ResourceMap `json:"resources"`
+	Allocated  ResourceMap `json:"allocated,omitempty"`
+	Offered    ResourceMap `json:"offered,omitempty"`
+	Reserved   ResourceMap `json:"reserved,omitempty"`
+}
+
+// FlagsResponse is GET /master/flags.
+type FlagsResponse struct {
+	Flags map[string]string `json:"flags"`
 }
