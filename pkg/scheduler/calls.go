@@ -89,18 +89,34 @@ func (c *Client) Shutdown(ctx context.Context, executorID, agentID mesosv1.ID) e
 	})
 }
 
+// teardownState is the outcome of a TEARDOWN call; ok is written before done
+// is closed.
+type teardownState struct {
+	done chan struct{}
+	ok   bool
+}
+
 // Teardown removes the framework: the master kills all its tasks. On success
 // the stream is closed and Run returns nil.
 func (c *Client) Teardown(ctx context.Context) error {
+	td := &teardownState{done: make(chan struct{})}
 	c.mu.Lock()
 	streamID := c.streamID
+	c.teardown = td
 	c.mu.Unlock()
-	if err := c.Call(ctx, mesosv1.Call{Type: mesosv1.CallTeardown}); err != nil {
+	err := c.Call(ctx, mesosv1.Call{Type: mesosv1.CallTeardown})
+	td.ok = err == nil
+	if err != nil {
+		c.mu.Lock()
+		if c.teardown == td {
+			c.teardown = nil
+		}
+		c.mu.Unlock()
+	}
+	close(td.done)
+	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.tornDown = true
-	c.mu.Unlock()
 	c.dropStream(streamID, errTornDown)
 	return nil
 }

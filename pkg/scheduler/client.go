@@ -81,7 +81,7 @@ type Client struct {
 	streamID    string                // "" when not subscribed
 	subscribed  bool                  // SUBSCRIBED received on the current stream
 	cancelStrm  context.CancelCauseFunc
-	tornDown    bool
+	teardown    *teardownState // set while a TEARDOWN is in flight or succeeded
 	heartbeatIv time.Duration
 }
 
@@ -165,12 +165,21 @@ func (c *Client) Run(ctx context.Context, h Handler) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		// The master may close the stream before the TEARDOWN call returns:
+		// wait for its outcome before deciding to re-subscribe.
 		c.mu.Lock()
-		tornDown := c.tornDown
+		td := c.teardown
 		c.mu.Unlock()
-		if tornDown {
-			c.log.Info("framework torn down", "framework_id", c.FrameworkID())
-			return nil
+		if td != nil {
+			select {
+			case <-td.done:
+			case <-ctx.Done():
+				return nil
+			}
+			if td.ok {
+				c.log.Info("framework torn down", "framework_id", c.FrameworkID())
+				return nil
+			}
 		}
 		if perm := (*permanentError)(nil); errors.As(err, &perm) {
 			return perm.err

@@ -34,6 +34,7 @@ type fakeMaster struct {
 	callBody   string  // body for calls
 	heartbeat  float64 // heartbeat_interval_seconds in SUBSCRIBED
 	current    string  // stream id of the open stream
+	open       *fakeStream
 	n          int
 }
 
@@ -47,6 +48,7 @@ type fakeStream struct {
 	id     string
 	events chan mesosv1.Event
 	end    chan struct{} // close to end the stream from the master's side
+	closed chan struct{} // closed when the stream has ended
 }
 
 func newFakeMaster(t *testing.T) *fakeMaster {
@@ -107,11 +109,16 @@ func (f *fakeMaster) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if call.Type != mesosv1.CallSubscribe {
 		f.calls = append(f.calls, rec)
-		status, body, current := f.callStatus, f.callBody, f.current
+		status, body, current, open := f.callStatus, f.callBody, f.current, f.open
 		f.mu.Unlock()
 		if rec.StreamID != current {
 			http.Error(w, "framework is not subscribed", http.StatusForbidden)
 			return
+		}
+		if call.Type == mesosv1.CallTeardown && open != nil {
+			// Like Mesos, end the stream before answering the call.
+			close(open.end)
+			<-open.closed
 		}
 		if status == 0 {
 			status = http.StatusAccepted
@@ -128,8 +135,10 @@ func (f *fakeMaster) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.n++
-	s := &fakeStream{id: fmt.Sprintf("stream-%d", f.n), events: make(chan mesosv1.Event, 16), end: make(chan struct{})}
-	f.current = s.id
+	s := &fakeStream{id: fmt.Sprintf("stream-%d", f.n), events: make(chan mesosv1.Event, 16),
+		end: make(chan struct{}), closed: make(chan struct{})}
+	defer close(s.closed)
+	f.current, f.open = s.id, s
 	hb := f.heartbeat
 	f.mu.Unlock()
 
