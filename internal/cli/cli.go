@@ -91,6 +91,7 @@ Start a single-node cluster with "basalt up", then look at it with
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.CompletionOptions.HiddenDefaultCmd = true
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	root.SetVersionTemplate("basalt version {{.Version}}\n")

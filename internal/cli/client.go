@@ -75,6 +75,14 @@ func (c *apiClient) get(ctx context.Context, base *url.URL, path string, query u
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
+		// *url.Error repeats the method and URL; say them once.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		if ctx.Err() == nil && base == c.master {
+			return nil, fmt.Errorf("GET %s: %w (is a master running there? use --master or BASALT_MASTER_URL)", u.Redacted(), err)
+		}
 		return nil, fmt.Errorf("GET %s: %w", u.Redacted(), err)
 	}
 	defer resp.Body.Close()

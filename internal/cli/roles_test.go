@@ -1,0 +1,100 @@
+//go:build basalt_roles
+
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestUp runs `basalt up` for real (embedded store, master, agent) on port
+// 0 and a temp dir, checks that the agent registers, that the client
+// commands see it, and that cancelling (SIGINT) stops everything cleanly.
+func TestUp(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ready := make(chan map[string]string, 1)
+	var upOut syncBuffer
+	upOut.wrote = make(chan struct{}, 1)
+	env := Env{
+		Stdout:  &upOut,
+		Stderr:  newTestLogWriter(t),
+		OnReady: func(urls map[string]string) { ready <- urls },
+	}
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"up", "--data-dir", t.TempDir(),
+			"--master-listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0", "--log-level", "debug"}, env)
+	}()
+	var urls map[string]string
+	select {
+	case urls = <-ready:
+	case code := <-done:
+		t.Fatalf("up exited %d before ready: %s", code, upOut.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("up not ready after 60s: %s", upOut.String())
+	}
+	if !strings.Contains(upOut.String(), "ready in ") {
+		t.Errorf("no ready line in %q", upOut.String())
+	}
+
+	// Poll until the agent shows up in the master's state.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var out bytes.Buffer
+		code := Run(ctx, []string{"node", "list", "--json", "--master", urls["master"]}, Env{Stdout: &out, Stderr: &out})
+		var agents []map[string]any
+		if code == 0 && json.Unmarshal(out.Bytes(), &agents) == nil && len(agents) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent never registered; last node list (exit %d): %s", code, out.String())
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, not a wait for a condition
+	}
+	var table bytes.Buffer
+	if code := Run(ctx, []string{"node", "list", "--master", urls["master"]}, Env{Stdout: &table, Stderr: &table}); code != 0 {
+		t.Fatalf("node list: exit %d: %s", code, table.String())
+	}
+	if !strings.Contains(table.String(), "master (leader)") || !strings.Contains(table.String(), "agent") {
+		t.Errorf("node list:\n%s", table.String())
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("up exited %d after cancel: %s", code, upOut.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("up did not stop within 60s of cancel")
+	}
+}
+
+// testLogWriter sends the servers' logs to the test log until the test
+// ends (t.Log panics after that).
+type testLogWriter struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
+
+func newTestLogWriter(t *testing.T) *testLogWriter {
+	w := &testLogWriter{t: t}
+	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
+	return w
+}
+
+func (w *testLogWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
