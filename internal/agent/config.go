@@ -1,0 +1,141 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/basalt-dcos/basalt/pkg/mesosv1"
+)
+
+// DC/OS port ranges (reference §1.2): private agents keep the ports of the
+// DC/OS system services out of the offer; public agents offer almost all.
+const (
+	PrivatePorts = "[1025-2180,2182-3887,3889-5049,5052-8079,8082-8180,8182-32000]"
+	PublicPorts  = "[1-21,23-5050,5052-32000]"
+)
+
+// PublicRole is the role every resource of a public agent is reserved to.
+const PublicRole = "slave_public"
+
+// Config configures an agent. Every field is a flag of `basalt agent`.
+type Config struct {
+	Masters     []string `flag:"master" help:"base URLs of the masters (http://host:5050), tried in turn"`
+	Listen      string   `flag:"listen" help:"address of the agent's HTTP API"`
+	Hostname    string   `flag:"hostname" help:"hostname the agent advertises (default: the host's name)"`
+	AdvertiseIP string   `flag:"advertise-ip" help:"IP the agent advertises (default: the address that reaches the master)"`
+	WorkDir     string   `flag:"work-dir" help:"directory for sandboxes and checkpoints"`
+	Resources   string   `flag:"resources" help:"resources to offer, text (cpus:4;mem:4096;ports:[31000-32000]) or JSON; missing ones are detected"`
+	Attributes  string   `flag:"attributes" help:"agent attributes (rack:a;zone:2)"`
+	Public      bool     `flag:"public" help:"public agent: resources reserved to slave_public, attribute public_ip:true, DC/OS public port range"`
+	// Containerizers lists the runtimes to enable; the first one that is not
+	// docker runs tasks without a DOCKER ContainerInfo.
+	Containerizers []string `flag:"containerizers" help:"container runtimes to enable (posix)"`
+
+	HeartbeatInterval      time.Duration `flag:"heartbeat-interval" help:"how often the agent sends heartbeats to the master"`
+	RegistrationBackoffMin time.Duration `flag:"registration-backoff-min" help:"first delay before reconnecting to a master"`
+	RegistrationBackoffMax time.Duration `flag:"registration-backoff-max" help:"longest delay between reconnection attempts"`
+	StatusUpdateRetryMin   time.Duration `flag:"status-update-retry-min" help:"first retry interval of an unacknowledged status update"`
+	StatusUpdateRetryMax   time.Duration `flag:"status-update-retry-max" help:"longest retry interval of an unacknowledged status update"`
+	DefaultKillGrace       time.Duration `flag:"default-kill-grace" help:"grace between SIGTERM and SIGKILL when a task has no kill policy"`
+	ExecutorShutdownGrace  time.Duration `flag:"executor-shutdown-grace-period" help:"grace given to tasks when their framework shuts down"`
+	GCDelay                time.Duration `flag:"gc-delay" help:"how long a finished task's sandbox is kept"`
+
+	Domain Domain
+}
+
+// Domain is the agent's fault domain (optional; both or neither).
+type Domain struct {
+	Region string `flag:"domain-region" help:"fault domain region of this agent"`
+	Zone   string `flag:"domain-zone" help:"fault domain zone of this agent"`
+}
+
+// DefaultConfig returns the defaults of a DC/OS private agent.
+func DefaultConfig() Config {
+	return Config{
+		Masters:                []string{"http://127.0.0.1:5050"},
+		Listen:                 ":5051",
+		WorkDir:                "/var/lib/basalt/agent",
+		Containerizers:         []string{"posix"},
+		HeartbeatInterval:      5 * time.Second,
+		RegistrationBackoffMin: 200 * time.Millisecond,
+		RegistrationBackoffMax: 10 * time.Second,
+		StatusUpdateRetryMin:   10 * time.Second,
+		StatusUpdateRetryMax:   10 * time.Minute,
+		DefaultKillGrace:       3 * time.Second,
+		ExecutorShutdownGrace:  5 * time.Second,
+		GCDelay:                48 * time.Hour,
+	}
+}
+
+// Validate reports every problem of the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Masters) == 0 {
+		errs = append(errs, errors.New("at least one master URL is required"))
+	}
+	for _, m := range c.Masters {
+		u, err := url.Parse(m)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("master %q: want an http(s)://host:port URL", m))
+		}
+	}
+	if c.Listen == "" {
+		errs = append(errs, errors.New("listen address is required"))
+	}
+	if c.WorkDir == "" {
+		errs = append(errs, errors.New("work dir is required"))
+	}
+	if len(c.Containerizers) == 0 {
+		errs = append(errs, errors.New("at least one containerizer is required"))
+	}
+	if _, err := mesosv1.ParseResources(c.Resources, c.defaultRole()); err != nil {
+		errs = append(errs, fmt.Errorf("resources: %w", err))
+	}
+	if _, err := mesosv1.ParseAttributes(c.Attributes); err != nil {
+		errs = append(errs, fmt.Errorf("attributes: %w", err))
+	}
+	for name, d := range map[string]time.Duration{
+		"heartbeat interval":       c.HeartbeatInterval,
+		"registration backoff min": c.RegistrationBackoffMin,
+		"registration backoff max": c.RegistrationBackoffMax,
+		"status update retry min":  c.StatusUpdateRetryMin,
+		"status update retry max":  c.StatusUpdateRetryMax,
+	} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive", name))
+		}
+	}
+	if c.RegistrationBackoffMax < c.RegistrationBackoffMin {
+		errs = append(errs, errors.New("registration backoff max is below its min"))
+	}
+	if c.StatusUpdateRetryMax < c.StatusUpdateRetryMin {
+		errs = append(errs, errors.New("status update retry max is below its min"))
+	}
+	if c.DefaultKillGrace < 0 || c.ExecutorShutdownGrace < 0 || c.GCDelay < 0 {
+		errs = append(errs, errors.New("kill grace, shutdown grace and gc delay must not be negative"))
+	}
+	if (c.Domain.Region == "") != (c.Domain.Zone == "") {
+		errs = append(errs, errors.New("fault domain needs both region and zone"))
+	}
+	return errors.Join(errs...)
+}
+
+// defaultRole is the role of resources given without one.
+func (c Config) defaultRole() string {
+	if c.Public {
+		return PublicRole
+	}
+	return mesosv1.UnreservedRole
+}
+
+// masterURLs returns the master base URLs without trailing slashes.
+func (c Config) masterURLs() []string {
+	out := make([]string, len(c.Masters))
+	for i, m := range c.Masters {
+		out[i] = strings.TrimRight(m, "/")
+	}
+	return out
+}

@@ -1,0 +1,78 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"os/user"
+	"sort"
+	"strings"
+)
+
+// defaultPath is the PATH of tasks when the agent has none.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// taskEnv is the environment of a command task, as Mesos sets it: the
+// MESOS_* variables, HOME and PATH from the agent, then the task's own
+// CommandInfo.environment (VALUE variables; SECRET ones are refused).
+func (a *Agent) taskEnv(t *task) ([]string, error) {
+	checkpoint := "0"
+	if t.rec.Framework.Checkpoint {
+		checkpoint = "1"
+	}
+	vars := map[string]string{
+		"MESOS_SANDBOX":        t.rec.Sandbox,
+		"MESOS_DIRECTORY":      t.rec.Sandbox,
+		"MESOS_TASK_ID":        t.id(),
+		"MESOS_EXECUTOR_ID":    t.rec.ExecutorID,
+		"MESOS_FRAMEWORK_ID":   t.rec.FrameworkID,
+		"MESOS_AGENT_ENDPOINT": a.endpoint,
+		"MESOS_SLAVE_ID":       a.ID(),
+		"MESOS_SLAVE_PID":      a.pid(),
+		"MESOS_CHECKPOINT":     checkpoint,
+		"PATH":                 defaultPath,
+	}
+	if t.rec.Containerizer == dockerRuntime {
+		vars["MESOS_CONTAINER_NAME"] = "mesos-" + t.rec.ContainerID
+	}
+	if p := os.Getenv("PATH"); p != "" {
+		vars["PATH"] = p
+	}
+	if h := os.Getenv("HOME"); h != "" {
+		vars["HOME"] = h
+	}
+	if cmd := commandOf(t.rec.Task); cmd != nil && cmd.Environment != nil {
+		var secrets []string
+		for _, v := range cmd.Environment.Variables {
+			switch v.Type {
+			case "", "VALUE":
+				vars[v.Name] = v.Value
+			case "SECRET":
+				secrets = append(secrets, v.Name)
+			default:
+				return nil, fmt.Errorf("environment variable %q has unsupported type %q", v.Name, v.Type)
+			}
+		}
+		if len(secrets) > 0 {
+			return nil, fmt.Errorf("secret environment variables are not supported by this agent (%s)", strings.Join(secrets, ", "))
+		}
+	}
+	env := make([]string, 0, len(vars))
+	for k, v := range vars {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	return env, nil
+}
+
+// canSwitchTo reports whether tasks can run as name: root can become any
+// existing user; anyone else only themselves.
+func canSwitchTo(name string) bool {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return false
+	}
+	if os.Geteuid() == 0 {
+		return true
+	}
+	return u.Uid == fmt.Sprint(os.Geteuid())
+}

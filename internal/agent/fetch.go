@@ -1,0 +1,299 @@
+package agent
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"compress/bzip2"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/basalt-dcos/basalt/pkg/mesosv1"
+)
+
+// The fetcher downloads CommandInfo.uris into a task's sandbox before the
+// task starts, as the Mesos fetcher does: http(s) URLs, file:// URLs and
+// absolute paths; archives (.tar, .tar.gz, .tgz, .tar.bz2, .zip, .gz) are
+// extracted into the sandbox unless extract is false; executable files are
+// made executable and never extracted; output_file renames the download.
+// Extraction goes through os.Root, so no archive entry can land outside the
+// sandbox, through ".." or a symlink.
+
+// maxFetchBytes bounds one download.
+const maxFetchBytes = 8 << 30
+
+// fetchAll fetches every URI into sandbox, stopping at the first failure.
+func fetchAll(ctx context.Context, client *http.Client, uris []mesosv1.CommandURI, sandbox string) error {
+	root, err := os.OpenRoot(sandbox)
+	if err != nil {
+		return fmt.Errorf("open sandbox: %w", err)
+	}
+	defer root.Close()
+	for _, u := range uris {
+		if err := fetchOne(ctx, client, u, root); err != nil {
+			return fmt.Errorf("%s: %w", u.Value, err)
+		}
+	}
+	return nil
+}
+
+func fetchOne(ctx context.Context, client *http.Client, u mesosv1.CommandURI, root *os.Root) error {
+	name, err := fetchName(u)
+	if err != nil {
+		return err
+	}
+	src, err := openURI(ctx, client, u.Value)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", name, err)
+	}
+	n, err := io.Copy(f, io.LimitReader(src, maxFetchBytes+1))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("download: %w", err)
+	}
+	if n > maxFetchBytes {
+		return fmt.Errorf("download larger than %d bytes", int64(maxFetchBytes))
+	}
+	if u.Executable != nil && *u.Executable {
+		return root.Chmod(name, 0o755)
+	}
+	if u.Extract != nil && !*u.Extract {
+		return nil
+	}
+	kind := archiveKind(name)
+	if kind == "" {
+		return nil
+	}
+	a, err := root.Open(name)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := extract(kind, a, root, strings.TrimSuffix(name, ".gz")); err != nil {
+		return fmt.Errorf("extract %s: %w", name, err)
+	}
+	return nil
+}
+
+// fetchName is the file name a URI is saved under in the sandbox.
+func fetchName(u mesosv1.CommandURI) (string, error) {
+	name := u.OutputFile
+	if name == "" {
+		p := u.Value
+		if pu, err := url.Parse(u.Value); err == nil && pu.Scheme != "" {
+			p = pu.Path
+		}
+		name = path.Base(p)
+	}
+	name = filepath.Clean(name)
+	if name == "" || name == "." || name == "/" || name == ".." || filepath.IsAbs(name) || strings.HasPrefix(name, "../") {
+		return "", fmt.Errorf("cannot derive a file name in the sandbox (output_file %q)", u.OutputFile)
+	}
+	return name, nil
+}
+
+// openURI opens a URI for reading.
+func openURI(ctx context.Context, client *http.Client, raw string) (io.ReadCloser, error) {
+	if strings.HasPrefix(raw, "/") {
+		return os.Open(raw)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("parse URI: %w", err)
+	}
+	switch u.Scheme {
+	case "file":
+		if u.Host != "" && u.Host != "localhost" {
+			return nil, fmt.Errorf("file URI with host %q is not local", u.Host)
+		}
+		return os.Open(u.Path)
+	case "http", "https":
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return nil, fmt.Errorf("HTTP %s", resp.Status)
+		}
+		return resp.Body, nil
+	default:
+		return nil, fmt.Errorf("unsupported URI scheme %q (supported: http, https, file, absolute paths)", u.Scheme)
+	}
+}
+
+// archiveKind says how to extract a file by its name, "" if it is no archive.
+func archiveKind(name string) string {
+	n := strings.ToLower(name)
+	switch {
+	case strings.HasSuffix(n, ".tar.gz"), strings.HasSuffix(n, ".tgz"):
+		return "tgz"
+	case strings.HasSuffix(n, ".tar.bz2"), strings.HasSuffix(n, ".tbz2"):
+		return "tbz2"
+	case strings.HasSuffix(n, ".tar"):
+		return "tar"
+	case strings.HasSuffix(n, ".zip"):
+		return "zip"
+	case strings.HasSuffix(n, ".gz"):
+		return "gz"
+	}
+	return ""
+}
+
+// extract unpacks archive f of kind into root. gzName is where a plain .gz
+// file is decompressed to.
+func extract(kind string, f *os.File, root *os.Root, gzName string) error {
+	switch kind {
+	case "tar":
+		return untar(f, root)
+	case "tgz":
+		z, err := gzip.NewReader(f)
+		if err != nil {
+			return err
+		}
+		defer z.Close()
+		return untar(z, root)
+	case "tbz2":
+		return untar(bzip2.NewReader(f), root)
+	case "gz":
+		z, err := gzip.NewReader(f)
+		if err != nil {
+			return err
+		}
+		defer z.Close()
+		return writeEntry(root, gzName, z, 0o644)
+	case "zip":
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		return unzip(f, st.Size(), root)
+	}
+	return fmt.Errorf("unknown archive kind %q", kind)
+}
+
+// entryName validates an archive entry name: relative, without "..".
+func entryName(name string) (string, error) {
+	name = strings.TrimPrefix(filepath.Clean("/"+name), "/")
+	if name == "" {
+		return ".", nil
+	}
+	if !fs.ValidPath(name) {
+		return "", fmt.Errorf("invalid entry name %q", name)
+	}
+	return name, nil
+}
+
+func writeEntry(root *os.Root, name string, r io.Reader, mode fs.FileMode) error {
+	if dir := filepath.Dir(name); dir != "." {
+		if err := root.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode.Perm()|0o200)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, io.LimitReader(r, maxFetchBytes))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func untar(r io.Reader, root *os.Root) error {
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name, err := entryName(h.Name)
+		if err != nil {
+			return err
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if name != "." {
+				if err := root.MkdirAll(name, 0o755); err != nil {
+					return err
+				}
+			}
+		case tar.TypeReg:
+			if err := writeEntry(root, name, tr, fs.FileMode(h.Mode)); err != nil {
+				return err
+			}
+		case tar.TypeSymlink:
+			if dir := filepath.Dir(name); dir != "." {
+				if err := root.MkdirAll(dir, 0o755); err != nil {
+					return err
+				}
+			}
+			_ = root.Remove(name)
+			// The link may point anywhere; os.Root refuses to follow it
+			// outside the sandbox when later entries are written.
+			if err := root.Symlink(h.Linkname, name); err != nil {
+				return err
+			}
+		default:
+			// Hard links, devices and fifos are skipped.
+		}
+	}
+}
+
+func unzip(r io.ReaderAt, size int64, root *os.Root) error {
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return err
+	}
+	for _, zf := range zr.File {
+		name, err := entryName(zf.Name)
+		if err != nil {
+			return err
+		}
+		if zf.FileInfo().IsDir() {
+			if name != "." {
+				if err := root.MkdirAll(name, 0o755); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if !zf.Mode().IsRegular() {
+			continue
+		}
+		rc, err := zf.Open()
+		if err != nil {
+			return err
+		}
+		err = writeEntry(root, name, rc, zf.Mode())
+		rc.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
