@@ -39,7 +39,7 @@ func testConfig(masters ...string) Config {
 	}
 }
 
-func newTestClient(t *testing.T, cfg Config) *Client {
+func newTestClient(t testing.TB, cfg Config) *Client {
 	t.Helper()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(tr.CloseIdleConnections)

@@ -18,7 +18,7 @@ import (
 // with SUBSCRIBED and then carries whatever the test pushes, and answers calls
 // with a configurable status.
 type fakeMaster struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *httptest.Server
 	quit chan struct{}
 
@@ -51,7 +51,7 @@ type fakeStream struct {
 	closed chan struct{} // closed when the stream has ended
 }
 
-func newFakeMaster(t *testing.T) *fakeMaster {
+func newFakeMaster(t testing.TB) *fakeMaster {
 	t.Helper()
 	f := &fakeMaster{
 		t:         t,
@@ -181,7 +181,7 @@ func (f *fakeMaster) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // nextStream waits for the master to open a stream.
-func (f *fakeMaster) nextStream(t *testing.T) *fakeStream {
+func (f *fakeMaster) nextStream(t testing.TB) *fakeStream {
 	t.Helper()
 	select {
 	case s := <-f.streams:
