@@ -261,3 +261,47 @@ func processAlive(pid int) bool {
 	i := strings.LastIndexByte(string(b), ')')
 	return i > 0 && i+2 < len(b) && b[i+2] != 'Z'
 }
+
+// BenchmarkLaunchWait measures one container's whole life: shim re-exec,
+// task start, exit, termination record, Wait.
+func BenchmarkLaunchWait(b *testing.B) {
+	c, err := posix.New(posix.Config{StateDir: b.TempDir()}, posix.Deps{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sandbox := b.TempDir()
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		i++
+		id := "c" + strconv.Itoa(i)
+		if err := c.Launch(ctx, shellSpec(id, sandbox, "exit 0")); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Wait(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Destroy(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkUsage measures one Usage call on a running container (a /proc
+// scan for the session's processes and a walk of the sandbox).
+func BenchmarkUsage(b *testing.B) {
+	c, err := posix.New(posix.Config{StateDir: b.TempDir()}, posix.Deps{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.Launch(ctx, shellSpec("u", b.TempDir(), "exec sleep 1000")); err != nil {
+		b.Fatal(err)
+	}
+	defer c.Destroy(ctx, "u")
+	for b.Loop() {
+		if _, err := c.Usage(ctx, "u"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -13,8 +13,11 @@ import (
 )
 
 // Files of one container's state directory (Config.StateDir/<containerID>/).
-// Every file but shim.log is written atomically (temp file, fsync, rename), so
-// a reader sees either nothing or a complete document.
+// Every file but shim.log is written atomically (temp file, rename), so a
+// reader sees either nothing or a complete document. They are not fsynced:
+// they describe processes, which a host crash ends anyway, while an agent
+// crash leaves the page cache intact; a torn file after a host crash makes
+// the container Lost, which is what it is then.
 const (
 	launchFile      = "launch.json"      // shimSpec, written by Launch before the shim starts
 	pidsFile        = "pids.json"        // pidsRecord, written by the shim
@@ -67,7 +70,7 @@ type killRecord struct {
 	Grace       time.Duration `json:"grace_ns"`
 }
 
-// writeJSONAtomic writes v as JSON to dir/name through a synced temp file.
+// writeJSONAtomic writes v as JSON to dir/name through a temp file.
 func writeJSONAtomic(dir, name string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -79,9 +82,6 @@ func writeJSONAtomic(dir, name string, v any) error {
 	}
 	tmp := f.Name()
 	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
