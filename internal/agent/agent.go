@@ -25,6 +25,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/basalt-dcos/basalt/internal/agent/files"
 	"github.com/basalt-dcos/basalt/internal/containerizer"
 	"github.com/basalt-dcos/basalt/internal/containerizer/posix"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
@@ -49,7 +50,7 @@ type Agent struct {
 	conts          map[string]containerizer.Containerizer
 	defaultRuntime string
 	ckpt           *checkpointer
-	files          filesMount
+	files          *files.Handler
 
 	ready     chan struct{}
 	startTime time.Time
@@ -150,7 +151,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		conts:          conts,
 		defaultRuntime: def,
 		ckpt:           newCheckpointer(workDir),
-		files:          newFilesMount(log),
+		files:          files.New(log),
 		ready:          make(chan struct{}),
 		wake:           make(chan struct{}, 1),
 		frameworks:     map[string]*framework{},

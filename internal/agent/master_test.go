@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -287,13 +286,18 @@ func testConfig(t testing.TB, m *fakeMaster) Config {
 
 type runningAgent struct {
 	*Agent
-	cancel context.CancelFunc
-	done   chan error
+	cancel  context.CancelFunc
+	done    chan error
+	stopped bool
 }
 
-// stop ends Run and waits for it.
+// stop ends Run and waits for it (once).
 func (r *runningAgent) stop(t testing.TB) {
 	t.Helper()
+	if r.stopped {
+		return
+	}
+	r.stopped = true
 	r.cancel()
 	select {
 	case err := <-r.done:
@@ -329,16 +333,11 @@ func startAgent(t testing.TB, cfg Config, conts map[string]containerizer.Contain
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &runningAgent{Agent: a, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- a.Run(ctx) }()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			r.stop(t)
-		}
-	})
+	t.Cleanup(func() { r.stop(t) })
 	select {
 	case <-a.Ready():
 	case err := <-r.done:
-		stopped = true
+		r.stopped = true
 		t.Fatalf("Run: %v", err)
 	}
 	eventually(t, 10*time.Second, func() bool { return a.ID() != "" && a.connected() }, "agent never registered")
@@ -367,8 +366,6 @@ func getJSON(t testing.TB, a *Agent, path string, v any) {
 		t.Fatalf("GET %s: %v: %s", path, err, b)
 	}
 }
-
-var errIgnored = errors.New("ignored")
 
 // framework returns a FrameworkInfo for tests.
 func testFramework(id string, caps ...string) mesosv1.FrameworkInfo {

@@ -82,7 +82,7 @@ func (a *Agent) recover(ctx context.Context) error {
 
 	for _, n := range todo {
 		t := n.t
-		if t.rec.Launched && t.rec.Sandbox != "" {
+		if t.rec.Sandbox != "" {
 			a.attachSandbox(t.rec)
 		}
 		switch {
@@ -112,7 +112,6 @@ func (a *Agent) recover(ctx context.Context) error {
 
 // scheduleGC removes a forgotten task's run directory after GCDelay.
 func (a *Agent) scheduleGC(rec taskRecord) {
-	a.detachSandbox(rec)
 	if rec.Sandbox == "" {
 		return
 	}
@@ -123,6 +122,7 @@ func (a *Agent) scheduleGC(rec taskRecord) {
 		return // the next agent's sweep collects it
 	case <-timer.C:
 	}
+	a.detachSandbox(rec)
 	if err := os.RemoveAll(rec.Sandbox); err != nil {
 		a.log.Warn("remove sandbox", "path", rec.Sandbox, "error", err)
 	}

@@ -30,7 +30,7 @@ func (a *Agent) routes() http.Handler {
 	for _, p := range []string{"/monitor/statistics", "/monitor/statistics.json"} {
 		mux.HandleFunc("GET "+p, a.handleStatistics)
 	}
-	mux.Handle("/files/", a.files.handler())
+	mux.Handle("/files/", a.files)
 	return mux
 }
 
