@@ -30,22 +30,30 @@ func (a *Allocator) AllocateAgents(now time.Time, agentIDs []string) []Offer {
 }
 
 // run allocates the agents in a.shuffled, in a random order so that no agent
-// is favoured. Per agent it visits the roles in DRF order (a snapshot: a
-// role that was just granted this agent's resources moves back in the order,
-// but has nothing left here anyway) and offers each role's usable free
-// resources to the role's first eligible framework. Shares are updated after
-// every grant, so the next agent sees the new order.
+// is favoured. Per agent it visits the roles in DRF order and offers each
+// role's usable free resources to the role's first eligible framework.
+// Shares are updated after every grant, so the next role and the next agent
+// see the new order.
+//
+// A grant raises the granted role's share, moving it later in a.roleOrder
+// while the roles behind it shift forward by one. So the walk stays at the
+// same index after a grant whose role moved (the next unvisited role is now
+// there); the moved role may come up again for this agent, but it has
+// nothing left here and is skipped by the min-allocatable check.
 func (a *Allocator) run(now time.Time) []Offer {
 	a.refresh()
 	agents := a.shuffled
 	a.rng.Shuffle(len(agents), func(i, j int) { agents[i], agents[j] = agents[j], agents[i] })
 	var offers []Offer
+	if len(agents) > 0 {
+		offers = make([]Offer, 0, len(agents)) // most agents yield one offer per cycle
+	}
 	for _, ag := range agents {
 		if !a.anyOfferable(ag) {
 			continue
 		}
-		roles := append(a.roleBuf[:0], a.roleOrder...)
-		for _, r := range roles {
+		for i := 0; i < len(a.roleOrder); {
+			r := a.roleOrder[i]
 			star, own := ag.free.find(mesosv1.UnreservedRole), -1
 			if r.name != mesosv1.UnreservedRole {
 				own = ag.free.find(r.name)
@@ -58,19 +66,22 @@ func (a *Allocator) run(now time.Time) []Offer {
 				v = v.add(ag.free[own].v)
 			}
 			if !a.meetsMin(v) {
+				i++
 				continue
 			}
 			m := a.pick(r, ag, star, own, now)
 			if m == nil {
+				i++
 				continue
 			}
 			offers = append(offers, a.grant(ag, m, star, own))
 			if !a.anyOfferable(ag) {
 				break
 			}
+			if a.roleOrder[i] == r {
+				i++
+			}
 		}
-		clear(roles)
-		a.roleBuf = roles[:0]
 		a.updateCand(ag)
 	}
 	clear(agents)

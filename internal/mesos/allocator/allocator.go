@@ -76,7 +76,6 @@ type Allocator struct {
 	gen  uint64   // marks agents already visited by one AllocateAgents call
 
 	shuffled []*agent // scratch
-	roleBuf  []*role  // scratch
 }
 
 type agent struct {
@@ -94,8 +93,10 @@ type agent struct {
 
 // alloc is what one framework holds on one agent in one role.
 type alloc struct {
-	m *member
-	b bundle
+	m     *member
+	ag    *agent
+	b     bundle
+	fwIdx int // in framework.allocs
 }
 
 type framework struct {
@@ -105,7 +106,7 @@ type framework struct {
 	active  bool
 	members map[string]*member
 	filters map[string][]filter // agent ID → offer filters
-	agents  map[*agent]int      // agents it holds something on → number of allocs there
+	allocs  []*alloc            // everything it holds, for RemoveFramework
 	alloc   vec
 }
 
@@ -280,7 +281,7 @@ func (a *Allocator) updateCand(ag *agent) {
 func (a *Allocator) AddFramework(frameworkID string, roles []string, gpuCapable bool, suppressedRoles []string) {
 	fw := a.frameworks[frameworkID]
 	if fw == nil {
-		fw = &framework{id: frameworkID, members: map[string]*member{}, agents: map[*agent]int{}}
+		fw = &framework{id: frameworkID, members: map[string]*member{}}
 		a.frameworks[frameworkID] = fw
 	}
 	fw.active = true
@@ -364,12 +365,8 @@ func (a *Allocator) RemoveFramework(frameworkID string) {
 	if fw == nil {
 		return
 	}
-	for ag := range fw.agents {
-		for _, al := range slices.Clone(ag.allocs) {
-			if al.m.fw == fw {
-				a.release(ag, al, al.b)
-			}
-		}
+	for _, al := range slices.Clone(fw.allocs) {
+		a.release(al.ag, al, al.b.clone())
 	}
 	for _, m := range fw.members {
 		m.subscribed = false
@@ -436,7 +433,7 @@ func (a *Allocator) AddAllocated(frameworkID, agentID string, res mesosv1.Resour
 	}
 	fw := a.frameworks[frameworkID]
 	if fw == nil {
-		fw = &framework{id: frameworkID, members: map[string]*member{}, agents: map[*agent]int{}}
+		fw = &framework{id: frameworkID, members: map[string]*member{}}
 		a.frameworks[frameworkID] = fw
 	}
 	for _, part := range a.splitByRole(fw, ag, res) {
@@ -534,21 +531,21 @@ func (a *Allocator) hold(ag *agent, m *member, b bundle) {
 		}
 	}
 	if al == nil {
-		al = &alloc{m: m}
+		al = &alloc{m: m, ag: ag, fwIdx: len(m.fw.allocs)}
 		ag.allocs = append(ag.allocs, al)
+		m.fw.allocs = append(m.fw.allocs, al)
 		m.allocs++
-		m.fw.agents[ag]++
 	}
 	al.b.add(b)
 	a.usage(m, b.scalars(), true)
 }
 
-// release gives b (part of al) back to ag's free pool.
+// release gives b (part of al, not aliasing al.b) back to ag's free pool,
+// which takes ownership of b.
 func (a *Allocator) release(ag *agent, al *alloc, b bundle) {
 	if b.isEmpty() {
 		return
 	}
-	b = b.clone() // b may alias al.b
 	al.b.subtract(b)
 	al.b.compact()
 	a.usage(al.m, b.scalars(), false)
@@ -579,9 +576,11 @@ func (a *Allocator) dropAlloc(ag *agent, al *alloc) {
 	ag.allocs = slices.Delete(ag.allocs, i, i+1)
 	m := al.m
 	m.allocs--
-	if m.fw.agents[ag]--; m.fw.agents[ag] <= 0 {
-		delete(m.fw.agents, ag)
-	}
+	fa := m.fw.allocs
+	last := fa[len(fa)-1]
+	fa[al.fwIdx], last.fwIdx = last, al.fwIdx
+	fa[len(fa)-1] = nil
+	m.fw.allocs = fa[:len(fa)-1]
 	a.maybeDropMember(m)
 }
 

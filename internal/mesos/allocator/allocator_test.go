@@ -645,3 +645,32 @@ func TestAllocateAgentsOnlyGiven(t *testing.T) {
 	}
 	checkInvariants(t, a)
 }
+
+func TestOfferShapes(t *testing.T) {
+	tests := []struct {
+		name, agent string
+	}{
+		{"one scalar", "cpus:1"},
+		{"all scalars and ports", "cpus:1;mem:64;disk:10;gpus:1;ports:[1-2]"},
+		{"five scalars over two pools", "cpus:1;mem:64;disk:10;gpus:1;cpus(r):1"},
+		{"many port ranges", "cpus:1;ports:[1-2,4-5,7-8];ports(r):[10-11]"},
+		{"custom resources", "cpus:1;bugs:{a,b};widgets:3;lanes:[1-4];bugs(r):{c}"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := New(testConfig())
+			a.AddAgent("a1", rs(t, tc.agent))
+			a.AddFramework("f", []string{"r"}, true, nil)
+			got := a.Allocate(t0())
+			checkAllocInfo(t, got)
+			if len(got) != 1 || !got[0].Resources.Allocate("").Equal(rs(t, tc.agent)) {
+				t.Fatalf("offers %v, want all of %s", offerKeys(got), tc.agent)
+			}
+			a.Recover("f", "a1", got[0].Resources, 0, t0())
+			checkInvariants(t, a)
+			if a.FrameworkShare("f") != 0 {
+				t.Errorf("share after recover: %v", a.FrameworkShare("f"))
+			}
+		})
+	}
+}

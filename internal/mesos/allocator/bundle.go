@@ -281,11 +281,21 @@ type reservationTemplate struct {
 	reservations []mesosv1.ReservationInfo
 }
 
+// offerBlock backs the resources of a typical offer (one pool: cpus, disk,
+// gpus, mem, ports) with a single allocation.
+type offerBlock struct {
+	res    [5]mesosv1.Resource
+	scalar [4]mesosv1.ValueScalar
+	info   [5]mesosv1.AllocationInfo
+	ranges mesosv1.ValueRanges
+	rng    [2]vrange
+}
+
 // toResources renders pools as mesosv1.Resources allocated to allocRole.
 // Reserved pools take their labels from tmpl (or a STATIC reservation when
 // the agent has none on record).
 func toResources(allocRole string, tmpl map[string]reservationTemplate, pools ...*pool) mesosv1.Resources {
-	n, ns := 0, 0
+	n, ns, nr := 0, 0, 0
 	for _, p := range pools {
 		for _, x := range p.v {
 			if x > 0 {
@@ -295,15 +305,27 @@ func toResources(allocRole string, tmpl map[string]reservationTemplate, pools ..
 		}
 		if len(p.ports) > 0 {
 			n++
+			nr++
 		}
 		n += len(p.other)
 	}
 	if n == 0 {
 		return nil
 	}
-	out := make(mesosv1.Resources, 0, n)
-	scalars := make([]mesosv1.ValueScalar, ns)
-	infos := make([]mesosv1.AllocationInfo, n)
+	var (
+		out     mesosv1.Resources
+		scalars []mesosv1.ValueScalar
+		infos   []mesosv1.AllocationInfo
+		blk     *offerBlock
+	)
+	if n <= len(blk.res) && ns <= len(blk.scalar) && nr <= 1 {
+		blk = &offerBlock{}
+		out, scalars, infos = blk.res[:0:n], blk.scalar[:], blk.info[:]
+	} else {
+		out = make(mesosv1.Resources, 0, n)
+		scalars = make([]mesosv1.ValueScalar, ns)
+		infos = make([]mesosv1.AllocationInfo, n)
+	}
 	for _, p := range pools {
 		var role string
 		var resv []mesosv1.ReservationInfo
@@ -331,8 +353,18 @@ func toResources(allocRole string, tmpl map[string]reservationTemplate, pools ..
 			scalars = scalars[1:]
 		}
 		if len(p.ports) > 0 {
-			emit(mesosv1.Resource{Name: mesosv1.ResPorts, Type: mesosv1.Ranges,
-				Ranges: &mesosv1.ValueRanges{Range: slices.Clone(p.ports)}})
+			var vr *mesosv1.ValueRanges
+			if blk != nil {
+				vr = &blk.ranges
+				if len(p.ports) <= len(blk.rng) {
+					vr.Range = append(blk.rng[:0:len(p.ports)], p.ports...)
+				} else {
+					vr.Range = slices.Clone(p.ports)
+				}
+			} else {
+				vr = &mesosv1.ValueRanges{Range: slices.Clone(p.ports)}
+			}
+			emit(mesosv1.Resource{Name: mesosv1.ResPorts, Type: mesosv1.Ranges, Ranges: vr})
 		}
 		for _, r := range p.other.Allocate(allocRole) {
 			out = append(out, r)
