@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,10 @@ type API struct {
 
 	// cache holds the rendering of the most recently served snapshot.
 	cache atomic.Pointer[rendering]
+	// lastTasks and lastAgents hold the encoded records of the newest
+	// snapshot rendered so far; the next snapshot reuses what it shares.
+	lastTasks  atomic.Pointer[memo[*Task]]
+	lastAgents atomic.Pointer[memo[*Agent]]
 }
 
 // NewAPI returns the read-side API over src. actions may be nil, in which
@@ -63,12 +68,25 @@ func NewAPI(src Source, actions Actions, logger *slog.Logger) *API {
 type rendering struct {
 	snap *Snapshot
 
-	state, summary, slaves, frameworks, roles, flags, version lazyBytes
-	metricsOnce                                               sync.Once
-	metrics                                                   map[string]float64
+	state, summary, frameworks    lazyDoc
+	slaves, roles, flags, version lazyBytes
+
+	metricsOnce sync.Once
+	metrics     map[string]float64
+
+	tasksOnce sync.Once
+	tasks     atomic.Pointer[memo[*Task]]
+	tasksErr  error
+
+	agentsOnce sync.Once
+	agents     *memo[*Agent]
+	agentsErr  error
 
 	indexOnce sync.Once
 	idx       *index
+
+	sortedOnce sync.Once
+	sorted     []*Task
 
 	v1Once sync.Once
 	v1Docs map[string]*lazyBytes // by call type; read-only once built
@@ -84,6 +102,18 @@ type lazyBytes struct {
 func (l *lazyBytes) get(render func() ([]byte, error)) ([]byte, error) {
 	l.once.Do(func() { l.b, l.err = render() })
 	return l.b, l.err
+}
+
+// lazyDoc is an assembled document rendered once.
+type lazyDoc struct {
+	once sync.Once
+	d    *document
+	err  error
+}
+
+func (l *lazyDoc) get(render func() (*document, error)) (*document, error) {
+	l.once.Do(func() { l.d, l.err = render() })
+	return l.d, l.err
 }
 
 // current returns the rendering of the Source's current snapshot, creating
@@ -114,9 +144,7 @@ func (a *API) renderingFor(s *Snapshot) *rendering {
 type index struct {
 	agents map[string]*Agent
 	// tasks are all tasks of registered and completed frameworks (live,
-	// unreachable and completed), sorted ascending as /master/tasks orders
-	// them: by the timestamp of their first status (tasks without statuses
-	// first), then framework ID, then task ID.
+	// unreachable and completed).
 	tasks []*Task
 	// Per agent and per framework task state counts and cross references,
 	// over registered frameworks only (as Mesos' state-summary).
@@ -129,6 +157,17 @@ type index struct {
 func (r *rendering) index() *index {
 	r.indexOnce.Do(func() { r.idx = buildIndex(r.snap) })
 	return r.idx
+}
+
+// sortedTasks returns the snapshot's tasks in the order /master/tasks
+// lists them ascending: by the timestamp of their first status (tasks
+// without statuses first), then framework ID, then task ID.
+func (r *rendering) sortedTasks() []*Task {
+	r.sortedOnce.Do(func() {
+		r.sorted = slices.Clone(r.index().tasks)
+		slices.SortStableFunc(r.sorted, compareTasks)
+	})
+	return r.sorted
 }
 
 // counts are task counts per state.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -33,38 +34,53 @@ func encode(v any) ([]byte, error) {
 
 // write sends a JSON document, wrapped as a JSONP call when asked.
 func (a *API) write(w http.ResponseWriter, r *http.Request, body []byte, err error) {
+	var d *document
+	if err == nil {
+		d = wholeDocument(body)
+	}
+	a.writeDoc(w, r, d, err)
+}
+
+// writeDoc sends an assembled document, wrapped as a JSONP call when asked.
+func (a *API) writeDoc(w http.ResponseWriter, r *http.Request, d *document, err error) {
 	if err != nil {
 		a.log.Error("render state endpoint", "path", r.URL.Path, "error", err)
 		http.Error(w, "Failed to render the response", http.StatusInternalServerError)
 		return
 	}
+	prefix, suffix := "", ""
 	if cb := r.URL.Query().Get("jsonp"); cb != "" {
 		if !jsonpCallback.MatchString(cb) {
 			http.Error(w, "Invalid 'jsonp' callback: must be a JavaScript identifier", http.StatusBadRequest)
 			return
 		}
+		prefix, suffix = cb+"(", ");"
 		w.Header().Set("Content-Type", "text/javascript")
-		out := make([]byte, 0, len(cb)+len(body)+3)
-		out = append(append(append(append(out, cb...), '('), body...), ");"...)
-		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
-		_, _ = w.Write(out)
+	} else {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(prefix)+d.size+len(suffix)))
+	if r.Method == http.MethodHead {
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	_, _ = w.Write(body)
+	_, _ = io.WriteString(w, prefix)
+	if _, err := d.WriteTo(w); err != nil {
+		a.log.Debug("write response", "path", r.URL.Path, "error", err)
+		return
+	}
+	_, _ = io.WriteString(w, suffix)
 }
 
 func (a *API) handleState(w http.ResponseWriter, r *http.Request) {
 	rd := a.current()
-	b, err := rd.state.get(func() ([]byte, error) { return encode(stateResponse(rd.snap)) })
-	a.write(w, r, b, err)
+	d, err := rd.state.get(func() (*document, error) { return a.renderState(rd) })
+	a.writeDoc(w, r, d, err)
 }
 
 func (a *API) handleSummary(w http.ResponseWriter, r *http.Request) {
 	rd := a.current()
-	b, err := rd.summary.get(func() ([]byte, error) { return encode(summary(rd.snap, rd.index())) })
-	a.write(w, r, b, err)
+	d, err := rd.summary.get(func() (*document, error) { return a.renderSummary(rd) })
+	a.writeDoc(w, r, d, err)
 }
 
 func (a *API) handleSlaves(w http.ResponseWriter, r *http.Request) {
@@ -81,12 +97,12 @@ func (a *API) handleSlaves(w http.ResponseWriter, r *http.Request) {
 func (a *API) handleFrameworks(w http.ResponseWriter, r *http.Request) {
 	rd := a.current()
 	if id := r.URL.Query().Get("framework_id"); id != "" {
-		b, err := encode(frameworks(rd.snap, id))
-		a.write(w, r, b, err)
+		d, err := a.renderFrameworks(rd, id)
+		a.writeDoc(w, r, d, err)
 		return
 	}
-	b, err := rd.frameworks.get(func() ([]byte, error) { return encode(frameworks(rd.snap, "")) })
-	a.write(w, r, b, err)
+	d, err := rd.frameworks.get(func() (*document, error) { return a.renderFrameworks(rd, "") })
+	a.writeDoc(w, r, d, err)
 }
 
 // defaultTaskLimit is /master/tasks' default page size, as in Mesos.
@@ -130,8 +146,7 @@ func parseTasksQuery(r *http.Request) (tasksQuery, error) {
 }
 
 // selectTasks applies a tasks query to the snapshot's sorted task list.
-func selectTasks(idx *index, tq tasksQuery) []*Task {
-	all := idx.tasks
+func selectTasks(all []*Task, tq tasksQuery) []*Task {
 	match := func(t *Task) bool {
 		return (tq.frameworkID == "" || t.FrameworkID == tq.frameworkID) &&
 			(tq.taskID == "" || t.Info.TaskID.Value == tq.taskID)
@@ -175,9 +190,8 @@ func (a *API) handleTasks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rd := a.current()
-	ts := selectTasks(rd.index(), tq)
-	b, err := encode(&mesosv1.TasksResponse{Tasks: stateTasks(ts)})
-	a.write(w, r, b, err)
+	d, err := a.renderTasks(rd, selectTasks(rd.sortedTasks(), tq))
+	a.writeDoc(w, r, d, err)
 }
 
 func (a *API) handleRoles(w http.ResponseWriter, r *http.Request) {

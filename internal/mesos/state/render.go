@@ -77,7 +77,6 @@ func buildIndex(s *Snapshot) *index {
 			idx.tasks = append(idx.tasks, list...)
 		}
 	}
-	slices.SortStableFunc(idx.tasks, compareTasks)
 	return idx
 }
 
@@ -221,14 +220,6 @@ func stateTask(t *Task) mesosv1.StateTask {
 	}
 }
 
-func stateTasks(ts []*Task) []mesosv1.StateTask {
-	out := make([]mesosv1.StateTask, len(ts))
-	for i, t := range ts {
-		out[i] = stateTask(t)
-	}
-	return out
-}
-
 func capabilityNames(f *Framework) []string {
 	out := make([]string, len(f.Info.Capabilities))
 	for i, c := range f.Info.Capabilities {
@@ -246,8 +237,9 @@ func offerRole(o *Offer) *mesosv1.AllocationInfo {
 	return nil
 }
 
-// stateFramework renders a framework in full, as /master/state and
-// /master/frameworks do.
+// stateFramework renders a framework as /master/state and
+// /master/frameworks do, but without its task lists, which the document
+// builder appends from the cached task JSON.
 func stateFramework(f *Framework) mesosv1.StateFramework {
 	sf := mesosv1.StateFramework{
 		ID:               frameworkID(f),
@@ -268,9 +260,6 @@ func stateFramework(f *Framework) mesosv1.StateFramework {
 		Resources:        f.Used.Plus(f.Offered).ToMap(),
 		UsedResources:    f.Used.ToMap(),
 		OfferedResources: f.Offered.ToMap(),
-		Tasks:            stateTasks(f.Tasks),
-		CompletedTasks:   stateTasks(f.CompletedTasks),
-		UnreachableTasks: stateTasks(f.UnreachableTasks),
 		Offers:           make([]mesosv1.StateOffer, len(f.Offers)),
 		Executors:        []any{},
 	}
@@ -298,32 +287,20 @@ func stateFramework(f *Framework) mesosv1.StateFramework {
 	return sf
 }
 
-func stateFrameworks(fs []*Framework) []mesosv1.StateFramework {
-	out := make([]mesosv1.StateFramework, len(fs))
-	for i, f := range fs {
-		out[i] = stateFramework(f)
-	}
-	return out
-}
-
-// stateResponse renders /master/state. A standby's snapshot has no agents
-// or frameworks; it still names the leader, as a Mesos standby does.
-func stateResponse(s *Snapshot) *mesosv1.StateResponse {
+// stateHead renders /master/state without its lists (slaves, frameworks
+// ...), which the document builder appends from cached pieces. A standby's
+// snapshot has no agents or frameworks; it still names the leader, as a
+// Mesos standby does.
+func stateHead(s *Snapshot) *mesosv1.StateResponse {
 	resp := &mesosv1.StateResponse{
-		Version:                versionOf(s),
-		StartTime:              secs(s.StartTime),
-		ElectedTime:            secs(s.ElectedTime),
-		ID:                     s.Self.ID,
-		PID:                    s.Self.PID,
-		Hostname:               s.Self.Hostname,
-		Cluster:                s.ClusterName,
-		Flags:                  flagsOf(s),
-		Slaves:                 []mesosv1.StateAgent{},
-		RecoveredSlaves:        []mesosv1.StateAgent{},
-		Frameworks:             stateFrameworks(s.Frameworks),
-		CompletedFrameworks:    stateFrameworks(s.CompletedFrameworks),
-		OrphanTasks:            []mesosv1.StateTask{},
-		UnregisteredFrameworks: []string{},
+		Version:     versionOf(s),
+		StartTime:   secs(s.StartTime),
+		ElectedTime: secs(s.ElectedTime),
+		ID:          s.Self.ID,
+		PID:         s.Self.PID,
+		Hostname:    s.Self.Hostname,
+		Cluster:     s.ClusterName,
+		Flags:       flagsOf(s),
 	}
 	if s.Leader != nil {
 		resp.Leader = s.Leader.PID
@@ -339,18 +316,8 @@ func stateResponse(s *Snapshot) *mesosv1.StateResponse {
 		default:
 			resp.DeactivatedSlaves++
 		}
-		if registered(a) {
-			resp.Slaves = append(resp.Slaves, stateAgent(a, false))
-		}
 	}
 	return resp
-}
-
-// summaryAgent is an agent in /master/state-summary: the agent plus task
-// counts and the frameworks with tasks on it (always present, even empty).
-type summaryAgent struct {
-	mesosv1.StateAgent
-	FrameworkIDs []string `json:"framework_ids"`
 }
 
 // summaryFramework is a framework in /master/state-summary: only the
@@ -369,13 +336,6 @@ type summaryFramework struct {
 	Recovered        bool                `json:"recovered"`
 	mesosv1.TaskCounts
 	SlaveIDs []string `json:"slave_ids"`
-}
-
-type summaryResponse struct {
-	Hostname   string             `json:"hostname"`
-	Cluster    string             `json:"cluster,omitempty"`
-	Slaves     []summaryAgent     `json:"slaves"`
-	Frameworks []summaryFramework `json:"frameworks"`
 }
 
 func taskCounts(c *counts) mesosv1.TaskCounts {
@@ -397,42 +357,6 @@ func emptyIfNil(s []string) []string {
 	return s
 }
 
-func summary(s *Snapshot, idx *index) *summaryResponse {
-	resp := &summaryResponse{
-		Hostname:   s.Self.Hostname,
-		Cluster:    s.ClusterName,
-		Slaves:     make([]summaryAgent, 0, len(s.Agents)),
-		Frameworks: make([]summaryFramework, 0, len(s.Frameworks)),
-	}
-	for _, a := range s.Agents {
-		if !registered(a) {
-			continue
-		}
-		id := agentID(a)
-		sa := summaryAgent{StateAgent: stateAgent(a, false), FrameworkIDs: emptyIfNil(idx.agentFrameworks[id])}
-		sa.TaskCounts = taskCounts(idx.agentCounts[id])
-		resp.Slaves = append(resp.Slaves, sa)
-	}
-	for _, f := range s.Frameworks {
-		id := frameworkID(f)
-		resp.Frameworks = append(resp.Frameworks, summaryFramework{
-			ID:               id,
-			Name:             f.Info.Name,
-			UsedResources:    f.Used.ToMap(),
-			OfferedResources: f.Offered.ToMap(),
-			Capabilities:     capabilityNames(f),
-			Hostname:         f.Info.Hostname,
-			WebuiURL:         f.Info.WebuiURL,
-			Active:           f.Active,
-			Connected:        f.Connected,
-			Recovered:        f.Recovered,
-			TaskCounts:       taskCounts(idx.frameworkCounts[id]),
-			SlaveIDs:         emptyIfNil(idx.frameworkAgents[id]),
-		})
-	}
-	return resp
-}
-
 // slaves renders /master/slaves, optionally for one agent ID ("" = all).
 func slaves(s *Snapshot, only string) *mesosv1.SlavesResponse {
 	resp := &mesosv1.SlavesResponse{Slaves: []mesosv1.StateAgent{}, RecoveredSlaves: []mesosv1.StateAgent{}}
@@ -442,24 +366,6 @@ func slaves(s *Snapshot, only string) *mesosv1.SlavesResponse {
 		}
 	}
 	return resp
-}
-
-// frameworks renders /master/frameworks, optionally for one framework ID.
-func frameworks(s *Snapshot, only string) *mesosv1.FrameworksResponse {
-	pick := func(fs []*Framework) []mesosv1.StateFramework {
-		out := []mesosv1.StateFramework{}
-		for _, f := range fs {
-			if only == "" || frameworkID(f) == only {
-				out = append(out, stateFramework(f))
-			}
-		}
-		return out
-	}
-	return &mesosv1.FrameworksResponse{
-		Frameworks:             pick(s.Frameworks),
-		CompletedFrameworks:    pick(s.CompletedFrameworks),
-		UnregisteredFrameworks: []string{},
-	}
 }
 
 // roles renders /master/roles.

@@ -1,0 +1,334 @@
+package state
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/basalt-dcos/basalt/pkg/mesosv1"
+)
+
+// The big documents (/master/state, /master/state-summary,
+// /master/frameworks) are assembled from pieces rather than encoded in one
+// go: each task's and agent's JSON is encoded once and reused for as long
+// as the master keeps publishing the same record. Snapshots are immutable
+// and the event loop treats records as copy-on-write, so a pointer seen in
+// an earlier snapshot still holds the same content: after the first
+// render, a new snapshot costs only the records that changed.
+//
+// The heads of objects (every field but the long lists) are encoded with
+// encoding/json from the mesosv1 types, with the lists hidden, so the
+// shapes stay those of pkg/mesosv1; reference_test.go checks the assembled
+// documents against encoding the whole mesosv1 value.
+
+// memo maps records to their encoded JSON; read-only once published.
+type memo[K comparable] struct {
+	built time.Time
+	m     map[K][]byte
+}
+
+// lookup returns the cached JSON of k in m, nil-safe.
+func (m *memo[K]) lookup(k K) ([]byte, bool) {
+	if m == nil {
+		return nil, false
+	}
+	b, ok := m.m[k]
+	return b, ok
+}
+
+// taskJSON returns the encoded task of every task in r's snapshot, reusing
+// the previous snapshot's encodings.
+func (a *API) taskJSON(r *rendering) (*memo[*Task], error) {
+	r.tasksOnce.Do(func() {
+		prev := a.lastTasks.Load()
+		s := r.snap
+		m := &memo[*Task]{built: s.Built, m: make(map[*Task][]byte, len(r.index().tasks))}
+		for _, t := range r.index().tasks {
+			if b, ok := prev.lookup(t); ok {
+				m.m[t] = b
+				continue
+			}
+			b, err := encode(stateTask(t))
+			if err != nil {
+				r.tasksErr = err
+				return
+			}
+			m.m[t] = b
+		}
+		r.tasks.Store(m)
+		publishMemo(&a.lastTasks, m)
+	})
+	return r.tasks.Load(), r.tasksErr
+}
+
+// agentJSON returns the encoded (summary form) agent of every registered
+// agent in r's snapshot, reusing the previous snapshot's encodings.
+func (a *API) agentJSON(r *rendering) (*memo[*Agent], error) {
+	r.agentsOnce.Do(func() {
+		prev := a.lastAgents.Load()
+		s := r.snap
+		m := &memo[*Agent]{built: s.Built, m: make(map[*Agent][]byte, len(s.Agents))}
+		for _, ag := range s.Agents {
+			if !registered(ag) {
+				continue
+			}
+			if b, ok := prev.lookup(ag); ok {
+				m.m[ag] = b
+				continue
+			}
+			b, err := encode(stateAgent(ag, false))
+			if err != nil {
+				r.agentsErr = err
+				return
+			}
+			m.m[ag] = b
+		}
+		publishMemo(&a.lastAgents, m)
+		r.agents = m
+	})
+	return r.agents, r.agentsErr
+}
+
+// publishMemo makes m the memo the next snapshot starts from, unless a
+// newer one is already there.
+func publishMemo[K comparable](p interface {
+	Load() *memo[K]
+	CompareAndSwap(old, new *memo[K]) bool
+}, m *memo[K]) {
+	for {
+		old := p.Load()
+		if old != nil && old.built.After(m.built) {
+			return
+		}
+		if p.CompareAndSwap(old, m) {
+			return
+		}
+	}
+}
+
+// oneTaskJSON returns a single task's JSON from whichever memo has it, or
+// encodes it (for /master/tasks, which must not encode every task).
+func (a *API) oneTaskJSON(r *rendering, t *Task) ([]byte, error) {
+	if b, ok := r.tasks.Load().lookup(t); ok {
+		return b, nil
+	}
+	if b, ok := a.lastTasks.Load().lookup(t); ok {
+		return b, nil
+	}
+	return encode(stateTask(t))
+}
+
+// stateHeadJSON hides the lists of mesosv1.StateResponse: a field of the
+// outer struct with the same JSON name wins, and omitempty drops it.
+type stateHeadJSON struct {
+	*mesosv1.StateResponse
+	Slaves                 []int `json:"slaves,omitempty"`
+	RecoveredSlaves        []int `json:"recovered_slaves,omitempty"`
+	Frameworks             []int `json:"frameworks,omitempty"`
+	CompletedFrameworks    []int `json:"completed_frameworks,omitempty"`
+	OrphanTasks            []int `json:"orphan_tasks,omitempty"`
+	UnregisteredFrameworks []int `json:"unregistered_frameworks,omitempty"`
+}
+
+// frameworkHeadJSON hides the task lists of mesosv1.StateFramework.
+type frameworkHeadJSON struct {
+	*mesosv1.StateFramework
+	Tasks            []int `json:"tasks,omitempty"`
+	CompletedTasks   []int `json:"completed_tasks,omitempty"`
+	UnreachableTasks []int `json:"unreachable_tasks,omitempty"`
+}
+
+// writeFramework appends one framework in full.
+func writeFramework(b *builder, f *Framework, tasks *memo[*Task]) error {
+	sf := stateFramework(f)
+	head, err := encode(frameworkHeadJSON{StateFramework: &sf})
+	if err != nil {
+		return err
+	}
+	comma := b.openObject(head)
+	for i, list := range [][]*Task{f.Tasks, f.CompletedTasks, f.UnreachableTasks} {
+		name := [...]string{"tasks", "completed_tasks", "unreachable_tasks"}[i]
+		elems := make([][]byte, len(list))
+		for j, t := range list {
+			elems[j] = tasks.m[t]
+		}
+		b.array(comma, name, elems)
+		comma = true
+	}
+	b.str("}")
+	return nil
+}
+
+// writeFrameworks appends `"name":[...]` with the frameworks whose ID is
+// only ("" = all).
+func writeFrameworks(b *builder, comma bool, name string, fs []*Framework, only string, tasks *memo[*Task]) error {
+	if comma {
+		b.str(",")
+	}
+	b.str(`"` + name + `":[`)
+	first := true
+	for _, f := range fs {
+		if only != "" && frameworkID(f) != only {
+			continue
+		}
+		if !first {
+			b.str(",")
+		}
+		first = false
+		if err := writeFramework(b, f, tasks); err != nil {
+			return err
+		}
+	}
+	b.str("]")
+	return nil
+}
+
+// renderState assembles /master/state.
+func (a *API) renderState(r *rendering) (*document, error) {
+	tasks, err := a.taskJSON(r)
+	if err != nil {
+		return nil, err
+	}
+	agents, err := a.agentJSON(r)
+	if err != nil {
+		return nil, err
+	}
+	s := r.snap
+	head, err := encode(stateHeadJSON{StateResponse: stateHead(s)})
+	if err != nil {
+		return nil, err
+	}
+	b := &builder{}
+	// Two segments per task and agent (its bytes, then the separator).
+	b.d.segs = make([][]byte, 0, 2*(len(tasks.m)+len(agents.m))+64)
+	comma := b.openObject(head)
+	var elems [][]byte
+	for _, ag := range s.Agents {
+		if registered(ag) {
+			elems = append(elems, agents.m[ag])
+		}
+	}
+	b.array(comma, "slaves", elems)
+	b.array(true, "recovered_slaves", nil)
+	if err := writeFrameworks(b, true, "frameworks", s.Frameworks, "", tasks); err != nil {
+		return nil, err
+	}
+	if err := writeFrameworks(b, true, "completed_frameworks", s.CompletedFrameworks, "", tasks); err != nil {
+		return nil, err
+	}
+	b.array(true, "orphan_tasks", nil)
+	b.array(true, "unregistered_frameworks", nil)
+	b.str("}")
+	return b.done(), nil
+}
+
+// renderFrameworks assembles /master/frameworks, optionally for one ID.
+func (a *API) renderFrameworks(r *rendering, only string) (*document, error) {
+	tasks, err := a.taskJSON(r)
+	if err != nil {
+		return nil, err
+	}
+	b := &builder{}
+	b.str("{")
+	if err := writeFrameworks(b, false, "frameworks", r.snap.Frameworks, only, tasks); err != nil {
+		return nil, err
+	}
+	if err := writeFrameworks(b, true, "completed_frameworks", r.snap.CompletedFrameworks, only, tasks); err != nil {
+		return nil, err
+	}
+	b.array(true, "unregistered_frameworks", nil)
+	b.str("}")
+	return b.done(), nil
+}
+
+// writeCounts appends the TASK_* counts of state-summary.
+func writeCounts(b *builder, c *counts) {
+	if c == nil {
+		c = &counts{}
+	}
+	for i, st := range countedStates {
+		b.str(`,"` + st + `":` + strconv.Itoa(c[i]))
+	}
+}
+
+// renderSummary assembles /master/state-summary.
+func (a *API) renderSummary(r *rendering) (*document, error) {
+	agents, err := a.agentJSON(r)
+	if err != nil {
+		return nil, err
+	}
+	s, idx := r.snap, r.index()
+	head, err := encode(struct {
+		Hostname string `json:"hostname"`
+		Cluster  string `json:"cluster,omitempty"`
+	}{s.Self.Hostname, s.ClusterName})
+	if err != nil {
+		return nil, err
+	}
+	b := &builder{}
+	b.openObject(head)
+	b.str(`,"slaves":[`)
+	first := true
+	for _, ag := range s.Agents {
+		if !registered(ag) {
+			continue
+		}
+		if !first {
+			b.str(",")
+		}
+		first = false
+		id := agentID(ag)
+		b.openObject(agents.m[ag])
+		writeCounts(b, idx.agentCounts[id])
+		ids, err := encode(emptyIfNil(idx.agentFrameworks[id]))
+		if err != nil {
+			return nil, err
+		}
+		b.str(`,"framework_ids":`)
+		b.raw(ids)
+		b.str("}")
+	}
+	b.str(`],"frameworks":[`)
+	for i, f := range s.Frameworks {
+		if i > 0 {
+			b.str(",")
+		}
+		id := frameworkID(f)
+		fb, err := encode(summaryFramework{
+			ID:               id,
+			Name:             f.Info.Name,
+			UsedResources:    f.Used.ToMap(),
+			OfferedResources: f.Offered.ToMap(),
+			Capabilities:     capabilityNames(f),
+			Hostname:         f.Info.Hostname,
+			WebuiURL:         f.Info.WebuiURL,
+			Active:           f.Active,
+			Connected:        f.Connected,
+			Recovered:        f.Recovered,
+			TaskCounts:       taskCounts(idx.frameworkCounts[id]),
+			SlaveIDs:         emptyIfNil(idx.frameworkAgents[id]),
+		})
+		if err != nil {
+			return nil, err
+		}
+		b.raw(fb)
+	}
+	b.str("]}")
+	return b.done(), nil
+}
+
+// renderTasks assembles a /master/tasks answer.
+func (a *API) renderTasks(r *rendering, ts []*Task) (*document, error) {
+	b := &builder{}
+	elems := make([][]byte, len(ts))
+	for i, t := range ts {
+		e, err := a.oneTaskJSON(r, t)
+		if err != nil {
+			return nil, err
+		}
+		elems[i] = e
+	}
+	b.str("{")
+	b.array(false, "tasks", elems)
+	b.str("}")
+	return b.done(), nil
+}
