@@ -32,21 +32,27 @@ import (
 const maxFetchBytes = 8 << 30
 
 // fetchAll fetches every URI into sandbox, stopping at the first failure.
-func fetchAll(ctx context.Context, client *http.Client, uris []mesosv1.CommandURI, sandbox string) error {
+// budget bounds the bytes one download or one archive's contents may take
+// (a tiny archive can hold gigabytes of sparse or compressed zeros);
+// 0 means maxFetchBytes.
+func fetchAll(ctx context.Context, client *http.Client, uris []mesosv1.CommandURI, sandbox string, budget int64) error {
+	if budget <= 0 || budget > maxFetchBytes {
+		budget = maxFetchBytes
+	}
 	root, err := os.OpenRoot(sandbox)
 	if err != nil {
 		return fmt.Errorf("open sandbox: %w", err)
 	}
 	defer root.Close()
 	for _, u := range uris {
-		if err := fetchOne(ctx, client, u, root); err != nil {
+		if err := fetchOne(ctx, client, u, root, budget); err != nil {
 			return fmt.Errorf("%s: %w", u.Value, err)
 		}
 	}
 	return nil
 }
 
-func fetchOne(ctx context.Context, client *http.Client, u mesosv1.CommandURI, root *os.Root) error {
+func fetchOne(ctx context.Context, client *http.Client, u mesosv1.CommandURI, root *os.Root, budget int64) error {
 	name, err := fetchName(u)
 	if err != nil {
 		return err
@@ -60,15 +66,15 @@ func fetchOne(ctx context.Context, client *http.Client, u mesosv1.CommandURI, ro
 	if err != nil {
 		return fmt.Errorf("create %s: %w", name, err)
 	}
-	n, err := io.Copy(f, io.LimitReader(src, maxFetchBytes+1))
+	n, err := io.Copy(f, io.LimitReader(src, budget+1))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("download: %w", err)
 	}
-	if n > maxFetchBytes {
-		return fmt.Errorf("download larger than %d bytes", int64(maxFetchBytes))
+	if n > budget {
+		return fmt.Errorf("download larger than %d bytes", budget)
 	}
 	if u.Executable != nil && *u.Executable {
 		return root.Chmod(name, 0o755)
@@ -85,7 +91,7 @@ func fetchOne(ctx context.Context, client *http.Client, u mesosv1.CommandURI, ro
 		return err
 	}
 	defer a.Close()
-	if err := extract(kind, a, root, strings.TrimSuffix(name, ".gz")); err != nil {
+	if err := extract(kind, a, root, strings.TrimSuffix(name, ".gz"), budget); err != nil {
 		return fmt.Errorf("extract %s: %w", name, err)
 	}
 	return nil
@@ -160,34 +166,44 @@ func archiveKind(name string) string {
 	return ""
 }
 
-// extract unpacks archive f of kind into root. gzName is where a plain .gz
-// file is decompressed to.
-func extract(kind string, f *os.File, root *os.Root, gzName string) error {
+// errTooBig is returned when an archive expands beyond its budget.
+var errTooBig = errors.New("archive contents exceed the size limit")
+
+// extractor writes archive entries into a root within a byte budget.
+type extractor struct {
+	root *os.Root
+	left int64
+}
+
+// extract unpacks archive f of kind into root, writing at most budget
+// bytes. gzName is where a plain .gz file is decompressed to.
+func extract(kind string, f *os.File, root *os.Root, gzName string, budget int64) error {
+	x := &extractor{root: root, left: budget}
 	switch kind {
 	case "tar":
-		return untar(f, root)
+		return x.untar(f)
 	case "tgz":
 		z, err := gzip.NewReader(f)
 		if err != nil {
 			return err
 		}
 		defer z.Close()
-		return untar(z, root)
+		return x.untar(z)
 	case "tbz2":
-		return untar(bzip2.NewReader(f), root)
+		return x.untar(bzip2.NewReader(f))
 	case "gz":
 		z, err := gzip.NewReader(f)
 		if err != nil {
 			return err
 		}
 		defer z.Close()
-		return writeEntry(root, gzName, z, 0o644)
+		return x.write(gzName, z, 0o644)
 	case "zip":
 		st, err := f.Stat()
 		if err != nil {
 			return err
 		}
-		return unzip(f, st.Size(), root)
+		return x.unzip(f, st.Size())
 	}
 	return fmt.Errorf("unknown archive kind %q", kind)
 }
@@ -204,24 +220,30 @@ func entryName(name string) (string, error) {
 	return name, nil
 }
 
-func writeEntry(root *os.Root, name string, r io.Reader, mode fs.FileMode) error {
+// write creates name from r, charging its size to the budget.
+func (x *extractor) write(name string, r io.Reader, mode fs.FileMode) error {
 	if dir := filepath.Dir(name); dir != "." {
-		if err := root.MkdirAll(dir, 0o755); err != nil {
+		if err := x.root.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
 	}
-	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode.Perm()|0o200)
+	f, err := x.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode.Perm()|0o200)
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(f, io.LimitReader(r, maxFetchBytes))
+	n, err := io.Copy(f, io.LimitReader(r, x.left+1))
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	x.left -= n
+	if err == nil && x.left < 0 {
+		err = errTooBig
 	}
 	return err
 }
 
-func untar(r io.Reader, root *os.Root) error {
+func (x *extractor) untar(r io.Reader) error {
+	root := x.root
 	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
@@ -243,7 +265,7 @@ func untar(r io.Reader, root *os.Root) error {
 				}
 			}
 		case tar.TypeReg:
-			if err := writeEntry(root, name, tr, fs.FileMode(h.Mode)); err != nil {
+			if err := x.write(name, tr, fs.FileMode(h.Mode)); err != nil {
 				return err
 			}
 		case tar.TypeSymlink:
@@ -264,7 +286,8 @@ func untar(r io.Reader, root *os.Root) error {
 	}
 }
 
-func unzip(r io.ReaderAt, size int64, root *os.Root) error {
+func (x *extractor) unzip(r io.ReaderAt, size int64) error {
+	root := x.root
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return err
@@ -289,7 +312,7 @@ func unzip(r io.ReaderAt, size int64, root *os.Root) error {
 		if err != nil {
 			return err
 		}
-		err = writeEntry(root, name, rc, zf.Mode())
+		err = x.write(name, rc, zf.Mode())
 		rc.Close()
 		if err != nil {
 			return err

@@ -184,7 +184,9 @@ func (a *Agent) runTask(ctx context.Context, t *task) {
 		return
 	}
 	if cmd := commandOf(t.rec.Task); cmd != nil && len(cmd.URIs) > 0 {
-		if err := fetchAll(lctx, a.http, cmd.URIs, t.rec.Sandbox); err != nil {
+		// The task's disk bounds what its fetch may write.
+		budget := int64(mesosv1.Resources(t.rec.Task.Resources).ScalarSum(mesosv1.ResDisk) * mib)
+		if err := fetchAll(lctx, a.http, cmd.URIs, t.rec.Sandbox, budget); err != nil {
 			if ctx.Err() != nil {
 				return // the agent stops; recovery reports the task
 			}

@@ -262,7 +262,7 @@ func TestExtractStaysInSandbox(t *testing.T) {
 	sb := filepath.Join(dir, "sandbox")
 	os.Mkdir(sb, 0o755)
 	os.WriteFile(filepath.Join(dir, "evil.tar"), tb.Bytes(), 0o644)
-	err := fetchAll(t.Context(), http.DefaultClient, []mesosv1.CommandURI{{Value: filepath.Join(dir, "evil.tar")}}, sb)
+	err := fetchAll(t.Context(), http.DefaultClient, []mesosv1.CommandURI{{Value: filepath.Join(dir, "evil.tar")}}, sb, 0)
 	if err == nil {
 		t.Fatal("extracting through a symlink out of the sandbox succeeded")
 	}
