@@ -44,8 +44,9 @@ type API struct {
 	cache atomic.Pointer[rendering]
 	// lastTasks and lastAgents hold the encoded records of the newest
 	// snapshot rendered so far; the next snapshot reuses what it shares.
-	lastTasks  atomic.Pointer[memo[*Task]]
-	lastAgents atomic.Pointer[memo[*Agent]]
+	lastTasks   atomic.Pointer[memo[*Task]]
+	lastV1Tasks atomic.Pointer[memo[*Task]]
+	lastAgents  atomic.Pointer[memo[*Agent]]
 }
 
 // NewAPI returns the read-side API over src. actions may be nil, in which
@@ -74,9 +75,7 @@ type rendering struct {
 	metricsOnce sync.Once
 	metrics     map[string]float64
 
-	tasksOnce sync.Once
-	tasks     atomic.Pointer[memo[*Task]]
-	tasksErr  error
+	tasks, v1Tasks taskMemo
 
 	agentsOnce sync.Once
 	agents     *memo[*Agent]
@@ -89,7 +88,7 @@ type rendering struct {
 	sorted     []*Task
 
 	v1Once sync.Once
-	v1Docs map[string]*lazyBytes // by call type; read-only once built
+	v1Docs map[string]*lazyDoc // by call type; read-only once built
 }
 
 // lazyBytes is a JSON document rendered once.

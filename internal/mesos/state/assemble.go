@@ -2,6 +2,8 @@ package state
 
 import (
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
@@ -35,29 +37,48 @@ func (m *memo[K]) lookup(k K) ([]byte, bool) {
 	return b, ok
 }
 
-// taskJSON returns the encoded task of every task in r's snapshot, reusing
-// the previous snapshot's encodings.
-func (a *API) taskJSON(r *rendering) (*memo[*Task], error) {
-	r.tasksOnce.Do(func() {
-		prev := a.lastTasks.Load()
-		s := r.snap
-		m := &memo[*Task]{built: s.Built, m: make(map[*Task][]byte, len(r.index().tasks))}
-		for _, t := range r.index().tasks {
+// taskMemo is one rendering's encodings of its tasks in one shape.
+type taskMemo struct {
+	once sync.Once
+	m    atomic.Pointer[memo[*Task]]
+	err  error
+}
+
+// memoTasks encodes every task of r's snapshot with enc into tm, reusing
+// the encodings of the newest earlier snapshot (last) for shared records.
+func (a *API) memoTasks(r *rendering, tm *taskMemo, last *atomic.Pointer[memo[*Task]], enc func(*Task) ([]byte, error)) (*memo[*Task], error) {
+	tm.once.Do(func() {
+		prev := last.Load()
+		tasks := r.index().tasks
+		m := &memo[*Task]{built: r.snap.Built, m: make(map[*Task][]byte, len(tasks))}
+		for _, t := range tasks {
 			if b, ok := prev.lookup(t); ok {
 				m.m[t] = b
 				continue
 			}
-			b, err := encode(stateTask(t))
+			b, err := enc(t)
 			if err != nil {
-				r.tasksErr = err
+				tm.err = err
 				return
 			}
 			m.m[t] = b
 		}
-		r.tasks.Store(m)
-		publishMemo(&a.lastTasks, m)
+		tm.m.Store(m)
+		publishMemo(last, m)
 	})
-	return r.tasks.Load(), r.tasksErr
+	return tm.m.Load(), tm.err
+}
+
+// taskJSON returns every task of r's snapshot as the legacy endpoints
+// render it.
+func (a *API) taskJSON(r *rendering) (*memo[*Task], error) {
+	return a.memoTasks(r, &r.tasks, &a.lastTasks, func(t *Task) ([]byte, error) { return encode(stateTask(t)) })
+}
+
+// v1TaskJSON returns every task of r's snapshot as the operator API
+// renders it.
+func (a *API) v1TaskJSON(r *rendering) (*memo[*Task], error) {
+	return a.memoTasks(r, &r.v1Tasks, &a.lastV1Tasks, func(t *Task) ([]byte, error) { return encode(v1Task(t)) })
 }
 
 // agentJSON returns the encoded (summary form) agent of every registered
@@ -108,7 +129,7 @@ func publishMemo[K comparable](p interface {
 // oneTaskJSON returns a single task's JSON from whichever memo has it, or
 // encodes it (for /master/tasks, which must not encode every task).
 func (a *API) oneTaskJSON(r *rendering, t *Task) ([]byte, error) {
-	if b, ok := r.tasks.Load().lookup(t); ok {
+	if b, ok := r.tasks.m.Load().lookup(t); ok {
 		return b, nil
 	}
 	if b, ok := a.lastTasks.Load().lookup(t); ok {
@@ -330,5 +351,77 @@ func (a *API) renderTasks(r *rendering, ts []*Task) (*document, error) {
 	b.str("{")
 	b.array(false, "tasks", elems)
 	b.str("}")
+	return b.done(), nil
+}
+
+// writeV1Tasks appends the GET_TASKS object: the tasks of registered
+// frameworks by kind; every task of a completed framework is completed.
+func writeV1Tasks(b *builder, s *Snapshot, tasks *memo[*Task]) {
+	var live, unreachable, completed [][]byte
+	add := func(dst [][]byte, ts []*Task) [][]byte {
+		for _, t := range ts {
+			dst = append(dst, tasks.m[t])
+		}
+		return dst
+	}
+	for _, f := range s.Frameworks {
+		live = add(live, f.Tasks)
+		unreachable = add(unreachable, f.UnreachableTasks)
+		completed = add(completed, f.CompletedTasks)
+	}
+	for _, f := range s.CompletedFrameworks {
+		completed = add(add(add(completed, f.Tasks), f.UnreachableTasks), f.CompletedTasks)
+	}
+	b.str("{")
+	b.array(false, "tasks", live)
+	b.array(true, "unreachable_tasks", unreachable)
+	b.array(true, "completed_tasks", completed)
+	b.str("}")
+}
+
+// renderV1 assembles the answer to a cached operator call. GET_TASKS and
+// GET_STATE reuse the tasks' encodings across snapshots; the rest are
+// small and encoded whole.
+func (a *API) renderV1(callType string, r *rendering) (*document, error) {
+	switch callType {
+	case mesosv1.OperatorGetTasks, mesosv1.OperatorGetState:
+	default:
+		b, err := encode(operatorResponse(callType, r))
+		if err != nil {
+			return nil, err
+		}
+		return wholeDocument(b), nil
+	}
+	tasks, err := a.v1TaskJSON(r)
+	if err != nil {
+		return nil, err
+	}
+	s := r.snap
+	b := &builder{}
+	b.d.segs = make([][]byte, 0, 2*len(tasks.m)+64)
+	if callType == mesosv1.OperatorGetTasks {
+		b.str(`{"type":"GET_TASKS","get_tasks":`)
+		writeV1Tasks(b, s, tasks)
+		b.str("}")
+		return b.done(), nil
+	}
+	b.str(`{"type":"GET_STATE","get_state":{"get_tasks":`)
+	writeV1Tasks(b, s, tasks)
+	for _, part := range []struct {
+		name string
+		v    any
+	}{
+		{"get_executors", v1Executors(s)},
+		{"get_frameworks", v1Frameworks(s, r.index())},
+		{"get_agents", v1Agents(s)},
+	} {
+		pb, err := encode(part.v)
+		if err != nil {
+			return nil, err
+		}
+		b.str(`,"` + part.name + `":`)
+		b.raw(pb)
+	}
+	b.str("}}")
 	return b.done(), nil
 }

@@ -3,20 +3,21 @@ package state
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
 
 // Benchmarks of the big documents for a cluster of 10,000 agents and
 // 100,000 tasks. "Cold" renders a snapshot whose records were never seen
-// (a fresh API each iteration: the first render after start-up);
-// "Next" renders a new snapshot that shares its records with the previous
-// one (each iteration publishes a new snapshot pointer: the common case of
-// a busy cluster); "Cached" serves the document already rendered for the
+// (a fresh API each iteration: the first render after start-up); "Next"
+// renders a new snapshot that shares its records with the previous one
+// (each iteration publishes a new snapshot pointer: the common case of a
+// busy cluster); "Cached" serves the document already rendered for the
 // current snapshot.
 //
-//	go test ./internal/mesos/state -run XXX -bench . -benchmem
-func benchRender(b *testing.B, path string, mode string) {
+//	go test ./internal/mesos/state -run XXX -bench . -benchmem -benchtime 5x
+func benchRender(b *testing.B, target string, mode string) {
 	big := bigSnapshot(10_000, 100_000)
 	src := newSource(big)
 	var mux *http.ServeMux
@@ -26,12 +27,19 @@ func benchRender(b *testing.B, path string, mode string) {
 		api.Register(mux)
 	}
 	fresh()
-	req := httptest.NewRequest(http.MethodGet, path, nil)
+	request := func() *http.Request {
+		if call, ok := strings.CutPrefix(target, "v1:"); ok {
+			r := httptest.NewRequest(http.MethodPost, "/api/v1", strings.NewReader(`{"type":"`+call+`"}`))
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		}
+		return httptest.NewRequest(http.MethodGet, target, nil)
+	}
 	serve := func() int {
 		w := &discardWriter{h: http.Header{}}
-		mux.ServeHTTP(w, req)
+		mux.ServeHTTP(w, request())
 		if w.code != 0 && w.code != http.StatusOK {
-			b.Fatalf("GET %s = %d", path, w.code)
+			b.Fatalf("%s = %d", target, w.code)
 		}
 		return w.n
 	}
@@ -71,3 +79,6 @@ func BenchmarkStateCached(b *testing.B)        { benchRender(b, "/master/state",
 func BenchmarkStateSummaryCold(b *testing.B)   { benchRender(b, "/master/state-summary", "cold") }
 func BenchmarkStateSummaryNext(b *testing.B)   { benchRender(b, "/master/state-summary", "next") }
 func BenchmarkStateSummaryCached(b *testing.B) { benchRender(b, "/master/state-summary", "cached") }
+func BenchmarkGetStateCold(b *testing.B)       { benchRender(b, "v1:GET_STATE", "cold") }
+func BenchmarkGetStateNext(b *testing.B)       { benchRender(b, "v1:GET_STATE", "next") }
+func BenchmarkGetStateCached(b *testing.B)     { benchRender(b, "v1:GET_STATE", "cached") }

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -144,31 +145,37 @@ func (a *API) handleOperator(w http.ResponseWriter, r *http.Request) {
 	case mesosv1.OperatorGetMetrics:
 		rd := a.current()
 		b, err := encode(&mesosv1.OperatorResponse{Type: call.Type, GetMetrics: metricList(a.metrics(rd))})
-		a.writeOperator(w, r, b, err)
+		var d *document
+		if err == nil {
+			d = wholeDocument(b)
+		}
+		a.writeOperator(w, r, d, err)
 		return
 	}
 	rd := a.current()
-	lb := rd.v1(call.Type)
-	b, err := lb.get(func() ([]byte, error) { return encode(operatorResponse(call.Type, rd)) })
-	a.writeOperator(w, r, b, err)
+	d, err := rd.v1(call.Type).get(func() (*document, error) { return a.renderV1(call.Type, rd) })
+	a.writeOperator(w, r, d, err)
 }
 
-func (a *API) writeOperator(w http.ResponseWriter, r *http.Request, b []byte, err error) {
+func (a *API) writeOperator(w http.ResponseWriter, r *http.Request, d *document, err error) {
 	if err != nil {
 		a.log.Error("render operator response", "path", r.URL.Path, "error", err)
 		http.Error(w, "Failed to render the response", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(b)
+	w.Header().Set("Content-Length", strconv.Itoa(d.size))
+	if _, err := d.WriteTo(w); err != nil {
+		a.log.Debug("write response", "path", r.URL.Path, "error", err)
+	}
 }
 
 // v1 returns the lazily rendered answer to a cached call type.
-func (r *rendering) v1(callType string) *lazyBytes {
+func (r *rendering) v1(callType string) *lazyDoc {
 	r.v1Once.Do(func() {
-		r.v1Docs = make(map[string]*lazyBytes, len(cachedCalls))
+		r.v1Docs = make(map[string]*lazyDoc, len(cachedCalls))
 		for _, c := range cachedCalls {
-			r.v1Docs[c] = &lazyBytes{}
+			r.v1Docs[c] = &lazyDoc{}
 		}
 	})
 	return r.v1Docs[callType]

@@ -137,6 +137,11 @@ func TestAssembledMatchesReference(t *testing.T) {
 				want[i], want[j] = want[j], want[i]
 			}
 			sameJSON(t, "tasks", &mesosv1.TasksResponse{Tasks: want}, get("/master/tasks?limit=100000"))
+			rd := &rendering{snap: s}
+			for _, typ := range []string{mesosv1.OperatorGetTasks, mesosv1.OperatorGetState} {
+				w := operatorCall(t, mux, `{"type":"`+typ+`"}`)
+				sameJSON(t, typ, operatorResponse(typ, rd), w.Body.Bytes())
+			}
 		})
 	}
 }
