@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,4 +177,34 @@ func TestStatusUpdatesRetriedUntilAckedInOrder(t *testing.T) {
 	if got := rt.Running(); len(got) != 0 {
 		t.Errorf("containers still running: %v", got)
 	}
+}
+
+func TestFollowsRedirectToLeaderAndTriesMastersInTurn(t *testing.T) {
+	m := newFakeMaster(t)
+	// A standby that redirects to the leader, after a master that is down.
+	standby := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, m.URL()+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer standby.Close()
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	cfg := fakeConfig(t, m)
+	cfg.Masters = []string{down.URL, standby.URL}
+	a := startAgent(t, cfg, fakeConts(nil))
+	m.send(launchEvent(testFramework("fw-1"), shellTask("t1", "x")))
+	m.waitState("t1", mesosv1.TaskRunning) // calls go to the leader
+	a.mu.Lock()
+	base := a.conn.masterBase
+	a.mu.Unlock()
+	if base != m.URL() {
+		t.Errorf("calls go to %s, want the leader %s", base, m.URL())
+	}
+}
+
+func TestReconnectsWhenTheStreamGoesSilent(t *testing.T) {
+	m := newFakeMaster(t)
+	a := startAgent(t, fakeConfig(t, m), fakeConts(nil))
+	n := m.subscribeCount()
+	m.mute()
+	eventually(t, 10*time.Second, func() bool { return m.subscribeCount() > n && a.connected() }, "agent kept a silent stream")
 }

@@ -166,6 +166,7 @@ func syncFiles(stage []staged) error {
 	if len(stage) == 1 {
 		return syncPath(stage[0].tmp)
 	}
+
 	var wg sync.WaitGroup
 	errs := make([]error, len(stage))
 	for i, s := range stage {

@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 // it accepts SUBSCRIBE, streams events the test pushes, records calls and
 // (optionally) acknowledges every status update at once.
 type fakeMaster struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	mu         sync.Mutex
@@ -42,6 +42,8 @@ type fakeMaster struct {
 	nextID     int
 	autoAck    bool
 	streamID   string
+	updated    chan struct{} // poked on every UPDATE call
+	muted      bool          // the current stream sends nothing more
 }
 
 type fakeSession struct {
@@ -50,9 +52,9 @@ type fakeSession struct {
 	once   sync.Once
 }
 
-func newFakeMaster(t *testing.T) *fakeMaster {
+func newFakeMaster(t testing.TB) *fakeMaster {
 	t.Helper()
-	m := &fakeMaster{t: t, autoAck: true}
+	m := &fakeMaster{t: t, autoAck: true, updated: make(chan struct{}, 1)}
 	m.srv = httptest.NewServer(http.HandlerFunc(m.serve))
 	t.Cleanup(func() {
 		m.dropStream()
@@ -87,6 +89,10 @@ func (m *fakeMaster) serve(w http.ResponseWriter, r *http.Request) {
 		m.updates = append(m.updates, call.Update.Updates...)
 		s, ack := m.session, m.autoAck
 		m.mu.Unlock()
+		select {
+		case m.updated <- struct{}{}:
+		default:
+		}
 		if ack && s != nil {
 			for _, u := range call.Update.Updates {
 				if len(u.Status.UUID) > 0 {
@@ -123,6 +129,7 @@ func (m *fakeMaster) subscribe(w http.ResponseWriter, r *http.Request, call agen
 	s := &fakeSession{events: make(chan agentapi.Event, 1024), drop: make(chan struct{})}
 	m.session = s
 	m.streamID = fmt.Sprintf("stream-%d", len(m.subscribes))
+	m.muted = false
 	streamID := m.streamID
 	m.mu.Unlock()
 
@@ -151,6 +158,12 @@ func (m *fakeMaster) subscribe(w http.ResponseWriter, r *http.Request, call agen
 		case <-s.drop:
 			return
 		case <-hb.C:
+			m.mu.Lock()
+			muted := m.muted
+			m.mu.Unlock()
+			if muted {
+				continue
+			}
 			if write(agentapi.Event{Type: agentapi.EventHeartbeat}) != nil {
 				return
 			}
@@ -184,6 +197,13 @@ func (m *fakeMaster) dropStream() {
 	if s != nil {
 		s.close()
 	}
+}
+
+// mute stops the current stream's heartbeats without closing it.
+func (m *fakeMaster) mute() {
+	m.mu.Lock()
+	m.muted = true
+	m.mu.Unlock()
 }
 
 func (m *fakeMaster) setAutoAck(v bool) {

@@ -18,6 +18,7 @@ type HostFacts struct {
 	CPUs      int
 	MemBytes  uint64 // total memory
 	DiskBytes uint64 // size of the work dir's filesystem
+	GPUs      int    // NVIDIA GPUs the driver reports; 0 when none or unknown
 }
 
 const (
@@ -39,6 +40,11 @@ func DetectHost(dir string) (HostFacts, error) {
 		return f, fmt.Errorf("detect disk of %s: %w", dir, err)
 	}
 	f.DiskBytes = st.Blocks * uint64(st.Bsize)
+	// The NVIDIA driver lists one directory per GPU; without it, no gpus
+	// are offered (other vendors are not detected).
+	if gpus, err := os.ReadDir("/proc/driver/nvidia/gpus"); err == nil {
+		f.GPUs = len(gpus)
+	}
 	return f, nil
 }
 
@@ -65,8 +71,8 @@ func memTotal() (uint64, error) {
 
 // DetectedResources applies Mesos' defaults (reference §1.2) to the host
 // facts: all CPUs; memory minus 1 GiB (half when under 2 GiB); disk minus
-// 5 GiB (half when under 10 GiB); the DC/OS port range of the agent's kind.
-// Memory and disk are in MB.
+// 5 GiB (half when under 10 GiB); the DC/OS port range of the agent's kind;
+// gpus when there are any. Memory and disk are in MB.
 func DetectedResources(h HostFacts, public bool) (mesosv1.Resources, error) {
 	mem := float64(h.MemBytes) / 2
 	if h.MemBytes >= 2*gib {
@@ -88,6 +94,9 @@ func DetectedResources(h HostFacts, public bool) (mesosv1.Resources, error) {
 		mesosv1.NewScalar(mesosv1.ResCPUs, float64(h.CPUs)),
 		mesosv1.NewScalar(mesosv1.ResMem, float64(int64(mem/mib))),
 		mesosv1.NewScalar(mesosv1.ResDisk, float64(int64(disk/mib))),
+	}
+	if h.GPUs > 0 {
+		out = append(out, mesosv1.NewScalar(mesosv1.ResGPUs, float64(h.GPUs)))
 	}
 	return append(out, pr...), nil
 }

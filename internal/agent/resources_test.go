@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/basalt-dcos/basalt/internal/config"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
 )
 
@@ -28,6 +29,8 @@ func TestDetectedResources(t *testing.T) {
 			"cpus:1;disk:4096;mem:512;ports:" + PrivatePorts},
 		{"public ports", HostFacts{CPUs: 2, MemBytes: 4 * gb, DiskBytes: 20 * gb}, true,
 			"cpus:2;disk:15360;mem:3072;ports:" + PublicPorts},
+		{"gpus", HostFacts{CPUs: 2, MemBytes: 4 * gb, DiskBytes: 20 * gb, GPUs: 2}, false,
+			"cpus:2;gpus:2;disk:15360;mem:3072;ports:" + PrivatePorts},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := DetectedResources(tc.host, tc.public)
@@ -89,6 +92,26 @@ func TestDetectHost(t *testing.T) {
 	}
 	if h.CPUs < 1 || h.MemBytes == 0 || h.DiskBytes == 0 {
 		t.Errorf("host = %+v", h)
+	}
+}
+
+func TestConfigBindsAsFlags(t *testing.T) {
+	cfg := DefaultConfig()
+	fields, err := config.Fields(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, f := range fields {
+		got[f.Flag] = true
+	}
+	for _, want := range []string{"master", "listen", "hostname", "advertise-ip", "work-dir", "resources", "attributes",
+		"public", "containerizers", "heartbeat-interval", "registration-backoff-min", "registration-backoff-max",
+		"status-update-retry-min", "status-update-retry-max", "default-kill-grace", "executor-shutdown-grace-period",
+		"gc-delay", "domain-region", "domain-zone"} {
+		if !got[want] {
+			t.Errorf("no --%s flag", want)
+		}
 	}
 }
 
