@@ -63,6 +63,7 @@ type testMaster struct {
 	srv    *httptest.Server
 	cancel context.CancelFunc
 	done   chan error
+	once   sync.Once
 }
 
 type cluster struct {
@@ -87,7 +88,9 @@ func (c *cluster) start(t *testing.T, mod func(*Config)) *testMaster {
 		t.Fatal(err)
 	}
 	m.Register(mux)
-	state.NewAPI(m, m, nil).Register(http.NewServeMux()) // compiles against the read side
+	read := http.NewServeMux()
+	state.NewAPI(m, m, nil).Register(read)
+	mux.Handle("/", m.LeaderOnly(read))
 	ctx, cancel := context.WithCancel(context.Background())
 	tm := &testMaster{Master: m, srv: srv, cancel: cancel, done: make(chan error, 1)}
 	go func() { tm.done <- m.Run(ctx) }()
@@ -96,9 +99,11 @@ func (c *cluster) start(t *testing.T, mod func(*Config)) *testMaster {
 }
 
 func (tm *testMaster) stop() {
-	tm.cancel()
-	<-tm.done
-	tm.srv.CloseClientConnections()
+	tm.once.Do(func() {
+		tm.cancel()
+		<-tm.done
+		tm.srv.CloseClientConnections()
+	})
 }
 
 // startLeader starts a master in a fresh cluster and waits until it leads.
@@ -282,10 +287,16 @@ func (s *sched) mustCall(c mesosv1.Call) {
 
 func (s *sched) launch(o mesosv1.Offer, tasks ...mesosv1.TaskInfo) {
 	s.t.Helper()
+	s.launchRefusing(o, 0, tasks...)
+}
+
+// launchRefusing launches and declines what is left for refuse seconds.
+func (s *sched) launchRefusing(o mesosv1.Offer, refuse float64, tasks ...mesosv1.TaskInfo) {
+	s.t.Helper()
 	s.mustCall(mesosv1.Call{Type: mesosv1.CallAccept, Accept: &mesosv1.CallAcceptBody{
 		OfferIDs:   []mesosv1.ID{o.ID},
 		Operations: []mesosv1.Operation{{Type: mesosv1.OpLaunch, Launch: &mesosv1.OpLaunchBody{TaskInfos: tasks}}},
-		Filters:    &mesosv1.Filters{RefuseSeconds: new(0.0)},
+		Filters:    &mesosv1.Filters{RefuseSeconds: &refuse},
 	}})
 }
 

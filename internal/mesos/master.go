@@ -175,7 +175,8 @@ func (m *Master) Leader() (LeaderInfo, bool) {
 	if m.IsLeader() {
 		return LeaderInfo{MasterInfo: m.self, URL: m.cfg.URL}, true
 	}
-	if li := m.leader.Load(); li != nil {
+	// A stale value naming this master (it just lost leadership) is no leader.
+	if li := m.leader.Load(); li != nil && li.URL != m.cfg.URL {
 		return *li, true
 	}
 	return LeaderInfo{}, false
@@ -249,6 +250,7 @@ func (m *Master) Run(ctx context.Context) error {
 		return m.elector.Run(gctx, string(value), m.lead)
 	})
 	err = g.Wait()
+	m.leader.Store(nil)
 	m.publish(m.standbySnapshot())
 	return err
 }
