@@ -66,6 +66,12 @@ type Agent struct {
 	runCtx     context.Context
 	tasksWG    sync.WaitGroup
 
+	// mu guards the agent's state below and every task's fields. Unlike a
+	// single event-loop goroutine, a mutex lets the master connection, the
+	// per-task goroutines (launch, wait, health) and the HTTP handlers each
+	// block on their own I/O; the rule that keeps this simple is that no
+	// I/O happens under mu (checkpoints are snapshotted under it and
+	// written after it is released, ordered by per-file versions).
 	mu                  sync.Mutex
 	agentID             string
 	frameworks          map[string]*framework

@@ -30,7 +30,7 @@ func killEvent(fid, tid string, grace time.Duration) agentapi.Event {
 
 func TestKillWithGracePosix(t *testing.T) {
 	m := newFakeMaster(t)
-	startAgent(t, testConfig(t, m), nil)
+	a := startAgent(t, testConfig(t, m), nil)
 	// A task that ignores SIGTERM dies by SIGKILL after the grace; one that
 	// does not ends at once. TASK_KILLING goes only to frameworks that
 	// declared TASK_KILLING_STATE.
@@ -40,6 +40,12 @@ func TestKillWithGracePosix(t *testing.T) {
 	m.send(launchEvent(plain, shellTask("meek", "sleep 1000")))
 	m.waitState("stubborn", mesosv1.TaskRunning)
 	m.waitState("meek", mesosv1.TaskRunning)
+	// Kill only once the shell has installed its trap.
+	stdout := filepath.Join(a.sandboxOf("fw-k", "stubborn"), "stdout")
+	eventually(t, 10*time.Second, func() bool {
+		b, _ := os.ReadFile(stdout)
+		return strings.Contains(string(b), "ready")
+	}, "stubborn task never got ready")
 
 	m.send(killEvent("fw-k", "stubborn", 300*time.Millisecond))
 	m.send(killEvent("fw-p", "meek", -1))
@@ -274,4 +280,14 @@ func TestExtractStaysInSandbox(t *testing.T) {
 			t.Errorf("entryName(%q) = %q", name, got)
 		}
 	}
+}
+
+// sandboxOf returns the sandbox of a live task.
+func (a *Agent) sandboxOf(fid, tid string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if fw := a.frameworks[fid]; fw != nil && fw.tasks[tid] != nil {
+		return fw.tasks[tid].rec.Sandbox
+	}
+	return ""
 }
