@@ -17,6 +17,12 @@ func waitExit(pid int, start uint64, interval time.Duration, stop <-chan struct{
 	if waitPidfd(pid, start, stop) {
 		return
 	}
+	pollExit(pid, start, interval, stop)
+}
+
+// pollExit polls /proc every interval until the process is gone or stop is
+// closed.
+func pollExit(pid int, start uint64, interval time.Duration, stop <-chan struct{}) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for alive(pid, start) {
