@@ -42,16 +42,18 @@ func (a *Allocator) AllocateAgents(now time.Time, agentIDs []string) []Offer {
 // nothing left here and is skipped by the min-allocatable check.
 func (a *Allocator) run(now time.Time) []Offer {
 	a.refresh()
+	a.countEligible()
 	agents := a.shuffled
 	a.rng.Shuffle(len(agents), func(i, j int) { agents[i], agents[j] = agents[j], agents[i] })
 	var offers []Offer
-	if len(agents) > 0 {
-		offers = make([]Offer, 0, len(agents)) // most agents yield one offer per cycle
-	}
-	for _, ag := range agents {
+	for k, ag := range agents {
+		if ag.idle && ag.idleVer == ag.version && ag.idleEpoch == a.epoch && now.Before(ag.idleUntil) {
+			continue
+		}
 		if !a.anyOfferable(ag) {
 			continue
 		}
+		before := len(offers)
 		for i := 0; i < len(a.roleOrder); {
 			r := a.roleOrder[i]
 			star, own := ag.free.find(mesosv1.UnreservedRole), -1
@@ -65,7 +67,7 @@ func (a *Allocator) run(now time.Time) []Offer {
 			if own >= 0 {
 				v = v.add(ag.free[own].v)
 			}
-			if !a.meetsMin(v) {
+			if r.eligible == 0 || !a.meetsMin(v) {
 				i++
 				continue
 			}
@@ -73,6 +75,9 @@ func (a *Allocator) run(now time.Time) []Offer {
 			if m == nil {
 				i++
 				continue
+			}
+			if offers == nil {
+				offers = make([]Offer, 0, len(agents)-k) // most agents yield one offer per cycle
 			}
 			offers = append(offers, a.grant(ag, m, star, own))
 			if !a.anyOfferable(ag) {
@@ -82,7 +87,9 @@ func (a *Allocator) run(now time.Time) []Offer {
 				i++
 			}
 		}
-		a.updateCand(ag)
+		if len(offers) == before {
+			ag.idle, ag.idleVer, ag.idleEpoch, ag.idleUntil = true, ag.version, a.epoch, a.earliestExpiry(ag)
+		}
 	}
 	clear(agents)
 	return offers
@@ -103,17 +110,37 @@ func (a *Allocator) anyOfferable(ag *agent) bool {
 	var star vec
 	if i := ag.free.find(mesosv1.UnreservedRole); i >= 0 {
 		star = ag.free[i].v
-		if a.meetsMin(star) && len(a.roles) > 0 {
+		if a.anyEligible && a.meetsMin(star) {
 			return true
 		}
 	}
 	for i := range ag.free {
 		p := &ag.free[i]
-		if p.role != mesosv1.UnreservedRole && a.roles[p.role] != nil && a.meetsMin(star.add(p.v)) {
+		if p.role == mesosv1.UnreservedRole || p.v.isZero() {
+			continue
+		}
+		if r := a.roles[p.role]; r != nil && r.eligible > 0 && a.meetsMin(star.add(p.v)) {
 			return true
 		}
 	}
 	return false
+}
+
+func (m *member) eligible() bool { return m.subscribed && !m.suppressed && m.fw.active }
+
+// countEligible counts, per role, the members that may get offers, so that
+// a cycle skips roles (and agents) nobody could be offered.
+func (a *Allocator) countEligible() {
+	a.anyEligible = false
+	for _, r := range a.roleOrder {
+		r.eligible = 0
+		for _, m := range r.members {
+			if m.eligible() {
+				r.eligible++
+			}
+		}
+		a.anyEligible = a.anyEligible || r.eligible > 0
+	}
 }
 
 // pick returns the first framework of r, in DRF order, that may be offered
@@ -121,45 +148,18 @@ func (a *Allocator) anyOfferable(ag *agent) bool {
 func (a *Allocator) pick(r *role, ag *agent, star, own int, now time.Time) *member {
 	for _, m := range r.members {
 		fw := m.fw
-		if !m.subscribed || m.suppressed || !fw.active {
+		if !m.eligible() {
 			continue
 		}
 		if a.cfg.FilterGPUs && ag.gpu && !fw.gpu {
 			continue
 		}
-		if len(fw.filters) > 0 && a.filtered(fw, ag, star, own, now) {
+		if len(ag.filters) > 0 && a.filtered(m, ag, star, own, now) {
 			continue
 		}
 		return m
 	}
 	return nil
-}
-
-// filtered reports whether an unexpired filter of fw on ag covers
-// everything that would be offered. Expired filters are dropped.
-func (a *Allocator) filtered(fw *framework, ag *agent, star, own int, now time.Time) bool {
-	fs := fw.filters[ag.id]
-	if len(fs) == 0 {
-		return false
-	}
-	live := fs[:0]
-	hit := false
-	for _, f := range fs {
-		if !now.Before(f.until) {
-			continue
-		}
-		live = append(live, f)
-		if !hit && (star < 0 || f.refused.containsPool(&ag.free[star])) && (own < 0 || f.refused.containsPool(&ag.free[own])) {
-			hit = true
-		}
-	}
-	clear(fs[len(live):])
-	if len(live) == 0 {
-		delete(fw.filters, ag.id)
-	} else {
-		fw.filters[ag.id] = live
-	}
-	return hit
 }
 
 // grant moves the free pools star and own of ag to m and returns the offer.
@@ -178,5 +178,6 @@ func (a *Allocator) grant(ag *agent, m *member, star, own int) Offer {
 	}
 	res := toResources(m.role.name, ag.resv, pools[:n]...)
 	a.hold(ag, m, got)
+	a.updateCand(ag)
 	return Offer{FrameworkID: m.fw.id, AgentID: ag.id, Role: m.role.name, Resources: res}
 }

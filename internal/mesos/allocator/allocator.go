@@ -71,9 +71,14 @@ type Allocator struct {
 	roleOrder  []*role // roles by (weighted share, name); valid unless dirty
 	total      vec     // cluster total over all agents
 	dirty      bool    // shares and orders need a full recompute
+	// anyEligible: some framework may get offers; set at the start of a cycle.
+	anyEligible bool
 
 	cand []*agent // active agents holding free non-port resources
 	gen  uint64   // marks agents already visited by one AllocateAgents call
+	// epoch is bumped by every change to who may be offered what
+	// (frameworks, roles, suppression, revive, weights).
+	epoch uint64
 
 	shuffled []*agent // scratch
 }
@@ -89,6 +94,17 @@ type agent struct {
 	allocs []*alloc
 	cand   int // index in Allocator.cand, -1 if absent
 	mark   uint64
+
+	filters map[*member]filterList // offer filters on this agent, by framework-in-role
+	version uint64                 // bumped whenever free changes
+	// idle remembers a cycle in which this agent was offered to nobody:
+	// while its free pool (version), the frameworks (Allocator.epoch) and
+	// its filters (none expired before idleUntil) stay the same, later
+	// cycles would decide the same and skip it.
+	idle      bool
+	idleVer   uint64
+	idleEpoch uint64
+	idleUntil time.Time
 }
 
 // alloc is what one framework holds on one agent in one role.
@@ -105,8 +121,7 @@ type framework struct {
 	gpu     bool
 	active  bool
 	members map[string]*member
-	filters map[string][]filter // agent ID → offer filters
-	allocs  []*alloc            // everything it holds, for RemoveFramework
+	allocs  []*alloc // everything it holds, for RemoveFramework
 	alloc   vec
 }
 
@@ -117,6 +132,7 @@ type member struct {
 	role       *role
 	subscribed bool
 	suppressed bool
+	filterAgs  map[*agent]struct{} // agents holding filters of this member
 	alloc      vec
 	share      float64
 	idx        int // in role.members
@@ -124,17 +140,13 @@ type member struct {
 }
 
 type role struct {
-	name    string
-	weight  float64
-	alloc   vec
-	share   float64   // weighted dominant share
-	members []*member // by (share, framework ID); valid unless dirty
-	idx     int       // in Allocator.roleOrder
-}
-
-type filter struct {
-	refused bundle
-	until   time.Time
+	name     string
+	weight   float64
+	alloc    vec
+	share    float64   // weighted dominant share
+	members  []*member // by (share, framework ID); valid unless dirty
+	idx      int       // in Allocator.roleOrder
+	eligible int       // members that may get offers; set at the start of a cycle
 }
 
 // New returns an allocator with no agents and no frameworks.
@@ -197,6 +209,7 @@ func (a *Allocator) UpdateAgent(agentID string, total mesosv1.Resources) {
 }
 
 func (a *Allocator) setTotal(ag *agent, total mesosv1.Resources) {
+	a.dropAgentFilters(ag) // filters may rely on the old total (see addFilter)
 	a.total = a.total.sub(ag.total.scalars())
 	ag.total = fromResources(total)
 	a.total = a.total.add(ag.total.scalars())
@@ -244,9 +257,7 @@ func (a *Allocator) RemoveAgent(agentID string) {
 	a.total = a.total.sub(ag.total.scalars())
 	a.dirty = true
 	delete(a.agents, agentID)
-	for _, fw := range a.frameworks {
-		delete(fw.filters, agentID)
-	}
+	a.dropAgentFilters(ag)
 }
 
 // SetAgentActive activates or deactivates an agent; inactive agents are not
@@ -258,7 +269,9 @@ func (a *Allocator) SetAgentActive(agentID string, active bool) {
 	}
 }
 
+// updateCand is called after every change to ag's free pool or activity.
 func (a *Allocator) updateCand(ag *agent) {
+	ag.version++
 	want := ag.active && ag.free.hasNonPorts()
 	switch {
 	case want && ag.cand < 0:
@@ -279,6 +292,7 @@ func (a *Allocator) updateCand(ag *agent) {
 // AddFramework adds an active framework in roles (FrameworkInfo.EffectiveRoles()).
 // Adding a known framework updates and activates it.
 func (a *Allocator) AddFramework(frameworkID string, roles []string, gpuCapable bool, suppressedRoles []string) {
+	a.epoch++
 	fw := a.frameworks[frameworkID]
 	if fw == nil {
 		fw = &framework{id: frameworkID, members: map[string]*member{}}
@@ -291,6 +305,7 @@ func (a *Allocator) AddFramework(frameworkID string, roles []string, gpuCapable 
 // UpdateFramework changes a framework's roles, GPU capability and
 // suppressed roles. An unknown framework is added.
 func (a *Allocator) UpdateFramework(frameworkID string, roles []string, gpuCapable bool, suppressedRoles []string) {
+	a.epoch++
 	fw := a.frameworks[frameworkID]
 	if fw == nil {
 		a.AddFramework(frameworkID, roles, gpuCapable, suppressedRoles)
@@ -344,6 +359,7 @@ func (a *Allocator) maybeDropMember(m *member) {
 		return
 	}
 	fw, r := m.fw, m.role
+	a.clearFilters(m)
 	delete(fw.members, r.name)
 	r.members = slices.Delete(r.members, m.idx, m.idx+1)
 	for i := m.idx; i < len(r.members); i++ {
@@ -361,6 +377,7 @@ func (a *Allocator) maybeDropMember(m *member) {
 
 // RemoveFramework forgets a framework and releases everything it holds.
 func (a *Allocator) RemoveFramework(frameworkID string) {
+	a.epoch++
 	fw := a.frameworks[frameworkID]
 	if fw == nil {
 		return
@@ -378,6 +395,7 @@ func (a *Allocator) RemoveFramework(frameworkID string) {
 // SetFrameworkActive activates or deactivates (disconnected) a framework;
 // inactive frameworks get no offers but keep their allocations and filters.
 func (a *Allocator) SetFrameworkActive(frameworkID string, active bool) {
+	a.epoch++
 	if fw := a.frameworks[frameworkID]; fw != nil {
 		fw.active = active
 	}
@@ -388,17 +406,14 @@ func (a *Allocator) Suppress(frameworkID string, roles []string) {
 	a.setSuppressed(frameworkID, roles, true)
 }
 
-// Revive clears all of the framework's offer filters and unsuppresses roles
-// (nil/empty = all its roles). Filters are per agent, not per role, so a
-// role-scoped revive clears them all too.
+// Revive clears the framework's offer filters and unsuppresses it, for roles
+// (nil/empty = all its roles), as Mesos' REVIVE does.
 func (a *Allocator) Revive(frameworkID string, roles []string) {
-	if fw := a.frameworks[frameworkID]; fw != nil {
-		fw.filters = nil
-	}
 	a.setSuppressed(frameworkID, roles, false)
 }
 
 func (a *Allocator) setSuppressed(frameworkID string, roles []string, v bool) {
+	a.epoch++
 	fw := a.frameworks[frameworkID]
 	if fw == nil {
 		return
@@ -406,12 +421,16 @@ func (a *Allocator) setSuppressed(frameworkID string, roles []string, v bool) {
 	for name, m := range fw.members {
 		if len(roles) == 0 || slices.Contains(roles, name) {
 			m.suppressed = v
+			if !v {
+				a.clearFilters(m)
+			}
 		}
 	}
 }
 
 // SetWeights replaces the role weights.
 func (a *Allocator) SetWeights(w map[string]float64) {
+	a.epoch++
 	a.weights = cloneWeights(w)
 	for _, r := range a.roles {
 		r.weight = a.weight(r.name)
@@ -463,14 +482,9 @@ func (a *Allocator) Recover(frameworkID, agentID string, res mesosv1.Resources, 
 				break
 			}
 		}
-	}
-	if refuse > 0 {
-		refused := fromResources(res)
-		if !refused.isEmpty() {
-			if fw.filters == nil {
-				fw.filters = map[string][]filter{}
-			}
-			fw.filters[agentID] = append(fw.filters[agentID], filter{refused: refused, until: now.Add(min(refuse, maxRefuse))})
+		// The filter is per (framework, role, agent), as in Mesos.
+		if m := fw.members[part.role]; m != nil && refuse > 0 && !part.b.isEmpty() {
+			a.addFilter(m, ag, part.b, now.Add(min(refuse, maxRefuse)))
 		}
 	}
 }

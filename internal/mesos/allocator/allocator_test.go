@@ -674,3 +674,58 @@ func TestOfferShapes(t *testing.T) {
 		})
 	}
 }
+
+func TestFiltersArePerRole(t *testing.T) {
+	a := New(testConfig())
+	a.AddAgent("a1", rs(t, "cpus:4;mem:1024"))
+	a.AddFramework("f", []string{"a", "b"}, false, nil)
+	offerRole := func(want string) {
+		t.Helper()
+		got := a.Allocate(t0())
+		if want == "" {
+			if len(got) != 0 {
+				t.Fatalf("offers %v, want none", offerKeys(got))
+			}
+			return
+		}
+		if len(got) != 1 || got[0].Role != want {
+			t.Fatalf("offers %v, want one for role %s", offerKeys(got), want)
+		}
+		a.Recover("f", "a1", got[0].Resources, time.Hour, t0())
+	}
+	offerRole("a") // declined for an hour in role a
+	offerRole("b") // role b is not filtered; declined too
+	offerRole("")
+	a.Revive("f", []string{"b"})
+	offerRole("b")
+	a.Revive("f", nil)
+	offerRole("a")
+	checkInvariants(t, a)
+}
+
+func TestFilterWithPartOfThePorts(t *testing.T) {
+	a := New(testConfig())
+	a.AddAgent("a1", rs(t, "cpus:4;mem:1024;ports:[31000-31009]"))
+	a.AddFramework("f", []string{"r"}, false, nil)
+	o := a.Allocate(t0())
+	// Decline all but two ports; give the ports back later.
+	a.Recover("f", "a1", rs(t, "cpus:4;mem:1024;ports:[31000-31007]").Allocate("r"), time.Hour, t0())
+	if got := a.Allocate(t0()); len(got) != 0 {
+		t.Fatalf("filtered offer made: %v", offerKeys(got))
+	}
+	a.Recover("f", "a1", o[0].Resources, 0, t0())
+	got := a.Allocate(t0())
+	if diff := cmp.Diff([]string{"f@a1/r:cpus:4;mem:1024;ports:[31000-31009]"}, offerKeys(got)); diff != "" {
+		t.Errorf("offers (-want +got):\n%s", diff)
+	}
+	// Declining everything filters the agent; changing its total drops the filter.
+	a.Recover("f", "a1", got[0].Resources, time.Hour, t0())
+	if got := a.Allocate(t0()); len(got) != 0 {
+		t.Fatalf("filtered offer made: %v", offerKeys(got))
+	}
+	a.UpdateAgent("a1", rs(t, "cpus:4;mem:1024;ports:[31000-31009]"))
+	if got := a.Allocate(t0()); len(got) != 1 {
+		t.Errorf("offers after UpdateAgent: %v", offerKeys(got))
+	}
+	checkInvariants(t, a)
+}

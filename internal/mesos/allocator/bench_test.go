@@ -66,6 +66,43 @@ func BenchmarkAllocate10kAgents100Frameworks(b *testing.B) {
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
+	// idle: every agent is free but no framework wants offers — all
+	// suppressed, or all having declined every agent with a filter.
+	// filtered-cold: the first cycle after the filters were installed (or
+	// after any agent changed), which checks every filter once.
+	for _, idle := range []string{"suppressed", "filtered", "filtered-cold"} {
+		b.Run("idle/"+idle, func(b *testing.B) {
+			a := benchCluster(b, 10)
+			for id, fw := range a.frameworks {
+				if idle == "suppressed" {
+					a.Suppress(id, nil)
+					continue
+				}
+				for agentID, ag := range a.agents {
+					a.Recover(id, agentID, bundleRes(ag, ag.total).Allocate(fw.roles[0]), time.Hour, t0())
+				}
+			}
+			a.Allocate(t0())
+			b.ReportAllocs()
+			b.ResetTimer()
+			var cpu time.Duration
+			for range b.N {
+				if idle == "filtered-cold" {
+					b.StopTimer()
+					for _, ag := range a.agents {
+						ag.version++ // forget cached filter verdicts and idle marks
+					}
+					b.StartTimer()
+				}
+				start := cpuTime(b)
+				if got := a.Allocate(t0()); len(got) != 0 {
+					b.Fatalf("offered %d", len(got))
+				}
+				cpu += cpuTime(b) - start
+			}
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+		})
+	}
 	b.Run("allocated", func(b *testing.B) {
 		a := benchCluster(b, 10)
 		if got := a.Allocate(t0()); len(got) < 10000 {

@@ -160,6 +160,7 @@ func checkInvariants(t testing.TB, a *Allocator) {
 			}
 		}
 	}
+	checkFilters(t, a)
 	for id, fw := range a.frameworks {
 		if fw.alloc != fwAlloc[fw] {
 			t.Errorf("framework %s alloc %v, want %v", id, fw.alloc, fwAlloc[fw])
@@ -170,3 +171,77 @@ func checkInvariants(t testing.TB, a *Allocator) {
 func names(fs ...string) []string { return slices.Clone(fs) }
 
 func joinKeys(offers []Offer) string { return strings.Join(offerKeys(offers), "\n") }
+
+// checkNothingLeft verifies, without the allocator's caches, that after a
+// cycle over agents none of them could still be offered to anybody.
+func checkNothingLeft(t testing.TB, a *Allocator, now time.Time, agents []string) {
+	t.Helper()
+	for _, id := range agents {
+		ag := a.agents[id]
+		if ag == nil || !ag.active {
+			continue
+		}
+		for _, r := range a.roles {
+			star, own := ag.free.find(mesosv1.UnreservedRole), -1
+			if r.name != mesosv1.UnreservedRole {
+				own = ag.free.find(r.name)
+			}
+			var v vec
+			if star >= 0 {
+				v = ag.free[star].v
+			}
+			if own >= 0 {
+				v = v.add(ag.free[own].v)
+			}
+			if !a.meetsMin(v) {
+				continue
+			}
+			for _, m := range r.members {
+				if !m.subscribed || m.suppressed || !m.fw.active || (a.cfg.FilterGPUs && ag.gpu && !m.fw.gpu) {
+					continue
+				}
+				filtered := false
+				if fl, ok := ag.filters[m]; ok {
+					for _, f := range append([]filter{fl.head}, fl.rest...) {
+						if now.UnixNano() < f.until && f.covers(ag, star, own) {
+							filtered = true
+						}
+					}
+				}
+				if !filtered {
+					t.Fatalf("after a cycle agent %s (free %s) is still offerable to %s in role %s", id, bundleRes(ag, ag.free), m.fw.id, r.name)
+				}
+			}
+		}
+	}
+}
+
+// checkFilters verifies the two-way filter index.
+func checkFilters(t testing.TB, a *Allocator) {
+	t.Helper()
+	n := 0
+	for id, ag := range a.agents {
+		for m, fs := range ag.filters {
+			n++
+			if _, ok := m.filterAgs[ag]; !ok || fs.head.until == 0 {
+				t.Errorf("agent %s: filter of %s/%s not indexed (or empty)", id, m.fw.id, m.role.name)
+			}
+			if a.frameworks[m.fw.id] != m.fw || m.fw.members[m.role.name] != m {
+				t.Errorf("agent %s: filter of a dropped member %s/%s", id, m.fw.id, m.role.name)
+			}
+		}
+	}
+	for _, fw := range a.frameworks {
+		for _, m := range fw.members {
+			for ag := range m.filterAgs {
+				n--
+				if _, ok := ag.filters[m]; !ok || a.agents[ag.id] != ag {
+					t.Errorf("member %s/%s indexes a filter on %s that is gone", fw.id, m.role.name, ag.id)
+				}
+			}
+		}
+	}
+	if n != 0 {
+		t.Errorf("filter index mismatch (%d)", n)
+	}
+}

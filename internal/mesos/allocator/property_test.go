@@ -199,14 +199,17 @@ func runOperations(t *testing.T, ops []byte) {
 			log = append(log, fmt.Sprintf("Suppress=%v(%s, %v)", suppress, fwID, roles))
 		case 10, 11: // allocate
 			var offers []Offer
+			visited := agentIDs
 			if op == 10 {
 				offers = a.Allocate(now)
 			} else {
-				offers = a.AllocateAgents(now, []string{ag, agentIDs[src.next(len(agentIDs))]})
+				visited = []string{ag, agentIDs[src.next(len(agentIDs))]}
+				offers = a.AllocateAgents(now, visited)
 			}
 			for _, o := range offers {
 				checkOffer(o)
 			}
+			checkNothingLeft(t, a, now, visited)
 			log = append(log, fmt.Sprintf("Allocate -> %v", offerKeys(offers)))
 		case 12: // recover an earlier offer, whole or in part
 			if len(m.offers) == 0 {
