@@ -228,9 +228,11 @@ func (c *Containerizer) startShim(dir string) (*exec.Cmd, *os.File, error) {
 	}
 	defer w.Close()
 	cmd := &exec.Cmd{
-		Path:        c.cfg.ShimCommand[0],
-		Args:        c.cfg.ShimCommand,
-		Env:         []string{ShimEnv + "=" + dir},
+		Path: c.cfg.ShimCommand[0],
+		Args: c.cfg.ShimCommand,
+		// One P is plenty for a process that mostly waits; it keeps
+		// each shim to a few threads and a few MB.
+		Env:         []string{ShimEnv + "=" + dir, "GOMAXPROCS=1"},
 		Dir:         dir,
 		Stdout:      logf,
 		Stderr:      logf,
