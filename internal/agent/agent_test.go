@@ -208,3 +208,21 @@ func TestReconnectsWhenTheStreamGoesSilent(t *testing.T) {
 	m.mute()
 	eventually(t, 10*time.Second, func() bool { return m.subscribeCount() > n && a.connected() }, "agent kept a silent stream")
 }
+
+func TestReconcileResendsLatestStatus(t *testing.T) {
+	m := newFakeMaster(t)
+	startAgent(t, fakeConfig(t, m), fakeConts(nil))
+	m.send(launchEvent(testFramework("fw-1"), shellTask("t1", "x"), shellTask("t2", "x")))
+	m.waitState("t1", mesosv1.TaskRunning)
+	m.waitState("t2", mesosv1.TaskRunning)
+	eventually(t, 10*time.Second, func() bool { return len(m.updatesOf("t1")) == 2 }, "updates")
+	m.send(agentapi.Event{Type: agentapi.EventReconcile, Reconcile: &agentapi.Reconcile{TaskIDs: []string{"t1"}}})
+	eventually(t, 10*time.Second, func() bool { return len(m.updatesOf("t1")) == 3 }, "no reconciliation update")
+	u := m.updatesOf("t1")[2]
+	if u.Status.State != mesosv1.TaskRunning || len(u.Status.UUID) != 0 {
+		t.Errorf("reconciliation update = %s uuid %x, want RUNNING without uuid", u.Status.State, u.Status.UUID)
+	}
+	if n := len(m.updatesOf("t2")); n != 2 {
+		t.Errorf("t2 got %d updates, want no reconciliation for it", n)
+	}
+}
