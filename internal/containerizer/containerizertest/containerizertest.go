@@ -247,7 +247,7 @@ func (s *suite) waitFile(path string) {
 }
 
 // longRunning is a task that runs until killed, and says when it runs.
-var longRunning = task{shell: "touch ready; exec sleep 1000"}
+func longRunning() task { return task{shell: "touch ready; exec sleep 1000"} }
 
 func testExitCodes(s *suite) {
 	for _, code := range []int{0, 1, 3, 127} {
@@ -276,7 +276,7 @@ func testWaitTwice(s *suite) {
 		s.t.Errorf("two waits differ: %+v vs %+v", a, b)
 	}
 	// Concurrent waiters all see the end.
-	sp = s.launch(longRunning)
+	sp = s.launch(longRunning())
 	s.waitFile(filepath.Join(sp.Sandbox, "ready"))
 	var wg sync.WaitGroup
 	terms := make([]containerizer.Termination, 3)
@@ -296,7 +296,7 @@ func testWaitTwice(s *suite) {
 }
 
 func testWaitContextDone(s *suite) {
-	sp := s.launch(longRunning)
+	sp := s.launch(longRunning())
 	ctx, cancel := context.WithCancel(s.t.Context())
 	cancel()
 	if _, err := s.c.Wait(ctx, sp.ContainerID); !errors.Is(err, context.Canceled) {
@@ -321,7 +321,7 @@ func testUnknownContainer(s *suite) {
 }
 
 func testDuplicateLaunch(s *suite) {
-	sp := s.launch(longRunning)
+	sp := s.launch(longRunning())
 	if err := s.c.Launch(s.ctx(), sp); err == nil {
 		s.t.Errorf("second Launch of %s succeeded", sp.ContainerID)
 	}
@@ -329,7 +329,7 @@ func testDuplicateLaunch(s *suite) {
 }
 
 func testKillGraceHonoured(s *suite) {
-	sp := s.launch(longRunning)
+	sp := s.launch(longRunning())
 	s.waitFile(filepath.Join(sp.Sandbox, "ready"))
 	if err := s.c.Kill(s.ctx(), sp.ContainerID, time.Minute); err != nil {
 		s.t.Fatalf("Kill: %v", err)
@@ -359,7 +359,7 @@ func testKillEscalates(s *suite) {
 }
 
 func testKillNow(s *suite) {
-	sp := s.launch(longRunning)
+	sp := s.launch(longRunning())
 	s.waitFile(filepath.Join(sp.Sandbox, "ready"))
 	if err := s.c.Kill(s.ctx(), sp.ContainerID, 0); err != nil {
 		s.t.Fatalf("Kill: %v", err)
@@ -411,7 +411,7 @@ func testDestroy(s *suite) {
 		s.t.Errorf("Destroy touched the sandbox: %v", err)
 	}
 	// Destroying a running container stops it first.
-	sp = s.launch(longRunning)
+	sp = s.launch(longRunning())
 	if err := s.c.Destroy(s.ctx(), sp.ContainerID); err != nil {
 		s.t.Fatalf("Destroy of a running container: %v", err)
 	}
@@ -421,7 +421,7 @@ func testDestroy(s *suite) {
 }
 
 func testUsage(s *suite) {
-	sp := s.launch(longRunning)
+	sp := s.launch(longRunning())
 	s.waitFile(filepath.Join(sp.Sandbox, "ready"))
 	u, err := s.c.Usage(s.ctx(), sp.ContainerID)
 	if err != nil {
@@ -531,7 +531,7 @@ func testArgvForm(s *suite) {
 }
 
 func testRecoverRunning(s *suite) {
-	sp := s.launch(longRunning)
+	sp := s.launch(longRunning())
 	s.waitFile(filepath.Join(sp.Sandbox, "ready"))
 	c2 := s.o.restart(s.t, s.c)
 	got, err := c2.Recover(s.ctx(), []string{sp.ContainerID})
@@ -583,8 +583,8 @@ func testRecoverUnknown(s *suite) {
 }
 
 func testRecoverOrphans(s *suite) {
-	keep := s.launch(longRunning)
-	orphan := s.launch(longRunning)
+	keep := s.launch(longRunning())
+	orphan := s.launch(longRunning())
 	s.waitFile(filepath.Join(keep.Sandbox, "ready"))
 	s.waitFile(filepath.Join(orphan.Sandbox, "ready"))
 	c2 := s.o.restart(s.t, s.c)
