@@ -318,7 +318,12 @@ func (a *Allocator) updateFramework(fw *framework, roles []string, gpu bool, sup
 	if len(roles) == 0 {
 		roles = []string{mesosv1.UnreservedRole}
 	}
-	fw.roles = slices.Compact(slices.Sorted(slices.Values(roles)))
+	fw.roles = fw.roles[:0]
+	for _, r := range roles { // dedupe, keeping the declared order
+		if !slices.Contains(fw.roles, r) {
+			fw.roles = append(fw.roles, r)
+		}
+	}
 	fw.gpu = gpu
 	for name, m := range fw.members {
 		if !slices.Contains(fw.roles, name) {
