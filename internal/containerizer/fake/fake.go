@@ -54,7 +54,7 @@ const Name = "fake"
 type Runtime struct {
 	mu         sync.Mutex
 	containers map[string]*container
-	launches   []containerizer.LaunchSpec
+	launches   []*containerizer.LaunchSpec // shared with the containers: no copy per launch
 	hook       func(containerizer.LaunchSpec) error
 }
 
@@ -181,7 +181,7 @@ func (c *Containerizer) Launch(ctx context.Context, spec containerizer.LaunchSpe
 	}
 	ct := &container{spec: spec, done: make(chan struct{}), ignoreTRM: sc.ignoreTERM}
 	rt.containers[id] = ct
-	rt.launches = append(rt.launches, spec)
+	rt.launches = append(rt.launches, &ct.spec)
 	hook := rt.hook
 	rt.mu.Unlock()
 	c.mu.Lock()
@@ -444,7 +444,11 @@ func (rt *Runtime) SetLaunchHook(f func(containerizer.LaunchSpec) error) {
 func (rt *Runtime) Launches() []containerizer.LaunchSpec {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	return slices.Clone(rt.launches)
+	out := make([]containerizer.LaunchSpec, len(rt.launches))
+	for i, sp := range rt.launches {
+		out[i] = *sp
+	}
+	return out
 }
 
 // LaunchCount is len(Launches()) without the copy.
