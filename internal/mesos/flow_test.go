@@ -142,9 +142,9 @@ func TestSchedulerAPIErrors(t *testing.T) {
 	}
 	revive := `{"type":"REVIVE","framework_id":{"value":"` + s.fwID + `"}}`
 	tests := []struct {
-		name                            string
+		name                             string
 		method, ct, accept, stream, body string
-		want                            int
+		want                             int
 	}{
 		{"get", http.MethodGet, "", "", "", "", http.StatusMethodNotAllowed},
 		{"protobuf", http.MethodPost, "application/x-protobuf", "", s.streamID, revive, http.StatusUnsupportedMediaType},

@@ -1,0 +1,169 @@
+package master
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/basalt-dcos/basalt/internal/mesos"
+	"github.com/basalt-dcos/basalt/internal/store"
+)
+
+// Config configures one master process. Every field with a flag tag is bound
+// by internal/config (defaults < file < BASALT_* env < flags).
+type Config struct {
+	DataDir     string `flag:"data-dir" help:"directory for the master's state (the embedded store member lives in DATA_DIR/store)"`
+	Hostname    string `flag:"hostname" help:"hostname advertised in MasterInfo (default: the advertised IP)"`
+	AdvertiseIP string `flag:"advertise-ip" help:"IPv4 address advertised to agents, frameworks and other masters (default: the listen IP if set, else the first non-loopback IPv4, else 127.0.0.1)"`
+	Listen      string `flag:"listen" help:"HTTP listen address of the Mesos master API (host:port; port 0 picks a free port)"`
+
+	Masters         []string `flag:"masters" help:"static list of the masters forming the store cluster: IPs or host:port (default peer port), or name=http://host:port entries; empty = single member"`
+	StoreName       string   `flag:"store-name" help:"this master's member name in --masters (default: the entry whose host is the advertised IP)"`
+	StoreEndpoints  []string `flag:"store-endpoints" help:"use an external etcd cluster at these client URLs instead of an embedded member"`
+	StorePeerPort   int      `flag:"store-peer-port" help:"default etcd peer port for --masters entries without one"`
+	StoreClientPort int      `flag:"store-client-port" help:"etcd client port of the embedded member on the advertised IP (0: a free loopback port, for local use only)"`
+	StorePrefix     string   `flag:"store-prefix" help:"key prefix of everything Basalt stores"`
+
+	StoreHeartbeatInterval time.Duration `flag:"store-heartbeat-interval" help:"etcd raft heartbeat (0: store default)"`
+	StoreElectionTimeout   time.Duration `flag:"store-election-timeout" help:"etcd raft election timeout (0: store default)"`
+	StoreSessionTTL        time.Duration `flag:"store-session-ttl" help:"how long a crashed leader keeps leadership (0: store default)"`
+
+	ClusterName string `flag:"cluster-name" help:"cluster name shown in state endpoints"`
+
+	AgentPingTimeout                time.Duration      `flag:"agent-ping-timeout" help:"interval of agent liveness checks"`
+	MaxAgentPingTimeouts            int                `flag:"max-agent-ping-timeouts" help:"missed liveness checks before an agent is unreachable"`
+	AgentHeartbeatInterval          time.Duration      `flag:"agent-heartbeat-interval" help:"how often agents and the master exchange heartbeats"`
+	AgentReregisterTimeout          time.Duration      `flag:"agent-reregister-timeout" help:"after a failover, agents that have not re-registered within it become unreachable"`
+	OfferTimeout                    time.Duration      `flag:"offer-timeout" help:"rescind offers not answered within it (0: never)"`
+	AllocationInterval              time.Duration      `flag:"allocation-interval" help:"period of batch allocation"`
+	SchedulerHeartbeatInterval      time.Duration      `flag:"scheduler-heartbeat-interval" help:"HEARTBEAT period of scheduler streams"`
+	Weights                         map[string]float64 `flag:"weights" help:"role weights: role=weight,..."`
+	FilterGPUResources              bool               `flag:"filter-gpu-resources" help:"offer GPU agents only to GPU_RESOURCES frameworks"`
+	MaxCompletedFrameworks          int                `flag:"max-completed-frameworks" help:"completed frameworks kept in memory"`
+	MaxCompletedTasksPerFramework   int                `flag:"max-completed-tasks-per-framework" help:"completed tasks kept per framework"`
+	MaxUnreachableTasksPerFramework int                `flag:"max-unreachable-tasks-per-framework" help:"unreachable tasks kept per framework"`
+
+	// ShutdownTimeout bounds the HTTP server's graceful shutdown.
+	ShutdownTimeout time.Duration `flag:"shutdown-timeout" help:"how long a stopping master waits for HTTP requests to finish"`
+}
+
+// DefaultStorePeerPort is etcd's peer port.
+const DefaultStorePeerPort = 2380
+
+// DefaultConfig returns the DC/OS defaults.
+func DefaultConfig() Config {
+	k := mesos.DefaultConfig()
+	return Config{
+		DataDir:                         "/var/lib/basalt/master",
+		Listen:                          ":5050",
+		StorePeerPort:                   DefaultStorePeerPort,
+		StorePrefix:                     store.DefaultPrefix,
+		AgentPingTimeout:                k.AgentPingTimeout,
+		MaxAgentPingTimeouts:            k.MaxAgentPingTimeouts,
+		AgentHeartbeatInterval:          k.AgentHeartbeatInterval,
+		AgentReregisterTimeout:          k.AgentReregisterTimeout,
+		OfferTimeout:                    k.OfferTimeout,
+		AllocationInterval:              k.AllocationInterval,
+		SchedulerHeartbeatInterval:      k.HeartbeatInterval,
+		FilterGPUResources:              k.Allocator.FilterGPUs,
+		MaxCompletedFrameworks:          k.MaxCompletedFrameworks,
+		MaxCompletedTasksPerFramework:   k.MaxCompletedTasksPerFramework,
+		MaxUnreachableTasksPerFramework: k.MaxUnreachableTasksPerFramework,
+		ShutdownTimeout:                 5 * time.Second,
+	}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
+	}
+	if c.AdvertiseIP != "" && net.ParseIP(c.AdvertiseIP).To4() == nil {
+		errs = append(errs, fmt.Errorf("advertise-ip %q is not an IPv4 address", c.AdvertiseIP))
+	}
+	if len(c.StoreEndpoints) == 0 && c.DataDir == "" {
+		errs = append(errs, errors.New("data-dir is required for the embedded store"))
+	}
+	if len(c.StoreEndpoints) > 0 && len(c.Masters) > 0 {
+		errs = append(errs, errors.New("masters and store-endpoints exclude each other"))
+	}
+	if _, err := parseMasters(c.Masters, c.StorePeerPort); err != nil {
+		errs = append(errs, err)
+	}
+	if c.StorePeerPort < 0 || c.StorePeerPort > 65535 || c.StoreClientPort < 0 || c.StoreClientPort > 65535 {
+		errs = append(errs, errors.New("store ports must be in 0-65535"))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("shutdown-timeout must be positive"))
+	}
+	if err := c.kernelConfig("http://127.0.0.1:1", "127.0.0.1", 1).Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// kernelConfig maps the flat flags onto the kernel's Config.
+func (c Config) kernelConfig(baseURL, ip string, port int) mesos.Config {
+	k := mesos.DefaultConfig()
+	k.Hostname = c.Hostname
+	if k.Hostname == "" {
+		k.Hostname = ip
+	}
+	k.IP, k.Port, k.URL = ip, port, baseURL
+	k.ClusterName = c.ClusterName
+	k.AgentPingTimeout = c.AgentPingTimeout
+	k.MaxAgentPingTimeouts = c.MaxAgentPingTimeouts
+	k.AgentHeartbeatInterval = c.AgentHeartbeatInterval
+	k.AgentReregisterTimeout = c.AgentReregisterTimeout
+	k.OfferTimeout = c.OfferTimeout
+	k.AllocationInterval = c.AllocationInterval
+	k.HeartbeatInterval = c.SchedulerHeartbeatInterval
+	k.Allocator.Weights = c.Weights
+	k.Allocator.FilterGPUs = c.FilterGPUResources
+	k.MaxCompletedFrameworks = c.MaxCompletedFrameworks
+	k.MaxCompletedTasksPerFramework = c.MaxCompletedTasksPerFramework
+	k.MaxUnreachableTasksPerFramework = c.MaxUnreachableTasksPerFramework
+	return k
+}
+
+// parseMasters turns --masters entries into store members. Entries are
+// "name=http://host:port", "host:port" or "host" (default peer port); bare
+// entries are named after their host:port.
+func parseMasters(entries []string, peerPort int) ([]store.Member, error) {
+	if peerPort == 0 {
+		peerPort = DefaultStorePeerPort
+	}
+	var out []store.Member
+	var errs []error
+	for _, e := range entries {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		if name, u, ok := strings.Cut(e, "="); ok {
+			pu, err := url.Parse(u)
+			if err != nil || pu.Scheme != "http" || pu.Host == "" {
+				errs = append(errs, fmt.Errorf("masters entry %q: want name=http://host:port", e))
+				continue
+			}
+			out = append(out, store.Member{Name: name, PeerURL: u})
+			continue
+		}
+		host, port := e, strconv.Itoa(peerPort)
+		if h, p, err := net.SplitHostPort(e); err == nil {
+			host, port = h, p
+		}
+		if host == "" {
+			errs = append(errs, fmt.Errorf("masters entry %q: empty host", e))
+			continue
+		}
+		hp := net.JoinHostPort(host, port)
+		out = append(out, store.Member{Name: hp, PeerURL: "http://" + hp})
+	}
+	return out, errors.Join(errs...)
+}

@@ -1,0 +1,237 @@
+// Package master composes one Basalt master process: the store (an embedded
+// etcd member, or a client of an external etcd), the leader-elected Mesos
+// master kernel (internal/mesos) with its read side (internal/mesos/state),
+// and the HTTP server on the master port (5050).
+//
+// It holds no business logic: it binds, opens, wires and shuts down. It must
+// not exit the process; only internal/cli, internal/clustertest and e2e may
+// import it.
+package master
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/basalt-dcos/basalt/internal/mesos"
+	"github.com/basalt-dcos/basalt/internal/mesos/state"
+	"github.com/basalt-dcos/basalt/internal/store"
+	"github.com/basalt-dcos/basalt/internal/version"
+)
+
+// Master is one master process.
+type Master struct {
+	cfg Config
+	log *slog.Logger
+
+	ready     chan struct{}
+	readyOnce sync.Once
+	addr      atomic.Value // string
+	mesos     atomic.Pointer[mesos.Master]
+	st        atomic.Pointer[store.Store]
+}
+
+// New validates cfg. It does no I/O.
+func New(cfg Config, logger *slog.Logger) (*Master, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("master config: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	m := &Master{cfg: cfg, log: logger.With("component", "master"), ready: make(chan struct{})}
+	m.addr.Store("")
+	return m, nil
+}
+
+// Ready is closed once the HTTP server listens and the store is open.
+func (m *Master) Ready() <-chan struct{} { return m.ready }
+
+// Addr is the advertised host:port of the HTTP API ("" before Ready).
+func (m *Master) Addr() string { return m.addr.Load().(string) }
+
+// URL is the base URL of this master's HTTP API ("" before Ready).
+func (m *Master) URL() string {
+	if a := m.Addr(); a != "" {
+		return "http://" + a
+	}
+	return ""
+}
+
+// IsLeader reports whether this master leads the Mesos kernel.
+func (m *Master) IsLeader() bool {
+	mm := m.mesos.Load()
+	return mm != nil && mm.IsLeader()
+}
+
+// Mesos returns the Mesos master component (nil before Ready).
+func (m *Master) Mesos() *mesos.Master { return m.mesos.Load() }
+
+// Store returns the open store (nil before Ready or after Run returns).
+func (m *Master) Store() *store.Store { return m.st.Load() }
+
+// advertiseIP picks the IPv4 address to advertise.
+func advertiseIP(cfg Config, listenHost string) string {
+	if cfg.AdvertiseIP != "" {
+		return cfg.AdvertiseIP
+	}
+	if ip := net.ParseIP(listenHost); ip != nil && ip.To4() != nil && !ip.IsUnspecified() {
+		return ip.String()
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() && !ipn.IP.IsLinkLocalUnicast() {
+				return ipn.IP.String()
+			}
+		}
+	}
+	return "127.0.0.1"
+}
+
+// storeConfig builds the store configuration for this master.
+func (m *Master) storeConfig(ip string) (store.Config, error) {
+	cfg := m.cfg
+	sc := store.Config{
+		Prefix:            cfg.StorePrefix,
+		HeartbeatInterval: cfg.StoreHeartbeatInterval,
+		ElectionTimeout:   cfg.StoreElectionTimeout,
+		SessionTTL:        cfg.StoreSessionTTL,
+	}
+	if len(cfg.StoreEndpoints) > 0 {
+		sc.Endpoints = cfg.StoreEndpoints
+		return sc, nil
+	}
+	sc.DataDir = filepath.Join(cfg.DataDir, "store")
+	if cfg.StoreClientPort != 0 {
+		sc.ClientURL = "http://" + net.JoinHostPort(ip, strconv.Itoa(cfg.StoreClientPort))
+	}
+	members, err := parseMasters(cfg.Masters, cfg.StorePeerPort)
+	if err != nil {
+		return sc, err
+	}
+	if len(members) == 0 {
+		return sc, nil // single member on a free loopback peer port
+	}
+	name := cfg.StoreName
+	if name == "" {
+		for _, mem := range members {
+			if h, _, err := net.SplitHostPort(trimScheme(mem.PeerURL)); err == nil && (h == ip || h == cfg.Hostname) {
+				name = mem.Name
+				break
+			}
+		}
+	}
+	if name == "" {
+		return sc, fmt.Errorf("none of --masters %v is this master (%s); set --store-name", cfg.Masters, ip)
+	}
+	sc.Name = name
+	sc.InitialCluster = members
+	return sc, nil
+}
+
+func trimScheme(u string) string {
+	for _, p := range []string{"http://", "https://"} {
+		if len(u) > len(p) && u[:len(p)] == p {
+			return u[len(p):]
+		}
+	}
+	return u
+}
+
+// Run binds the HTTP listener, opens the store, and runs the Mesos master
+// and the HTTP server until ctx ends. Shutdown resigns leadership, stops the
+// server and closes the store.
+func (m *Master) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", m.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("master: listen %s: %w", m.cfg.Listen, err)
+	}
+	defer ln.Close()
+	host, portStr, _ := net.SplitHostPort(ln.Addr().String())
+	port, _ := strconv.Atoi(portStr)
+	ip := advertiseIP(m.cfg, host)
+	advertised := net.JoinHostPort(ip, portStr)
+	baseURL := "http://" + advertised
+
+	sc, err := m.storeConfig(ip)
+	if err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
+	st, err := store.Open(ctx, sc, m.log)
+	if err != nil {
+		return fmt.Errorf("master: open store: %w", err)
+	}
+	m.st.Store(st)
+	defer func() {
+		m.st.Store(nil)
+		if err := st.Close(); err != nil {
+			m.log.Warn("close store", "error", err)
+		}
+	}()
+
+	kcfg := m.cfg.kernelConfig(baseURL, ip, port)
+	kcfg.Version = version.Version
+	mm, err := mesos.New(kcfg, mesos.Deps{Registry: newStoreRegistry(st), Elector: storeElector{st}, Logger: m.log})
+	if err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
+	mux := http.NewServeMux()
+	mm.Register(mux)
+	read := http.NewServeMux()
+	state.NewAPI(mm, mm, m.log).Register(read)
+	mux.Handle("/", mm.LeaderOnly(read))
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      time.Minute, // streams clear their own write deadline
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelDebug),
+	}
+	m.mesos.Store(mm)
+	m.addr.Store(advertised)
+	m.log.Info("master serving", "addr", advertised, "listen", ln.Addr().String(), "store_members", len(sc.InitialCluster))
+
+	g, gctx := errgroup.WithContext(ctx)
+	mesosDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(mesosDone)
+		if err := mm.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("mesos master: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("master: serve: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		<-mesosDone // the kernel closed its streams, so Shutdown does not wait on them
+		sctx, cancel := context.WithTimeout(context.Background(), m.cfg.ShutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			srv.Close()
+		}
+		return nil
+	})
+	m.readyOnce.Do(func() { close(m.ready) })
+	err = g.Wait()
+	m.log.Info("master stopped")
+	return err
+}
