@@ -30,11 +30,6 @@ func (d *document) WriteTo(w io.Writer) (int64, error) {
 	return n, nil
 }
 
-// Bytes joins the segments (tests and small documents).
-func (d *document) Bytes() []byte {
-	return bytes.Join(d.segs, nil)
-}
-
 // builder assembles a document from small appended pieces (copied into
 // fixed-size chunks, never regrown) and large shared slices (referenced).
 type builder struct {
@@ -86,7 +81,7 @@ func (b *builder) raw(p []byte) {
 	b.d.size += len(p)
 }
 
-// object appends an encoded JSON object without its closing brace, so that
+// openObject appends an encoded JSON object without its closing brace, so that
 // more fields can follow; it reports whether the object had fields.
 func (b *builder) openObject(obj []byte) (hasFields bool) {
 	inner := bytes.TrimSuffix(obj, []byte("}"))
