@@ -2,9 +2,12 @@ package agent
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"os/user"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -62,6 +65,33 @@ func (a *Agent) taskEnv(t *task) ([]string, error) {
 	}
 	sort.Strings(env)
 	return env, nil
+}
+
+// chownSandbox gives the sandbox and everything fetched into it to the
+// task's user, so a task that runs as another user than the agent can write
+// there. Nothing to do when the task runs as the agent's user.
+func chownSandbox(dir, name string) error {
+	if name == "" {
+		return nil
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return err
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("user %s has a non-numeric uid/gid", name)
+	}
+	if uid == os.Geteuid() {
+		return nil
+	}
+	return filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
 }
 
 // canSwitchTo reports whether tasks can run as name: root can become any

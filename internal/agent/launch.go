@@ -194,6 +194,10 @@ func (a *Agent) runTask(ctx context.Context, t *task) {
 			return
 		}
 	}
+	if err := chownSandbox(t.rec.Sandbox, taskUser(t.rec)); err != nil {
+		fail(mesosv1.ReasonContainerLaunchFailed, "Failed to chown sandbox: "+err.Error())
+		return
+	}
 	a.mu.Lock()
 	killed := t.rec.KillRequested
 	a.mu.Unlock()
@@ -329,22 +333,25 @@ func (a *Agent) prepareSandbox(t *task) error {
 	return nil
 }
 
+// taskUser is the user a task runs as: CommandInfo.user, else the
+// framework's user; "" (the agent's own user) when the agent cannot switch
+// to it, as Mesos does without --switch_user.
+func taskUser(rec taskRecord) string {
+	user := rec.Framework.User
+	if cmd := commandOf(rec.Task); cmd != nil && cmd.User != "" {
+		user = cmd.User
+	}
+	if user == "" || !canSwitchTo(user) {
+		return ""
+	}
+	return user
+}
+
 // launchSpec builds what the containerizer needs.
 func (a *Agent) launchSpec(t *task, env []string) containerizer.LaunchSpec {
 	res := mesosv1.Resources(t.rec.Task.Resources)
 	if t.rec.Task.Executor != nil {
 		res = res.Plus(t.rec.Task.Executor.Resources)
-	}
-	user := ""
-	if cmd := commandOf(t.rec.Task); cmd != nil && cmd.User != "" {
-		user = cmd.User
-	} else if t.rec.Framework.User != "" {
-		user = t.rec.Framework.User
-	}
-	if user != "" && !canSwitchTo(user) {
-		// A non-root agent runs every task as itself (as Mesos does
-		// without --switch_user).
-		user = ""
 	}
 	return containerizer.LaunchSpec{
 		ContainerID: t.rec.ContainerID,
@@ -352,7 +359,7 @@ func (a *Agent) launchSpec(t *task, env []string) containerizer.LaunchSpec {
 		ExecutorID:  t.rec.ExecutorID,
 		AgentID:     a.ID(),
 		Task:        t.rec.Task,
-		User:        user,
+		User:        taskUser(t.rec),
 		Sandbox:     t.rec.Sandbox,
 		Env:         env,
 		CPUs:        res.ScalarSum(mesosv1.ResCPUs),

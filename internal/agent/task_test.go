@@ -291,3 +291,22 @@ func (a *Agent) sandboxOf(fid, tid string) string {
 	}
 	return ""
 }
+
+func TestTaskRunsAsFrameworkUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("switching users needs root")
+	}
+	m := newFakeMaster(t)
+	cfg := testConfig(t, m)
+	// t.TempDir() and its parent are 0700; a real work dir is not.
+	for _, d := range []string{cfg.WorkDir, filepath.Dir(cfg.WorkDir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startAgent(t, cfg, nil)
+	fw := testFramework("fw-1")
+	fw.User = "nobody"
+	m.send(launchEvent(fw, shellTask("who", `[ "$(id -un)" = nobody ] && echo ok > mine.txt`)))
+	m.waitState("who", mesosv1.TaskFinished)
+}
