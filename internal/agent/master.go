@@ -112,7 +112,11 @@ func (a *Agent) session(ctx context.Context, m string) (registered bool, err err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
+	// A master that accepts the connection but never answers must not
+	// hold the agent: give up on the response headers after a while.
+	stuck := time.AfterFunc(max(3*a.cfg.HeartbeatInterval, 10*time.Second), cancel)
 	resp, err := a.http.Do(req) // follows 307 to the leader, resending the body
+	stuck.Stop()
 	if err != nil {
 		return false, fmt.Errorf("subscribe to %s: %w", m, err)
 	}
