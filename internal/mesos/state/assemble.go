@@ -46,8 +46,9 @@ type taskMemo struct {
 
 // memoTasks encodes every task of r's snapshot with enc into tm, reusing
 // the encodings of the newest earlier snapshot (last) for shared records.
-func (a *API) memoTasks(r *rendering, tm *taskMemo, last *atomic.Pointer[memo[*Task]], enc func(*Task) ([]byte, error)) (*memo[*Task], error) {
+func (a *API) memoTasks(r *rendering, tm *taskMemo, last *atomic.Pointer[memo[*Task]], enc func(*encoder, *Task) ([]byte, error)) (*memo[*Task], error) {
 	tm.once.Do(func() {
+		e := newEncoder()
 		prev := last.Load()
 		tasks := r.index().tasks
 		m := &memo[*Task]{built: r.snap.Built, m: make(map[*Task][]byte, len(tasks))}
@@ -56,7 +57,7 @@ func (a *API) memoTasks(r *rendering, tm *taskMemo, last *atomic.Pointer[memo[*T
 				m.m[t] = b
 				continue
 			}
-			b, err := enc(t)
+			b, err := enc(e, t)
 			if err != nil {
 				tm.err = err
 				return
@@ -72,19 +73,20 @@ func (a *API) memoTasks(r *rendering, tm *taskMemo, last *atomic.Pointer[memo[*T
 // taskJSON returns every task of r's snapshot as the legacy endpoints
 // render it.
 func (a *API) taskJSON(r *rendering) (*memo[*Task], error) {
-	return a.memoTasks(r, &r.tasks, &a.lastTasks, func(t *Task) ([]byte, error) { return encode(stateTask(t)) })
+	return a.memoTasks(r, &r.tasks, &a.lastTasks, func(e *encoder, t *Task) ([]byte, error) { return e.encode(stateTask(t)) })
 }
 
 // v1TaskJSON returns every task of r's snapshot as the operator API
 // renders it.
 func (a *API) v1TaskJSON(r *rendering) (*memo[*Task], error) {
-	return a.memoTasks(r, &r.v1Tasks, &a.lastV1Tasks, func(t *Task) ([]byte, error) { return encode(v1Task(t)) })
+	return a.memoTasks(r, &r.v1Tasks, &a.lastV1Tasks, func(e *encoder, t *Task) ([]byte, error) { return e.encode(v1Task(t)) })
 }
 
 // agentJSON returns the encoded (summary form) agent of every registered
 // agent in r's snapshot, reusing the previous snapshot's encodings.
 func (a *API) agentJSON(r *rendering) (*memo[*Agent], error) {
 	r.agentsOnce.Do(func() {
+		e := newEncoder()
 		prev := a.lastAgents.Load()
 		s := r.snap
 		m := &memo[*Agent]{built: s.Built, m: make(map[*Agent][]byte, len(s.Agents))}
@@ -96,7 +98,7 @@ func (a *API) agentJSON(r *rendering) (*memo[*Agent], error) {
 				m.m[ag] = b
 				continue
 			}
-			b, err := encode(stateAgent(ag, false))
+			b, err := e.encode(stateAgent(ag, false))
 			if err != nil {
 				r.agentsErr = err
 				return
