@@ -95,7 +95,15 @@ func (a *Agent) recover(ctx context.Context) error {
 				a.queueStatus(t, statusOpts{state: mesosv1.TaskRunning, cs: a.containerStatus(t)}, nil)
 			}
 			a.goTask(func(ctx context.Context) {
-				a.startHealth(ctx, t)
+				if t.rec.KillRequested {
+					// The kill was asked of the previous agent: ask again, as
+					// its SIGKILL escalation died with it.
+					if err := t.cz.Kill(ctx, t.rec.ContainerID, t.killGrace); err != nil {
+						a.log.Warn("kill recovered container", "task_id", t.id(), "error", err)
+					}
+				} else {
+					a.startHealth(ctx, t)
+				}
 				a.monitor(ctx, t)
 			})
 		case n.state.State == containerizer.Exited:
