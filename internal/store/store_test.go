@@ -539,3 +539,28 @@ func TestConfigValidate(t *testing.T) {
 }
 
 var _ = clientv3.WithPrefix
+
+func TestExternalEndpoints(t *testing.T) {
+	member := storetest.Open(t)
+	ctx, cancel := context.WithTimeout(t.Context(), storetest.OpenTimeout)
+	defer cancel()
+	ext, err := store.Open(ctx, store.Config{Endpoints: member.Endpoints(), Prefix: "/tenant"}, storetest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ext.Close()
+	if ext.Name() != "" || ext.MemberID() != "" {
+		t.Fatalf("external store reports member %q/%q", ext.Name(), ext.MemberID())
+	}
+	if err := ext.Apply(t.Context(), store.Put("k", []byte("v"))); err != nil {
+		t.Fatal(err)
+	}
+	// Prefixes isolate: the member's default prefix does not see it.
+	if _, err := member.Get(t.Context(), "k"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get under another prefix = %v, want ErrNotFound", err)
+	}
+	st, err := ext.Status(t.Context())
+	if err != nil || len(st.Members) != 1 || st.Leader != "m0" {
+		t.Fatalf("Status = %+v, %v", st, err)
+	}
+}
