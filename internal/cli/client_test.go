@@ -183,9 +183,10 @@ func TestClientGolden(t *testing.T) {
 		{"task_log_stderr_lines", []string{"task", "log", "--lines", "2", "web.instance-aaaa", "stderr"}},
 		{"task_log_fallback_dir", []string{"task", "log", "api"}},
 		{"task_log_completed", []string{"task", "log", "--completed", "web.instance-0000"}},
+		{"task_log_completed", []string{"task", "log", "web.instance-0"}}, // no active match: completed ones are searched
 	}
 	for _, tt := range tests {
-		t.Run(tt.golden, func(t *testing.T) {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			code, stdout, stderr := fc.run(t, tt.args...)
 			if code != 0 {
 				t.Fatalf("exit %d, stderr: %s", code, stderr)

@@ -1,10 +1,3 @@
-//go:build basalt_roles
-
-// TODO(lead): internal/master and internal/agent did not compile yet when
-// this was written. Once they do: drop the build tag above, delete
-// roles_pending.go, and check `go test ./internal/cli` (TestUp runs a real
-// single-node cluster).
-
 package cli
 
 // This file wires the server roles (internal/master, internal/agent) into
@@ -13,6 +6,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -22,6 +16,7 @@ import (
 
 	"github.com/basalt-dcos/basalt/internal/agent"
 	"github.com/basalt-dcos/basalt/internal/master"
+	"github.com/basalt-dcos/basalt/pkg/mesosv1"
 )
 
 func newMasterCmd(env Env) *cobra.Command {
@@ -34,8 +29,9 @@ func newMasterCmd(env Env) *cobra.Command {
 		started := time.Now()
 		return runRoles(ctx, []func([]role) (role, error){
 			func([]role) (role, error) { return master.New(cfg, logger) },
-		}, func(roles []role) {
+		}, func(_ context.Context, roles []role) error {
 			printReady(env, started, [][2]string{{"master", baseURL(roles[0].Addr())}})
+			return nil
 		})
 	})
 }
@@ -50,8 +46,9 @@ func newAgentCmd(env Env) *cobra.Command {
 		started := time.Now()
 		return runRoles(ctx, []func([]role) (role, error){
 			func([]role) (role, error) { return agent.New(cfg, agent.Deps{Logger: logger}) },
-		}, func(roles []role) {
+		}, func(_ context.Context, roles []role) error {
 			printReady(env, started, [][2]string{{"agent", baseURL(roles[0].Addr())}})
+			return nil
 		})
 	})
 }
@@ -77,7 +74,7 @@ free port, and prints the URLs it chose. Stop it with Ctrl-C.`,
 			dataDir = d
 		}
 		mcfg := master.DefaultConfig()
-		mcfg.WorkDir = filepath.Join(dataDir, "master")
+		mcfg.DataDir = filepath.Join(dataDir, "master")
 		mcfg.Listen = up.MasterListen
 		if mcfg.Listen == "" {
 			mcfg.Listen = preferPort(":5050")
@@ -102,12 +99,47 @@ free port, and prints the URLs it chose. Stop it with Ctrl-C.`,
 				}
 				return a, nil
 			},
-		}, func(roles []role) {
+		}, func(ctx context.Context, roles []role) error {
+			masterURL := baseURL(roles[0].Addr())
+			if err := waitAgentActive(ctx, masterURL, roles[1].(*agent.Agent)); err != nil {
+				return err
+			}
 			printReady(env, started, [][2]string{
-				{"master", baseURL(roles[0].Addr())},
+				{"master", masterURL},
 				{"agent", baseURL(roles[1].Addr())},
 			})
-			fmt.Fprintf(env.Stdout, "data in %s; try: basalt node list --master %s\n", dataDir, baseURL(roles[0].Addr()))
+			fmt.Fprintf(env.Stdout, "data in %s; try: basalt node list --master %s\n", dataDir, masterURL)
+			return nil
 		})
 	})
+}
+
+// waitAgentActive polls the master until it lists the agent as active, so
+// that "ready" means a framework would get offers now.
+func waitAgentActive(ctx context.Context, masterURL string, a *agent.Agent) error {
+	c, err := newAPIClient(ClientConfig{Master: masterURL, Timeout: 5 * time.Second})
+	if err != nil {
+		return err
+	}
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if id := a.ID(); id != "" {
+			if body, err := c.get(ctx, c.master, "/master/slaves", nil); err == nil {
+				var resp mesosv1.SlavesResponse
+				if json.Unmarshal(body, &resp) == nil {
+					for _, s := range resp.Slaves {
+						if s.ID == id && s.Active {
+							return nil
+						}
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }

@@ -1,5 +1,3 @@
-//go:build basalt_roles
-
 package cli
 
 import (

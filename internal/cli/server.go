@@ -47,9 +47,10 @@ func serverCmd(env Env, cmd *cobra.Command, targets []any, start func(ctx contex
 
 // runRoles starts each role in turn under one errgroup, waiting for each to
 // be ready before building the next (so that an agent can be pointed at the
-// master's actual address), then calls ready and blocks until ctx is done or
-// a role fails. A role stopping because ctx ended is a clean shutdown.
-func runRoles(parent context.Context, builders []func(prev []role) (role, error), ready func(roles []role)) error {
+// master's actual address), then calls ready (which may wait for more, such
+// as the agent registering) and blocks until ctx is done or a role fails. A
+// role stopping because ctx ended is a clean shutdown.
+func runRoles(parent context.Context, builders []func(prev []role) (role, error), ready func(ctx context.Context, roles []role) error) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
@@ -74,7 +75,9 @@ func runRoles(parent context.Context, builders []func(prev []role) (role, error)
 				return nil // a role failed, or we are told to stop; g.Wait says which
 			}
 		}
-		ready(roles)
+		if err := ready(gctx, roles); err != nil && gctx.Err() == nil {
+			return err
+		}
 		return nil
 	}()
 	if buildErr != nil {

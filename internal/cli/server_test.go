@@ -48,9 +48,10 @@ func TestRunRolesStartsInOrderAndStopsCleanly(t *testing.T) {
 			sawPrev = baseURL(prev[0].Addr())
 			return a, nil
 		},
-	}, func(roles []role) {
+	}, func(_ context.Context, roles []role) error {
 		readyRoles = roles
 		cancel() // as SIGINT would
+		return nil
 	})
 	if err != nil {
 		t.Fatalf("runRoles after cancel: %v, want nil", err)
@@ -71,7 +72,7 @@ func TestRunRolesReportsFailures(t *testing.T) {
 		err := runRoles(t.Context(), []func([]role) (role, error){
 			func([]role) (role, error) { return r, nil },
 			func([]role) (role, error) { t.Error("second role built after the first failed"); return nil, nil },
-		}, func([]role) { t.Error("ready called") })
+		}, func(context.Context, []role) error { t.Error("ready called"); return nil })
 		if !errors.Is(err, boom) {
 			t.Errorf("err = %v, want boom", err)
 		}
@@ -81,7 +82,7 @@ func TestRunRolesReportsFailures(t *testing.T) {
 		err := runRoles(t.Context(), []func([]role) (role, error){
 			func([]role) (role, error) { return first, nil },
 			func([]role) (role, error) { return nil, boom },
-		}, func([]role) { t.Error("ready called") })
+		}, func(context.Context, []role) error { t.Error("ready called"); return nil })
 		if !errors.Is(err, boom) {
 			t.Errorf("err = %v, want boom", err)
 		}
@@ -90,7 +91,7 @@ func TestRunRolesReportsFailures(t *testing.T) {
 		r := &quitter{ready: make(chan struct{})}
 		err := runRoles(t.Context(), []func([]role) (role, error){
 			func([]role) (role, error) { return r, nil },
-		}, func([]role) {})
+		}, func(context.Context, []role) error { return nil })
 		if err == nil || !strings.Contains(err.Error(), "stopped on its own") {
 			t.Errorf("err = %v, want 'stopped on its own'", err)
 		}
@@ -120,7 +121,10 @@ func TestServerCmdLoadsConfigAndLogs(t *testing.T) {
 		logger.Info("started", "listen", cfg.Listen)
 		return runRoles(ctx, []func([]role) (role, error){
 			func([]role) (role, error) { return &quitter{ready: make(chan struct{})}, nil },
-		}, func(roles []role) { printReady(env, time.Now(), [][2]string{{"x", baseURL(roles[0].Addr())}}) })
+		}, func(_ context.Context, roles []role) error {
+			printReady(env, time.Now(), [][2]string{{"x", baseURL(roles[0].Addr())}})
+			return nil
+		})
 	})
 	cmd.SetArgs([]string{"--listen", "flag:2"})
 	err := cmd.ExecuteContext(t.Context())

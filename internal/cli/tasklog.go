@@ -27,7 +27,7 @@ func newTaskLogCmd(env Env) *cobra.Command {
 	cmd.Flags().Lookup("json").Hidden = true // there is no JSON form of a log
 	follow := cmd.Flags().Bool("follow", false, "keep printing what the task writes")
 	lines := cmd.Flags().Int("lines", 10, "how many of the last lines to print")
-	completed := cmd.Flags().Bool("completed", false, "also look among completed tasks")
+	completed := cmd.Flags().Bool("completed", false, "also look among completed tasks (they are searched anyway when no active task matches)")
 	all := cmd.Flags().Bool("all", false, "same as --completed")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		c, err := client()
@@ -46,7 +46,13 @@ func newTaskLogCmd(env Env) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		task, err := findOneTask(collectTasks(st, true, *completed || *all, args[0]), args[0])
+		// Active tasks first; a finished task is found without --completed
+		// when no active one matches.
+		rows := collectTasks(st, true, *completed || *all, args[0])
+		if len(rows) == 0 {
+			rows = collectTasks(st, false, true, args[0])
+		}
+		task, err := findOneTask(rows, args[0])
 		if err != nil {
 			return err
 		}
