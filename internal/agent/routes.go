@@ -141,9 +141,8 @@ type statistics struct {
 // handleStatistics reports the usage of every running container.
 func (a *Agent) handleStatistics(w http.ResponseWriter, r *http.Request) {
 	type item struct {
-		entry statisticsEntry
-		rec   taskRecord
-		t     *task
+		rec taskRecord
+		t   *task
 	}
 	var items []item
 	a.mu.Lock()
