@@ -196,7 +196,7 @@ func (k *kernel) mergeReportedTasks(a *agent, sub *agentapi.Subscribe, wasUnreac
 		if t := fw.unreachable[key.id]; t != nil {
 			// The agent came back: partition-aware frameworks get the task back.
 			delete(fw.unreachable, key.id)
-			fw.tasksDirty = true
+			fw.unreachableDirty = true
 			st := latestStatus(rt)
 			t.agentID = a.id
 			k.addLiveTask(fw, a, t, t.resources)

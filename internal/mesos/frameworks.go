@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/basalt-dcos/basalt/internal/agentapi"
@@ -57,12 +58,45 @@ type framework struct {
 	offered    mesosv1.Resources
 	suppressed []string
 
-	tasksDirty bool
-	taskCache  *taskCache
+	// live holds the records of the live tasks sorted by task ID, kept up to
+	// date incrementally so a snapshot of 100,000 tasks costs no sort. It is
+	// copy-on-write: once a snapshot shares it (liveShared), the next change
+	// copies it first.
+	live       []*state.Task
+	liveShared bool
+	// unreachableDirty: the unreachable list changed since the last snapshot.
+	unreachableDirty bool
+	unreachableSnap  []*state.Task
 }
 
-type taskCache struct {
-	live, unreachable, completed []*state.Task
+func taskIDCmp(t *state.Task, id string) int { return strings.Compare(t.Info.TaskID.Value, id) }
+
+// setLive inserts or replaces a live task's record in fw.live.
+func (fw *framework) setLive(rec *state.Task) {
+	id := rec.Info.TaskID.Value
+	i, found := slices.BinarySearchFunc(fw.live, id, taskIDCmp)
+	if fw.liveShared {
+		fw.live = slices.Clone(fw.live)
+		fw.liveShared = false
+	}
+	if found {
+		fw.live[i] = rec
+	} else {
+		fw.live = slices.Insert(fw.live, i, rec)
+	}
+}
+
+// delLive removes a task from fw.live.
+func (fw *framework) delLive(id string) {
+	i, found := slices.BinarySearchFunc(fw.live, id, taskIDCmp)
+	if !found {
+		return
+	}
+	if fw.liveShared {
+		fw.live = slices.Clone(fw.live)
+		fw.liveShared = false
+	}
+	fw.live = slices.Delete(fw.live, i, i+1)
 }
 
 func (fw *framework) partitionAware() bool { return fw.info.HasCapability(mesosv1.CapPartitionAware) }

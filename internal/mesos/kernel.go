@@ -439,18 +439,14 @@ func (k *kernel) buildSnapshot(now time.Time) *state.Snapshot {
 }
 
 func (k *kernel) frameworkSnapshot(fw *framework) *state.Framework {
-	if fw.tasksDirty || fw.taskCache == nil {
-		tc := &taskCache{}
-		for _, id := range slices.Sorted(maps.Keys(fw.tasks)) {
-			tc.live = append(tc.live, fw.tasks[id].st)
-		}
+	if fw.unreachableDirty || (fw.unreachableSnap == nil && len(fw.unreachable) > 0) {
+		fw.unreachableSnap = nil
 		for _, id := range slices.Sorted(maps.Keys(fw.unreachable)) {
-			tc.unreachable = append(tc.unreachable, fw.unreachable[id].st)
+			fw.unreachableSnap = append(fw.unreachableSnap, fw.unreachable[id].st)
 		}
-		tc.completed = slices.Clone(fw.completed)
-		fw.taskCache = tc
-		fw.tasksDirty = false
+		fw.unreachableDirty = false
 	}
+	fw.liveShared = true
 	sf := &state.Framework{
 		Info:             fw.info,
 		Active:           fw.state == fwConnected,
@@ -458,9 +454,9 @@ func (k *kernel) frameworkSnapshot(fw *framework) *state.Framework {
 		Recovered:        fw.state == fwRecovered,
 		RegisteredTime:   fw.registeredTime,
 		ReregisteredTime: fw.reregisteredTime,
-		Tasks:            fw.taskCache.live,
-		UnreachableTasks: fw.taskCache.unreachable,
-		CompletedTasks:   fw.taskCache.completed,
+		Tasks:            fw.live,
+		UnreachableTasks: fw.unreachableSnap,
+		CompletedTasks:   slices.Clone(fw.completed),
 		Used:             fw.used,
 		Offered:          fw.offered,
 	}

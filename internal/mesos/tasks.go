@@ -61,7 +61,7 @@ func (k *kernel) addLiveTask(fw *framework, a *agent, t *task, res mesosv1.Resou
 	t.resources = res
 	t.agentID = a.id
 	fw.tasks[t.st.Info.TaskID.Value] = t
-	fw.tasksDirty = true
+	fw.setLive(t.st)
 	fw.used = fw.used.Plus(res)
 	a.tasks[taskKey{fw.id, t.st.Info.TaskID.Value}] = t
 	a.used = a.used.Plus(res)
@@ -99,17 +99,22 @@ func (k *kernel) applyStatus(fw *framework, t *task, st mesosv1.TaskStatus, now 
 	nt.Statuses = statuses
 	t.st = &nt
 	t.latest = st
-	fw.tasksDirty = true
+	id := old.Info.TaskID.Value
+	if _, live := fw.tasks[id]; live {
+		fw.setLive(t.st)
+	} else if _, ok := fw.unreachable[id]; ok {
+		fw.unreachableDirty = true
+	}
 	if old.State != st.State {
 		k.countTransition(st.State)
 	}
-	id := old.Info.TaskID.Value
 	a := k.agents[t.agentID]
 	switch {
 	case st.State == mesosv1.TaskUnreachable:
 		if _, live := fw.tasks[id]; live {
 			k.removeLive(fw, a, t)
 			fw.unreachable[id] = t
+			fw.unreachableDirty = true
 			fw.unreachableOrder = append(fw.unreachableOrder, id)
 			k.trimUnreachable(fw)
 		}
@@ -121,7 +126,10 @@ func (k *kernel) applyStatus(fw *framework, t *task, st mesosv1.TaskStatus, now 
 				k.allocAgents[a.id] = true
 			}
 		}
-		delete(fw.unreachable, id)
+		if _, ok := fw.unreachable[id]; ok {
+			delete(fw.unreachable, id)
+			fw.unreachableDirty = true
+		}
 		fw.completed = append(fw.completed, t.st)
 		if over := len(fw.completed) - k.cfg.MaxCompletedTasksPerFramework; over > 0 {
 			fw.completed = slices.Delete(fw.completed, 0, over)
@@ -133,8 +141,8 @@ func (k *kernel) applyStatus(fw *framework, t *task, st mesosv1.TaskStatus, now 
 func (k *kernel) removeLive(fw *framework, a *agent, t *task) {
 	id := t.st.Info.TaskID.Value
 	delete(fw.tasks, id)
+	fw.delLive(id)
 	fw.used = fw.used.Minus(t.resources)
-	fw.tasksDirty = true
 	if a != nil {
 		delete(a.tasks, taskKey{fw.id, id})
 		a.used = a.used.Minus(t.resources)
@@ -158,7 +166,10 @@ func (k *kernel) trimUnreachable(fw *framework) {
 	for len(fw.unreachable) > k.cfg.MaxUnreachableTasksPerFramework && len(fw.unreachableOrder) > 0 {
 		id := fw.unreachableOrder[0]
 		fw.unreachableOrder = fw.unreachableOrder[1:]
-		delete(fw.unreachable, id)
+		if _, ok := fw.unreachable[id]; ok {
+			delete(fw.unreachable, id)
+			fw.unreachableDirty = true
+		}
 	}
 	if len(fw.unreachableOrder) > 2*len(fw.unreachable)+16 {
 		fw.unreachableOrder = slices.DeleteFunc(fw.unreachableOrder, func(id string) bool { _, ok := fw.unreachable[id]; return !ok })
