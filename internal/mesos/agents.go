@@ -1,6 +1,7 @@
 package mesos
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"slices"
@@ -367,6 +368,10 @@ func (k *kernel) agentUpdate(a *agent, u *agentapi.Update, now time.Time) {
 			st.AgentID = &mesosv1.ID{Value: a.id}
 		}
 		if t := fw.tasks[st.TaskID.Value]; t != nil && t.agentID == a.id {
+			if len(st.UUID) > 0 && bytes.Equal(st.UUID, t.latest.UUID) && st.State == t.latest.State {
+				k.forwardStatus(fw, st) // a retry: already recorded
+				continue
+			}
 			k.applyStatus(fw, t, st, now)
 			continue
 		}

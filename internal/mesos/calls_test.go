@@ -1,8 +1,11 @@
 package mesos
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/basalt-dcos/basalt/internal/agentapi"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
@@ -235,5 +238,41 @@ func TestMessagesAndShutdown(t *testing.T) {
 	ag.streamID = "bogus"
 	if code, _ := ag.post(agentapi.Call{Type: agentapi.CallHeartbeat}); code != http.StatusForbidden {
 		t.Fatalf("heartbeat with a bad stream id: %d", code)
+	}
+}
+
+// TestStreamOutlivesServerTimeouts: streams must survive the server's read
+// and write timeouts.
+func TestStreamOutlivesServerTimeouts(t *testing.T) {
+	c := newCluster()
+	mux := http.NewServeMux()
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.ReadTimeout = 50 * time.Millisecond
+	srv.Config.WriteTimeout = 50 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	cfg := testConfig()
+	cfg.URL = srv.URL
+	cfg.HeartbeatInterval = 150 * time.Millisecond
+	m, err := New(cfg, Deps{Registry: c.reg, Elector: c.el})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Register(mux)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; srv.CloseClientConnections() })
+	eventually(t, "leader", m.IsLeader)
+	s := trySubscribe(t, &testMaster{Master: m, srv: srv}, frameworkInfo("fw"))
+	s.next(mesosv1.EventSubscribed)
+	for range 3 { // 450 ms: well past both timeouts
+		ev := <-s.events
+		if ev.Type != mesosv1.EventHeartbeat {
+			t.Fatalf("got %s, want HEARTBEAT", ev.Type)
+		}
+	}
+	if s.isEnded() {
+		t.Fatal("stream ended")
 	}
 }

@@ -290,7 +290,11 @@ func serveStream(w http.ResponseWriter, r *http.Request, sub *subscriber, idHead
 	h.Set(idHeader, sub.streamID)
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // streams are exempt from the server's write timeout
+	// Streams are exempt from the server's read and write timeouts (a read
+	// deadline would also end the stream: net/http cancels the request when
+	// its background read fails).
+	_ = rc.SetWriteDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.Flush()
 	rw := recordio.NewWriter(w)
 	tick := time.NewTicker(every)
