@@ -276,3 +276,54 @@ func TestStreamOutlivesServerTimeouts(t *testing.T) {
 		t.Fatal("stream ended")
 	}
 }
+
+func TestFailoverTimeoutExpires(t *testing.T) {
+	m, _ := startLeader(t, nil)
+	fi := frameworkInfo("fw")
+	fi.FailoverTimeout = 0.05
+	s, ag := launched(t, m, fi, "t1")
+	s.close()
+	ag.next(agentapi.EventShutdownFramework)
+	eventually(t, "framework completed after its failover timeout", func() bool {
+		return len(m.Current().CompletedFrameworks) == 1
+	})
+}
+
+func TestLaunchGroup(t *testing.T) {
+	m, _ := startLeader(t, nil)
+	ag := startAgent(t, m, agentSubscribeBody("host1", "cpus:2;mem:1024"))
+	s := subscribe(t, m, frameworkInfo("fw"))
+	o := s.next(mesosv1.EventOffers).Offers.Offers[0]
+	ex := mesosv1.ExecutorInfo{Type: "DEFAULT", ExecutorID: mesosv1.ID{Value: "ex1"},
+		Resources: mesosv1.Resources{mesosv1.NewScalar("cpus", 0.1), mesosv1.NewScalar("mem", 32)}.Allocate("*")}
+	t1, t2 := cmdTask("g1", o, 0.5, 64), cmdTask("g2", o, 0.5, 64)
+	s.mustCall(mesosv1.Call{Type: mesosv1.CallAccept, Accept: &mesosv1.CallAcceptBody{
+		OfferIDs: []mesosv1.ID{o.ID},
+		Operations: []mesosv1.Operation{{Type: mesosv1.OpLaunchGroup, LaunchGroup: &mesosv1.OpLaunchGroupBody{
+			Executor: ex, TaskGroup: mesosv1.TaskGroupInfo{Tasks: []mesosv1.TaskInfo{t1, t2}}}}},
+		Filters: &mesosv1.Filters{RefuseSeconds: new(0.0)},
+	}})
+	lg := ag.next(agentapi.EventLaunchGroup).LaunchGroup
+	if lg.Executor.ExecutorID.Value != "ex1" || len(lg.TaskGroup.Tasks) != 2 || lg.Executor.FrameworkID.Value != s.fwID {
+		t.Fatalf("launch group %+v", lg)
+	}
+	eventually(t, "group tasks staged with the executor's resources", func() bool {
+		snap := m.Current()
+		return len(snap.Frameworks[0].Tasks) == 2 && snap.Agents[0].Used.ScalarSum("cpus") == 1.1 &&
+			snap.Frameworks[0].Tasks[0].ExecutorID == "ex1"
+	})
+	// A group with one invalid task fails as a whole.
+	o2 := s.next(mesosv1.EventOffers).Offers.Offers[0]
+	bad := cmdTask("g4", o2, 100, 64)
+	s.mustCall(mesosv1.Call{Type: mesosv1.CallAccept, Accept: &mesosv1.CallAcceptBody{
+		OfferIDs: []mesosv1.ID{o2.ID},
+		Operations: []mesosv1.Operation{{Type: mesosv1.OpLaunchGroup, LaunchGroup: &mesosv1.OpLaunchGroupBody{
+			Executor:  mesosv1.ExecutorInfo{ExecutorID: mesosv1.ID{Value: "ex2"}},
+			TaskGroup: mesosv1.TaskGroupInfo{Tasks: []mesosv1.TaskInfo{cmdTask("g3", o2, 0.1, 8), bad}}}}},
+	}})
+	for _, id := range []string{"g3", "g4"} {
+		if st := s.update(id); st.State != mesosv1.TaskError || st.Reason != mesosv1.ReasonTaskInvalid {
+			t.Fatalf("%s: %+v", id, st)
+		}
+	}
+}

@@ -185,18 +185,15 @@ func (k *kernel) forwardStatus(fw *framework, st mesosv1.TaskStatus) {
 	k.send(fw.sub, mesosv1.Event{Type: mesosv1.EventUpdate, Update: &mesosv1.EventUpdateBody{Status: st}})
 }
 
+// transitionCounters are the cumulative Mesos counters of tasks that ended
+// in each terminal state (the live-state gauges are derived by the read side).
 var transitionCounters = map[string]string{ // read-only
-	mesosv1.TaskStaging:        "master/tasks_staging_total",
-	mesosv1.TaskStarting:       "master/tasks_starting_total",
-	mesosv1.TaskRunning:        "master/tasks_running_total",
-	mesosv1.TaskKilling:        "master/tasks_killing_total",
 	mesosv1.TaskFinished:       "master/tasks_finished",
 	mesosv1.TaskFailed:         "master/tasks_failed",
 	mesosv1.TaskKilled:         "master/tasks_killed",
 	mesosv1.TaskError:          "master/tasks_error",
 	mesosv1.TaskLost:           "master/tasks_lost",
 	mesosv1.TaskDropped:        "master/tasks_dropped",
-	mesosv1.TaskUnreachable:    "master/tasks_unreachable_total",
 	mesosv1.TaskGone:           "master/tasks_gone",
 	mesosv1.TaskGoneByOperator: "master/tasks_gone_by_operator",
 }
