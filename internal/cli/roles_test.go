@@ -96,3 +96,32 @@ func (w *testLogWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// BenchmarkUpReady measures `basalt up` from start to "ready" (store open,
+// master leading, agent registered and active) plus a clean shutdown, on a
+// fresh data directory each time.
+func BenchmarkUpReady(b *testing.B) {
+	var readyMS float64
+	for b.Loop() {
+		ctx, cancel := context.WithCancel(b.Context())
+		ready := make(chan struct{}, 1)
+		done := make(chan int, 1)
+		start := time.Now()
+		env := Env{OnReady: func(map[string]string) { ready <- struct{}{} }}
+		go func() {
+			done <- Run(ctx, []string{"up", "--data-dir", b.TempDir(),
+				"--master-listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0"}, env)
+		}()
+		select {
+		case <-ready:
+			readyMS += float64(time.Since(start).Microseconds()) / 1000
+		case code := <-done:
+			b.Fatalf("up exited %d before ready", code)
+		}
+		cancel()
+		if code := <-done; code != 0 {
+			b.Fatalf("up exited %d", code)
+		}
+	}
+	b.ReportMetric(readyMS/float64(b.N), "ms-to-ready")
+}
