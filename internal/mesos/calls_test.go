@@ -327,3 +327,47 @@ func TestLaunchGroup(t *testing.T) {
 		}
 	}
 }
+
+func TestUpdateFramework(t *testing.T) {
+	m, c := startLeader(t, nil)
+	startAgent(t, m, agentSubscribeBody("host1", "cpus:2;mem:1024"))
+	s := subscribe(t, m, frameworkInfo("fw"))
+	s.next(mesosv1.EventOffers)
+	fi := frameworkInfo("fw-renamed")
+	fi.Roles = []string{"web"}
+	fi.ID = &mesosv1.ID{Value: "someone-else"}
+	if code, _ := s.call(mesosv1.Call{Type: mesosv1.CallUpdateFramework, UpdateFramework: &mesosv1.CallUpdateFrameworkBody{FrameworkInfo: fi}}); code != http.StatusBadRequest {
+		t.Fatalf("update with a foreign id: %d", code)
+	}
+	fi.ID = &mesosv1.ID{Value: s.fwID}
+	s.mustCall(mesosv1.Call{Type: mesosv1.CallUpdateFramework, UpdateFramework: &mesosv1.CallUpdateFrameworkBody{FrameworkInfo: fi}})
+	// The outstanding offer was for role "*", which the framework left.
+	s.next(mesosv1.EventRescind)
+	eventually(t, "new info in snapshot and registry", func() bool {
+		snap := m.Current()
+		st, _ := c.reg.Load(context.Background())
+		return len(snap.Frameworks) == 1 && snap.Frameworks[0].Info.Name == "fw-renamed" &&
+			len(st.Frameworks) == 1 && st.Frameworks[0].Info.Name == "fw-renamed"
+	})
+}
+
+// TestSlowSubscriberIsDisconnected: the loop never blocks on a stream; a
+// subscriber whose queue is full is closed.
+func TestSlowSubscriberIsDisconnected(t *testing.T) {
+	k, fw := benchKernel(t, 1, 0)
+	sub := fw.sub
+	for i := 0; !sub.closed; i++ {
+		if i > k.cfg.SubscriberQueue+1 {
+			t.Fatal("subscriber not closed after its queue filled")
+		}
+		k.send(sub, mesosv1.Event{Type: mesosv1.EventHeartbeat})
+	}
+	if k.counters["master/dropped_messages"] != 1 {
+		t.Fatalf("dropped_messages = %v", k.counters["master/dropped_messages"])
+	}
+	// The handler then reports the end of the stream: the framework disconnects.
+	k.frameworkStreamClosed(fw.id, sub, time.Now())
+	if fw.state != fwDisconnected || fw.sub != nil {
+		t.Fatalf("framework state %v", fw.state)
+	}
+}
