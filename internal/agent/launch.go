@@ -174,6 +174,10 @@ func (a *Agent) runTask(ctx context.Context, t *task) {
 		fail(mesosv1.ReasonContainerLaunchFailed, t.rec.Containerizer)
 		return
 	}
+	if _, err := taskUser(t.rec); err != nil {
+		fail(mesosv1.ReasonContainerLaunchFailed, err.Error())
+		return
+	}
 	env, err := a.taskEnv(t)
 	if err != nil {
 		fail(mesosv1.ReasonContainerLaunchFailed, err.Error())
@@ -194,7 +198,8 @@ func (a *Agent) runTask(ctx context.Context, t *task) {
 			return
 		}
 	}
-	if err := chownSandbox(t.rec.Sandbox, taskUser(t.rec)); err != nil {
+	user, _ := taskUser(t.rec) // checked above
+	if err := chownSandbox(t.rec.Sandbox, user); err != nil {
 		fail(mesosv1.ReasonContainerLaunchFailed, "Failed to chown sandbox: "+err.Error())
 		return
 	}
@@ -334,21 +339,28 @@ func (a *Agent) prepareSandbox(t *task) error {
 }
 
 // taskUser is the user a task runs as: CommandInfo.user, else the
-// framework's user; "" (the agent's own user) when the agent cannot switch
-// to it, as Mesos does without --switch_user.
-func taskUser(rec taskRecord) string {
+// framework's user. An agent running as root switches to that user and
+// fails the task when the user does not exist here (as Mesos does with
+// --switch_user): running it as root instead would hand a task more
+// privilege than its framework asked for. An agent that is not root cannot
+// switch users and runs every task as itself ("").
+func taskUser(rec taskRecord) (string, error) {
 	user := rec.Framework.User
 	if cmd := commandOf(rec.Task); cmd != nil && cmd.User != "" {
 		user = cmd.User
 	}
-	if user == "" || !canSwitchTo(user) {
-		return ""
+	if user == "" || os.Geteuid() != 0 {
+		return "", nil
 	}
-	return user
+	if !canSwitchTo(user) {
+		return "", fmt.Errorf("Failed to switch to user %q: no such user on this agent", user)
+	}
+	return user, nil
 }
 
 // launchSpec builds what the containerizer needs.
 func (a *Agent) launchSpec(t *task, env []string) containerizer.LaunchSpec {
+	user, _ := taskUser(t.rec) // checked before the launch
 	res := mesosv1.Resources(t.rec.Task.Resources)
 	if t.rec.Task.Executor != nil {
 		res = res.Plus(t.rec.Task.Executor.Resources)
@@ -359,7 +371,7 @@ func (a *Agent) launchSpec(t *task, env []string) containerizer.LaunchSpec {
 		ExecutorID:  t.rec.ExecutorID,
 		AgentID:     a.ID(),
 		Task:        t.rec.Task,
-		User:        taskUser(t.rec),
+		User:        user,
 		Sandbox:     t.rec.Sandbox,
 		Env:         env,
 		CPUs:        res.ScalarSum(mesosv1.ResCPUs),

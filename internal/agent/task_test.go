@@ -310,3 +310,23 @@ func TestTaskRunsAsFrameworkUser(t *testing.T) {
 	m.send(launchEvent(fw, shellTask("who", `[ "$(id -un)" = nobody ] && echo ok > mine.txt`)))
 	m.waitState("who", mesosv1.TaskFinished)
 }
+
+// A root agent never runs a task as root in place of a user it cannot find.
+func TestUnknownUserFailsTask(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("switching users needs root")
+	}
+	m := newFakeMaster(t)
+	rt := fake.NewRuntime()
+	startAgent(t, fakeConfig(t, m), fakeConts(rt))
+	fw := testFramework("fw-1")
+	fw.User = "no-such-user-basalt"
+	m.send(launchEvent(fw, shellTask("ghost", "id")))
+	u := m.waitState("ghost", mesosv1.TaskFailed)
+	if u.Status.Reason != mesosv1.ReasonContainerLaunchFailed || !strings.Contains(u.Status.Message, "no-such-user-basalt") {
+		t.Errorf("FAILED %q / %q, want a launch failure naming the user", u.Status.Reason, u.Status.Message)
+	}
+	if n := len(rt.Launches()); n != 0 {
+		t.Errorf("%d containers launched for an unknown user", n)
+	}
+}
