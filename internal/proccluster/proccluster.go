@@ -204,6 +204,9 @@ func Start(opts Options) (*Cluster, error) {
 	if opts.Masters < 1 {
 		opts.Masters = 1
 	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, err
+	}
 	c := &Cluster{opts: opts, client: &http.Client{
 		Timeout:       5 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
