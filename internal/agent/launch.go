@@ -353,7 +353,7 @@ func taskUser(rec taskRecord) (string, error) {
 		return "", nil
 	}
 	if !canSwitchTo(user) {
-		return "", fmt.Errorf("Failed to switch to user %q: no such user on this agent", user)
+		return "", fmt.Errorf("failed to switch to user %q: no such user on this agent", user)
 	}
 	return user, nil
 }

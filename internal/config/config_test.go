@@ -32,7 +32,7 @@ type testConfig struct {
 	MasterURL string        `flag:"master" env:"BASALT_MASTER_URL" help:"overridden env"`
 	Nested    Inner
 	Embedded
-	Skipped   string `flag:"-"`
+	Skipped string `flag:"-"`
 	//lint:ignore U1000 present to show that unexported fields are skipped
 	internal  int
 	NotConfig *strings.Builder

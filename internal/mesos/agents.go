@@ -55,16 +55,15 @@ type agent struct {
 	state            agentState
 	unreachableTime  time.Time
 
-	sub      *subscriber
-	seen     bool // any call since the last ping check
-	misses   int
-	inAlloc  bool // known to the allocator
-	tasks    map[taskKey]*task
-	offers   map[string]*offer
-	used     mesosv1.Resources
-	offered  mesosv1.Resources
-	execs    map[taskKey]bool // (framework, executor id) running here
-	lastSnap *state.Agent
+	sub     *subscriber
+	seen    bool // any call since the last ping check
+	misses  int
+	inAlloc bool // known to the allocator
+	tasks   map[taskKey]*task
+	offers  map[string]*offer
+	used    mesosv1.Resources
+	offered mesosv1.Resources
+	execs   map[taskKey]bool // (framework, executor id) running here
 }
 
 type taskKey struct{ fw, id string }

@@ -410,10 +410,10 @@ func (m *Master) handleAgent(w http.ResponseWriter, r *http.Request) {
 
 func validateAgentSubscribe(s *agentapi.Subscribe) error {
 	if s == nil {
-		return errors.New("Expecting 'subscribe' to be present")
+		return errors.New("expecting 'subscribe' to be present")
 	}
 	if s.ProtocolVersion != agentapi.Version {
-		return fmt.Errorf("Unsupported agent protocol version %d: this master speaks version %d", s.ProtocolVersion, agentapi.Version)
+		return fmt.Errorf("unsupported agent protocol version %d: this master speaks version %d", s.ProtocolVersion, agentapi.Version)
 	}
 	var errs []error
 	if s.AgentInfo.Hostname == "" {

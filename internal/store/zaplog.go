@@ -36,7 +36,6 @@ func benign(msg string) bool {
 		// Per-request detail etcd attaches to requests it deems notable;
 		// slow applies and fsyncs are still reported by their own warnings.
 		"request stats",
-
 	} {
 		if strings.HasPrefix(msg, m) {
 			return true

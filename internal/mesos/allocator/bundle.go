@@ -366,9 +366,7 @@ func toResources(allocRole string, tmpl map[string]reservationTemplate, pools ..
 			}
 			emit(mesosv1.Resource{Name: mesosv1.ResPorts, Type: mesosv1.Ranges, Ranges: vr})
 		}
-		for _, r := range p.other.Allocate(allocRole) {
-			out = append(out, r)
-		}
+		out = append(out, p.other.Allocate(allocRole)...)
 	}
 	return out
 }

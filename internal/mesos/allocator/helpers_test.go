@@ -2,9 +2,7 @@ package allocator
 
 import (
 	"fmt"
-	"slices"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -167,10 +165,6 @@ func checkInvariants(t testing.TB, a *Allocator) {
 		}
 	}
 }
-
-func names(fs ...string) []string { return slices.Clone(fs) }
-
-func joinKeys(offers []Offer) string { return strings.Join(offerKeys(offers), "\n") }
 
 // checkNothingLeft verifies, without the allocator's caches, that after a
 // cycle over agents none of them could still be offered to anybody.
