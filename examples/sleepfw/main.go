@@ -4,9 +4,9 @@
 // one JSON line per event on stdout (for scripts and e2e tests), relaunches
 // failed tasks if asked, reconciles after every (re-)subscription, and tears
 // the framework down on SIGINT/SIGTERM or, with --exit-on-finish, when every
-// task has finished. The last line is {"event":"exit","ok":bool,"error":...};
-// the exit status is always 0. It is an example: it keeps no state across
-// restarts.
+// task has finished. The last line is {"event":"exit","ok":bool,"error":...},
+// and the exit status is 1 when ok is false. It is an example: it keeps no
+// state across restarts.
 //
 //	go run ./examples/sleepfw --master http://127.0.0.1:5050 --tasks 3 --cmd "sleep 30"
 package main
@@ -82,14 +82,17 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, o, log, os.Stdout)
-	// The house rules keep process exits in cmd/, so the outcome is reported
-	// as the last JSON line rather than as the exit status.
+	// The outcome is both the last JSON line and the exit status.
 	result := map[string]any{"event": "exit", "time": time.Now().UTC().Format(time.RFC3339Nano), "ok": err == nil}
 	if err != nil {
 		log.Error("sleepfw failed", "error", err)
 		result["error"] = err.Error()
 	}
 	_ = json.NewEncoder(os.Stdout).Encode(result)
+	if err != nil {
+		stop()
+		os.Exit(1)
+	}
 }
 
 // run runs the framework until ctx is done (then tears down), or until every
