@@ -85,7 +85,7 @@ func TestReconciliation(t *testing.T) {
 		return len(fw.updatesLocked("r1")) > before && fw.latest["ghost"].State != ""
 	})
 	r := fw.Latest("r1")
-	if r.State != mesosv1.TaskRunning || r.Reason != mesosv1.ReasonReconciliation || len(r.UUID) != 0 {
+	if r.State != mesosv1.TaskRunning || r.Reason != mesosv1.ReasonReconciliation || r.Source != mesosv1.SourceMaster || len(r.UUID) != 0 {
 		t.Errorf("explicit reconcile of r1: %+v", r)
 	}
 	if g := fw.Latest("ghost").State; g != mesosv1.TaskGone && g != mesosv1.TaskUnknown {

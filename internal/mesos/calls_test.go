@@ -99,7 +99,7 @@ func TestReconcile(t *testing.T) {
 	// Implicit: every task, latest state, no uuid.
 	s.mustCall(mesosv1.Call{Type: mesosv1.CallReconcile, Reconcile: &mesosv1.CallReconcileBody{}})
 	st := s.update("t1")
-	if st.State != mesosv1.TaskRunning || st.Reason != mesosv1.ReasonReconciliation || len(st.UUID) != 0 {
+	if st.State != mesosv1.TaskRunning || st.Reason != mesosv1.ReasonReconciliation || st.Source != mesosv1.SourceMaster || len(st.UUID) != 0 {
 		t.Fatalf("implicit: %+v", st)
 	}
 	// Explicit: known, unknown on a registered agent, unknown without agent.

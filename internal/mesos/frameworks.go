@@ -465,8 +465,12 @@ func (k *kernel) unknownTaskStatus(taskID mesosv1.ID, agentID, state, msg string
 // reconcile answers RECONCILE from the master's view (no uuids).
 func (k *kernel) reconcile(fw *framework, body *mesosv1.CallReconcileBody, now time.Time) {
 	answer := func(t *task) {
+		// As Mesos: the latest status, re-issued by the master without a
+		// uuid (so it is not acknowledged).
 		st := t.latest
 		st.UUID = nil
+		st.Source = mesosv1.SourceMaster
+		st.Message = "Reconciliation: Latest task state"
 		st.Reason = mesosv1.ReasonReconciliation
 		st.Timestamp = float64(now.UnixNano()) / 1e9
 		if st.State == "" {
