@@ -423,9 +423,20 @@ func testDestroy(s *suite) {
 func testUsage(s *suite) {
 	sp := s.launch(longRunning())
 	s.waitFile(filepath.Join(sp.Sandbox, "ready"))
-	u, err := s.c.Usage(s.ctx(), sp.ContainerID)
-	if err != nil {
-		s.t.Fatalf("Usage: %v", err)
+	// The shell may still be in its exec of sleep, whose new image has no
+	// resident pages yet: poll until the process shows some.
+	var u containerizer.Usage
+	deadline := time.Now().Add(s.o.timeout)
+	for {
+		var err error
+		u, err = s.c.Usage(s.ctx(), sp.ContainerID)
+		if err != nil {
+			s.t.Fatalf("Usage: %v", err)
+		}
+		if s.o.noProcesses || u.MemRSSBytes > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if u.CPUsLimit != sp.CPUs || u.MemLimitBytes != 64<<20 || u.Timestamp.IsZero() {
 		s.t.Errorf("usage %+v, want the launch's limits and a timestamp", u)

@@ -51,6 +51,10 @@ type Config struct {
 	// PollInterval is how often a recovered container is polled through /proc
 	// when the kernel has no pidfd_open. Default 250 ms.
 	PollInterval time.Duration
+	// WarmShims is how many idle shims are kept started ahead of launches
+	// (see warm.go); the pool is filled by Recover and after each Launch.
+	// 0 means the default, 1; negative disables warm shims.
+	WarmShims int
 }
 
 // Validate reports every problem of the configuration.
@@ -82,6 +86,12 @@ type Containerizer struct {
 
 	mu         sync.Mutex
 	containers map[string]*container
+
+	warmMu       sync.Mutex
+	warm         []*warmShim // idle shims, oldest first
+	warmStarting bool        // a refill goroutine runs
+	closed       bool        // Close was called: no more warm shims
+	warmWG       sync.WaitGroup
 }
 
 var _ containerizer.Containerizer = (*Containerizer)(nil)
@@ -118,6 +128,9 @@ func New(cfg Config, deps Deps) (*Containerizer, error) {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 250 * time.Millisecond
 	}
+	if cfg.WarmShims == 0 {
+		cfg.WarmShims = 1
+	}
 	log := deps.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -137,7 +150,7 @@ func (c *Containerizer) StateDir() string { return c.cfg.StateDir }
 
 // validID rejects container ids that are not a single path element.
 func validID(id string) error {
-	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, "/\x00") {
+	if id == "" || id == "." || id == ".." || id == warmDir || strings.ContainsAny(id, "/\x00") {
 		return fmt.Errorf("invalid container id %q", id)
 	}
 	return nil
@@ -180,7 +193,20 @@ func (c *Containerizer) Launch(ctx context.Context, spec containerizer.LaunchSpe
 	c.containers[id] = ct
 	c.mu.Unlock()
 
-	cmd, r, err := c.startShim(dir)
+	var cmd *exec.Cmd
+	var r *os.File
+	if w := c.takeWarm(); w != nil {
+		cmd, r, err = c.claim(w, id)
+		if err != nil {
+			c.log.Warn("warm shim unusable; starting a new one", "container_id", id, "error", err)
+		}
+	}
+	if cmd == nil {
+		cmd, r, err = c.startShim(dir)
+	}
+	// The next warm shim starts once this launch is done, not competing
+	// with it for the CPU.
+	defer c.refillWarm()
 	if err != nil {
 		ct.finish(containerizer.Termination{
 			ExitCode: -1, Reason: mesosv1.ReasonContainerLaunchFailed,
@@ -548,8 +574,10 @@ func (c *Containerizer) Recover(ctx context.Context, ids []string) (map[string]c
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("recover containers: %w", err)
 	}
+	c.killStaleWarm()
+	defer c.refillWarm()
 	for _, e := range ents {
-		if !e.IsDir() {
+		if !e.IsDir() || e.Name() == warmDir {
 			continue
 		}
 		id := e.Name()

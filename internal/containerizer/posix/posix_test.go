@@ -25,6 +25,7 @@ func newPosix(t *testing.T, stateDir string) *posix.Containerizer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 

@@ -38,6 +38,14 @@ func runTestAgent(arg string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	// Die with an idle warm shim too: it must go by itself.
+	for deadline := time.Now().Add(30 * time.Second); len(warmPids(parts[0])) == 0; {
+		if time.Now().After(deadline) {
+			fmt.Fprintln(os.Stderr, "no warm shim started")
+			return 1
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	fmt.Println("launched")
 	select {} // until killed
 }
@@ -265,10 +273,20 @@ func processAlive(pid int) bool {
 // BenchmarkLaunchWait measures one container's whole life: shim re-exec,
 // task start, exit, termination record, Wait.
 func BenchmarkLaunchWait(b *testing.B) {
-	c, err := posix.New(posix.Config{StateDir: b.TempDir()}, posix.Deps{})
+	for _, bc := range []struct {
+		name string
+		warm int
+	}{{"warm", 1}, {"cold", -1}} {
+		b.Run(bc.name, func(b *testing.B) { benchLaunchWait(b, bc.warm) })
+	}
+}
+
+func benchLaunchWait(b *testing.B, warm int) {
+	c, err := posix.New(posix.Config{StateDir: b.TempDir(), WarmShims: warm}, posix.Deps{})
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { _ = c.Close() })
 	sandbox := b.TempDir()
 	ctx := context.Background()
 	i := 0
@@ -294,6 +312,7 @@ func BenchmarkUsage(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { _ = c.Close() })
 	ctx := context.Background()
 	if err := c.Launch(ctx, shellSpec("u", b.TempDir(), "exec sleep 1000")); err != nil {
 		b.Fatal(err)

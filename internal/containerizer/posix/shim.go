@@ -44,11 +44,19 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 //		os.Exit(code)
 //	}
 func MaybeRunShim() (handled bool, exitCode int) {
+	if stateDir, ok := os.LookupEnv(ShimWarmEnv); ok {
+		if err := runWarmShim(stateDir); err != nil {
+			fmt.Fprintf(os.Stderr, "basalt posix warm shim %s: %v\n", stateDir, err)
+			return true, 1
+		}
+		return true, 0
+	}
 	dir, ok := os.LookupEnv(ShimEnv)
 	if !ok {
 		return false, 0
 	}
-	if err := runShim(dir); err != nil {
+	ready, _ := inheritedPipe(readyFD, "ready")
+	if err := runShim(dir, ready); err != nil {
 		fmt.Fprintf(os.Stderr, "basalt posix shim %s: %v\n", dir, err)
 		return true, 1
 	}
@@ -61,14 +69,8 @@ func MaybeRunShim() (handled bool, exitCode int) {
 // The shim runs in its own session (the agent starts it with setsid), so
 // signals aimed at the agent's process group or terminal do not reach it, and
 // it holds no pipe to the agent after startup: it outlives the agent.
-func runShim(dir string) error {
-	// Only trust descriptor 3 if it is the pipe the agent passed: started
-	// any other way, it could be one of the runtime's own descriptors.
-	var ready *os.File
-	var st syscall.Stat_t
-	if err := syscall.Fstat(readyFD, &st); err == nil && st.Mode&syscall.S_IFMT == syscall.S_IFIFO {
-		ready = os.NewFile(readyFD, "ready")
-	}
+// ready is the readiness pipe (nil: none).
+func runShim(dir string, ready *os.File) error {
 	report := func(m readyMsg) {
 		if ready == nil {
 			return
