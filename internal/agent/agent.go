@@ -48,6 +48,7 @@ type Agent struct {
 	http *http.Client
 
 	conts          map[string]containerizer.Containerizer
+	ownConts       bool // conts were built by New: Run closes them when it returns
 	defaultRuntime string
 	ckpt           *checkpointer
 	files          *files.Handler
@@ -155,6 +156,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		log:            log,
 		http:           client,
 		conts:          conts,
+		ownConts:       deps.Containerizers == nil,
 		defaultRuntime: def,
 		ckpt:           newCheckpointer(workDir),
 		files:          files.New(log),
@@ -214,6 +216,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.runCtx = runCtx
 	if err := a.recover(runCtx); err != nil {
 		ln.Close()
+		a.closeContainerizers()
 		return fmt.Errorf("agent: recover: %w", err)
 	}
 
@@ -243,8 +246,25 @@ func (a *Agent) Run(ctx context.Context) error {
 	err = g.Wait()
 	cancel()
 	a.tasksWG.Wait()
+	a.closeContainerizers()
 	a.log.Info("agent stopped")
 	return err
+}
+
+// closeContainerizers releases what the runtimes the agent built keep
+// besides containers (the posix runtime's idle warm shims); containers keep
+// running for the next agent.
+func (a *Agent) closeContainerizers() {
+	if !a.ownConts {
+		return
+	}
+	for name, cz := range a.conts {
+		if c, ok := cz.(interface{ Close() error }); ok {
+			if err := c.Close(); err != nil {
+				a.log.Warn("close containerizer", "runtime", name, "error", err)
+			}
+		}
+	}
 }
 
 // goTask runs f in a task goroutine that Run waits for before returning.
