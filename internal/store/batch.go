@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/raft/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -150,14 +152,37 @@ func (s *Store) commitOne(r *applyReq) error {
 func (s *Store) txn(cmps []clientv3.Cmp, ops []clientv3.Op) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	defer cancel()
-	resp, err := s.client.Txn(clientv3.WithRequireLeader(ctx)).If(cmps...).Then(ops...).Commit()
-	if err != nil {
-		return err
+	var resp *clientv3.TxnResponse
+	for {
+		var err error
+		resp, err = s.client.Txn(clientv3.WithRequireLeader(ctx)).If(cmps...).Then(ops...).Commit()
+		if err == nil {
+			break
+		}
+		if !proposalDropped(err) {
+			return err
+		}
+		// Raft leadership is being transferred (see KeepRaftLeaderAway): the leader
+		// refused the proposal without logging it, so it is safe to send again once the
+		// transfer is over, which takes about one heartbeat.
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(s.cfg.HeartbeatInterval):
+		}
 	}
 	if !resp.Succeeded {
 		return ErrConflict
 	}
 	return nil
+}
+
+// proposalDropped reports whether etcd refused a write before logging it: the raft
+// leader drops proposals while it transfers leadership. etcd passes that error to clients
+// as an unmapped gRPC status carrying raft's message.
+func proposalDropped(err error) bool {
+	var se interface{ GRPCStatus() *status.Status }
+	return errors.As(err, &se) && se.GRPCStatus().Message() == raft.ErrProposalDropped.Error()
 }
 
 // requestSpecific reports whether etcd rejected a request for its content (so splitting a

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"errors"
+	"fmt"
 	"maps"
 	"sort"
 	"strings"
@@ -8,6 +10,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/raft/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // applySequential is the reference semantics of Apply: ops one after another.
@@ -149,5 +154,22 @@ func TestMergerOpsDeterministic(t *testing.T) {
 	}
 	if !sort.StringsAreSorted(keys) {
 		t.Fatalf("ops not sorted: %v", keys)
+	}
+}
+
+func TestProposalDropped(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{status.Error(codes.Unknown, raft.ErrProposalDropped.Error()), true},
+		{fmt.Errorf("txn: %w", status.Error(codes.Unknown, raft.ErrProposalDropped.Error())), true},
+		{status.Error(codes.Unavailable, "etcdserver: no leader"), false},
+		{raft.ErrProposalDropped, false}, // not from a server: never seen by a client
+		{errors.New("raft proposal dropped"), false},
+	} {
+		if got := proposalDropped(c.err); got != c.want {
+			t.Errorf("proposalDropped(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }
