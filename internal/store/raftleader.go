@@ -1,0 +1,197 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/client/pkg/v3/types"
+)
+
+// Keeping etcd's raft leadership away from a component leader.
+//
+// A leader that dies takes its election lease with it only after the lease expires, and
+// only the raft leader expires leases. When the dead leader's member was also the raft
+// leader, the member elected in its place first extends every lease (etcd does so on each
+// raft election, so that leases do not expire for want of a leader), which adds a TTL and
+// the raft election to the failover. A component leader therefore asks its member to hand
+// raft leadership to a peer (KeepRaftLeaderAway): then its death costs only its lease TTL.
+
+// ErrNoTransferee: no other started voting member could take raft leadership.
+var ErrNoTransferee = errors.New("store: no healthy member to take raft leadership")
+
+// IsRaftLeader reports whether this Store's embedded member is the etcd raft leader (false
+// for an external cluster).
+func (s *Store) IsRaftLeader() bool {
+	if s.etcd == nil {
+		return false
+	}
+	srv := s.etcd.Server
+	return srv.Lead() == uint64(srv.MemberID())
+}
+
+// RaftLeader returns the etcd member name of the raft leader as this Store's embedded member
+// sees it ("" when it knows of none, or for an external cluster).
+func (s *Store) RaftLeader() string {
+	if s.etcd == nil {
+		return ""
+	}
+	srv := s.etcd.Server
+	lead := srv.Lead()
+	if lead == 0 {
+		return ""
+	}
+	if m := srv.Cluster().Member(types.ID(lead)); m != nil {
+		return m.Name
+	}
+	return ""
+}
+
+// MoveRaftLeaderAway hands raft leadership to another member if this Store's embedded
+// member holds it: to the started voting member whose raft log is the most up to date. It
+// returns the new raft leader's member name, or "" when there was nothing to do (this
+// member does not lead raft, the cluster has one member, or the cluster is external). It
+// fails with ErrNoTransferee when no other member answers, and when the transfer does not
+// finish within two election timeouts or before ctx ends.
+func (s *Store) MoveRaftLeaderAway(ctx context.Context) (string, error) {
+	if s.etcd == nil || !s.IsRaftLeader() {
+		return "", nil
+	}
+	srv := s.etcd.Server
+	self := srv.MemberID()
+	type cand struct {
+		id    types.ID
+		name  string
+		index uint64
+		ok    bool
+	}
+	var cands []cand
+	for _, m := range srv.Cluster().Members() {
+		if m.ID == self || m.IsLearner || len(m.ClientURLs) == 0 {
+			continue
+		}
+		cands = append(cands, cand{id: m.ID, name: m.Name})
+	}
+	if len(cands) == 0 {
+		return "", nil
+	}
+	// Ask every peer for its raft status at once; a stopped member fails or times out.
+	sctx, cancel := context.WithTimeout(ctx, s.cfg.ElectionTimeout)
+	var wg sync.WaitGroup
+	for i := range cands {
+		m := srv.Cluster().Member(cands[i].id)
+		if m == nil {
+			continue
+		}
+		url := m.ClientURLs[0]
+		wg.Go(func() {
+			st, err := s.client.Status(sctx, url)
+			if err != nil || len(st.Errors) > 0 || st.Leader != uint64(self) || st.IsLearner {
+				return
+			}
+			cands[i].index, cands[i].ok = st.RaftIndex, true
+		})
+	}
+	wg.Wait()
+	cancel()
+	var best *cand
+	for i := range cands {
+		if cands[i].ok && (best == nil || cands[i].index > best.index) {
+			best = &cands[i]
+		}
+	}
+	if best == nil {
+		return "", ErrNoTransferee
+	}
+	if !s.IsRaftLeader() {
+		return "", nil // lost it meanwhile
+	}
+	// etcd's MoveLeader returns once the transferee leads; leadership that ends up
+	// elsewhere (another election, or someone moving it on at once) is as good.
+	mctx, cancel := context.WithTimeout(ctx, 2*s.cfg.ElectionTimeout)
+	defer cancel()
+	moved := make(chan error, 1)
+	go func() { moved <- srv.MoveLeader(mctx, uint64(self), uint64(best.id)) }()
+	for {
+		changed := srv.LeaderChangedNotify()
+		if lead := srv.Lead(); lead != 0 && lead != uint64(self) {
+			cancel()
+			<-moved
+			return s.RaftLeader(), nil
+		}
+		select {
+		case err := <-moved:
+			if err != nil {
+				return "", fmt.Errorf("move raft leadership to %s: %w", best.name, err)
+			}
+			return best.name, nil
+		case <-changed:
+		}
+	}
+}
+
+// KeepRaftLeaderAway keeps raft leadership off this Store's embedded member until ctx ends
+// or the Store closes: it moves it away at once if the member leads raft, and again
+// whenever raft leadership changes back to it (checked on every leader change, and every
+// few seconds in case a change went unnoticed). It never moves leadership more than once
+// per election timeout, and backs off up to a few seconds while no peer can take it.
+// Failures are logged, not returned. It does nothing for an external cluster.
+//
+// A component leader (e.g. the Mesos master) runs it while it leads, so that its own
+// crash does not also cost a raft election and the lease extension that follows one.
+func (s *Store) KeepRaftLeaderAway(ctx context.Context) {
+	if s.etcd == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+	srv := s.etcd.Server
+	const recheck = 3 * time.Second
+	minGap := s.cfg.ElectionTimeout
+	backoff := minGap
+	var next time.Time // no attempt before this
+	for ctx.Err() == nil {
+		changed := srv.LeaderChangedNotify()
+		wait := recheck
+		if s.IsRaftLeader() {
+			if now := time.Now(); now.Before(next) {
+				wait = next.Sub(now)
+			} else {
+				start := time.Now()
+				to, err := s.MoveRaftLeaderAway(ctx)
+				switch {
+				case ctx.Err() != nil:
+					return
+				case err == nil:
+					if to != "" {
+						s.log.Debug("moved raft leadership away", "to", to, "took", time.Since(start))
+					}
+					backoff = minGap
+					next = time.Now().Add(minGap)
+				case errors.Is(err, ErrNoTransferee):
+					s.log.Debug("cannot move raft leadership away", "error", err, "retry_in", backoff)
+					next = time.Now().Add(backoff)
+					backoff = min(2*backoff, recheck)
+				default:
+					s.log.Warn("cannot move raft leadership away", "error", err, "retry_in", backoff)
+					next = time.Now().Add(backoff)
+					backoff = min(2*backoff, recheck)
+				}
+				if s.IsRaftLeader() {
+					wait = max(time.Until(next), time.Millisecond)
+				}
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-changed:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
