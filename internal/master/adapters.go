@@ -3,6 +3,7 @@ package master
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/basalt-dcos/basalt/internal/mesos"
 	"github.com/basalt-dcos/basalt/internal/store"
@@ -67,11 +68,21 @@ func (r *storeRegistry) Apply(ctx context.Context, ops ...mesos.RegistryOp) erro
 	return nil
 }
 
-// storeElector campaigns in the store's "mesos" election.
+// storeElector campaigns in the store's "mesos" election. While this master
+// leads, its etcd member hands raft leadership to a peer (and keeps it off):
+// a Mesos leader that is also the raft leader takes a raft election and a
+// lease extension with it when it dies, which more than doubles failover.
 type storeElector struct{ st *store.Store }
 
 func (e storeElector) Run(ctx context.Context, value string, lead func(context.Context) error) error {
-	return e.st.NewElection(electionName, value).Run(ctx, lead)
+	return e.st.NewElection(electionName, value).Run(ctx, func(leaderCtx context.Context) error {
+		kctx, stop := context.WithCancel(leaderCtx)
+		var wg sync.WaitGroup
+		wg.Go(func() { e.st.KeepRaftLeaderAway(kctx) })
+		defer wg.Wait()
+		defer stop()
+		return lead(leaderCtx)
+	})
 }
 
 func (e storeElector) Observe(ctx context.Context) <-chan string {

@@ -119,6 +119,7 @@ func TestThreeMasters(t *testing.T) {
 	nodes := startNodes(t, cfgs)
 	eventually(t, "one leader", func() bool { return len(leaders(nodes)) == 1 })
 	leader := leaders(nodes)[0]
+	notRaftLeader(t, leader, nodes)
 	var standby *node
 	for _, n := range nodes {
 		if n != leader {
@@ -167,6 +168,7 @@ func TestThreeMasters(t *testing.T) {
 	}
 	eventually(t, "a new leader", func() bool { return len(leaders(rest)) == 1 })
 	newLeader := leaders(rest)[0]
+	notRaftLeader(t, newLeader, rest)
 	for _, n := range rest {
 		if n == newLeader {
 			continue
@@ -180,6 +182,25 @@ func TestThreeMasters(t *testing.T) {
 			return resp.StatusCode == http.StatusTemporaryRedirect && resp.Header.Get("Location") == newLeader.m.URL()
 		})
 	}
+}
+
+// notRaftLeader waits until the etcd raft leader is a running member other
+// than the Mesos leader's, as every running member sees it.
+func notRaftLeader(t *testing.T, leader *node, nodes []*node) {
+	t.Helper()
+	eventually(t, "the Mesos leader's member hands raft leadership to a peer", func() bool {
+		if !leader.m.IsLeader() || leader.m.Store().IsRaftLeader() {
+			return false
+		}
+		raft, found := leader.m.Store().RaftLeader(), false
+		for _, n := range nodes {
+			if n.m.Store().RaftLeader() != raft {
+				return false
+			}
+			found = found || n.m.Store().IsRaftLeader()
+		}
+		return found
+	})
 }
 
 func TestParseMasters(t *testing.T) {
