@@ -56,7 +56,7 @@ func MaybeRunShim() (handled bool, exitCode int) {
 		return false, 0
 	}
 	ready, _ := inheritedPipe(readyFD, "ready")
-	if err := runShim(dir, ready); err != nil {
+	if err := runShim(dir, ready, prepareShim()); err != nil {
 		fmt.Fprintf(os.Stderr, "basalt posix shim %s: %v\n", dir, err)
 		return true, 1
 	}
@@ -70,7 +70,7 @@ func MaybeRunShim() (handled bool, exitCode int) {
 // signals aimed at the agent's process group or terminal do not reach it, and
 // it holds no pipe to the agent after startup: it outlives the agent.
 // ready is the readiness pipe (nil: none).
-func runShim(dir string, ready *os.File) error {
+func runShim(dir string, ready *os.File, p shimPrep) error {
 	report := func(m readyMsg) {
 		if ready == nil {
 			return
@@ -80,18 +80,8 @@ func runShim(dir string, ready *os.File) error {
 		_ = ready.Close()
 		ready = nil
 	}
-	// Signals for a terminal or a dead reader must not end the shim. SIGTERM
-	// (e.g. a service manager stopping everything) is passed on to the task,
-	// which then ends and is recorded as usual.
-	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE, syscall.SIGQUIT)
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM)
-
-	shimStart := uint64(0)
-	if st, err := readStat(os.Getpid()); err == nil {
-		shimStart = st.StartTime
-	}
-	pids := pidsRecord{ShimPID: os.Getpid(), ShimStart: shimStart}
+	sigs := p.sigs
+	pids := pidsRecord{ShimPID: os.Getpid(), ShimStart: p.start}
 	fail := func(err error) error {
 		report(readyMsg{Error: err.Error()})
 		_ = writeJSONAtomic(dir, terminationFile, terminationRecord{
@@ -166,6 +156,26 @@ loop:
 		rec.Message = "Failed to wait for command: " + werr.Error()
 	}
 	return writeJSONAtomic(dir, terminationFile, rec)
+}
+
+// shimPrep is what a shim sets up before it knows its container (a warm
+// shim does it while idle).
+type shimPrep struct {
+	sigs  chan os.Signal // SIGTERM
+	start uint64         // the shim's own start time
+}
+
+func prepareShim() shimPrep {
+	// Signals for a terminal or a dead reader must not end the shim. SIGTERM
+	// (e.g. a service manager stopping everything) is passed on to the task,
+	// which then ends and is recorded as usual.
+	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE, syscall.SIGQUIT)
+	p := shimPrep{sigs: make(chan os.Signal, 1)}
+	signal.Notify(p.sigs, syscall.SIGTERM)
+	if st, err := readStat(os.Getpid()); err == nil {
+		p.start = st.StartTime
+	}
+	return p
 }
 
 // signalName is "Terminated", "Killed", ... as strsignal(3) spells them.

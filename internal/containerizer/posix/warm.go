@@ -2,12 +2,12 @@ package posix
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -240,12 +240,28 @@ func runWarmShim(stateDir string) error {
 	if !ok {
 		return errors.New("no spec pipe")
 	}
-	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE, syscall.SIGQUIT)
-	line, err := bufio.NewReader(io.LimitReader(spec, 4096)).ReadString('\n')
-	spec.Close()
-	if err != nil {
-		return nil // idle until the agent went away: nothing to do
+	p := prepareShim()
+	primeShim()
+	type got struct {
+		line string
+		err  error
 	}
+	gotc := make(chan got, 1)
+	go func() {
+		line, err := bufio.NewReader(io.LimitReader(spec, 4096)).ReadString('\n')
+		gotc <- got{line, err}
+	}()
+	var line string
+	select {
+	case g := <-gotc:
+		if g.err != nil {
+			return nil // idle until the agent went away: nothing to do
+		}
+		line = g.line
+	case <-p.sigs:
+		return nil // stopped while idle
+	}
+	spec.Close()
 	id := strings.TrimSuffix(line, "\n")
 	if err := validID(id); err != nil {
 		return err
@@ -261,7 +277,23 @@ func runWarmShim(stateDir string) error {
 		_ = unix.Dup3(int(logf.Fd()), 2, 0)
 		logf.Close()
 	}
-	return runShim(dir, ready)
+	return runShim(dir, ready, p)
+}
+
+// primeShim runs, while the shim is idle, the code its launch will run
+// first (JSON of its records, /proc and file system calls), so that the
+// launch does not wait for those pages of the binary to be faulted in.
+func primeShim() {
+	var spec shimSpec
+	b, _ := json.Marshal(shimSpec{Args: []string{"x"}, Env: []string{"A=b"}})
+	_ = json.Unmarshal(b, &spec)
+	_, _ = json.Marshal(pidsRecord{ShimPID: 1})
+	_, _ = json.Marshal(readyMsg{TaskPID: 1})
+	_, _ = readStat(os.Getpid())
+	if f, err := os.Open(os.DevNull); err == nil {
+		f.Close()
+	}
+	_ = checkExecutable("/bin/sh")
 }
 
 // inheritedPipe returns descriptor fd as a file if it is a pipe (started any
