@@ -69,15 +69,24 @@ func (a *Agent) startTasks(fid string, info mesosv1.FrameworkInfo, infos []mesos
 			t.cz, t.rec.Containerizer = nil, refuse
 		}
 		fw.tasks[id] = t
-		ws = append(ws, t.taskWrite())
+		if t.cz != nil && len(commandOfURIs(ti)) > 0 {
+			// Fetching may take long: a restart meanwhile must find the
+			// task and fail it. Any other task is checkpointed first with
+			// its STARTING (or failure) update, a moment from now; an agent
+			// restarted before that does not report it, and the master
+			// tells the framework it is lost.
+			ws = append(ws, t.taskWrite())
+		}
 		started = append(started, t)
 	}
 	if len(fw.tasks) == 0 {
 		delete(a.frameworks, fid)
 	}
 	a.mu.Unlock()
-	if err := a.ckpt.commit(ws...); err != nil {
-		a.log.Error("checkpoint launched tasks", "framework_id", fid, "error", err)
+	if len(ws) > 0 {
+		if err := a.ckpt.commit(ws...); err != nil {
+			a.log.Error("checkpoint launched tasks", "framework_id", fid, "error", err)
+		}
 	}
 	for _, t := range started {
 		a.goTask(func(ctx context.Context) { a.runTask(ctx, t) })
@@ -213,12 +222,23 @@ func (a *Agent) runTask(ctx context.Context, t *task) {
 		return
 	}
 	// STARTING and the fact that a container now exists are one checkpoint:
-	// a restarted agent must look for the container.
-	if !a.queueStatus(t, statusOpts{state: mesosv1.TaskStarting}, func() { t.rec.Launched = true }) {
+	// a restarted agent must look for the container. It is written while
+	// the container starts, and STARTING is sent once it is on disk. An
+	// agent that dies before then finds no launched task for the container
+	// and destroys it as an orphan, as if it had died just before the launch.
+	commitStarting, ok := a.stageStatus(t, statusOpts{state: mesosv1.TaskStarting}, func() { t.rec.Launched = true })
+	if !ok {
 		return
 	}
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		commitStarting()
+	}()
 	spec := a.launchSpec(t, env)
-	if err := t.cz.Launch(lctx, spec); err != nil {
+	err = t.cz.Launch(lctx, spec)
+	<-committed
+	if err != nil {
 		if ctx.Err() != nil {
 			return
 		}
@@ -312,6 +332,14 @@ func (a *Agent) containerStatus(t *task) *mesosv1.ContainerStatus {
 			IPAddresses: []mesosv1.IPAddress{{Protocol: proto, IPAddress: a.ip}},
 		}},
 	}
+}
+
+// commandOfURIs are the URIs a task's command fetches.
+func commandOfURIs(ti mesosv1.TaskInfo) []mesosv1.CommandURI {
+	if cmd := commandOf(ti); cmd != nil {
+		return cmd.URIs
+	}
+	return nil
 }
 
 // commandOf is the command a task runs (its own or its executor's).

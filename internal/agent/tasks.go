@@ -164,10 +164,22 @@ func (a *Agent) newStatus(t *task, o statusOpts) mesosv1.TaskStatus {
 // ended, or its reports are suppressed). extra are checkpoint writes to
 // commit in the same batch. It must be called without mu held.
 func (a *Agent) queueStatus(t *task, o statusOpts, mutate func(), extra ...write) bool {
+	commit, ok := a.stageStatus(t, o, mutate, extra...)
+	if ok {
+		commit()
+	}
+	return ok
+}
+
+// stageStatus is queueStatus in two steps: it records the status in memory
+// (not sendable yet) and returns commit, which checkpoints it and then hands
+// it to the sender. Until commit returns, the status is neither on disk nor
+// sent. It must be called without mu held.
+func (a *Agent) stageStatus(t *task, o statusOpts, mutate func(), extra ...write) (commit func(), ok bool) {
 	a.mu.Lock()
 	if t.terminal() || t.abandoned {
 		a.mu.Unlock()
-		return false
+		return nil, false
 	}
 	if mutate != nil {
 		mutate()
@@ -185,24 +197,25 @@ func (a *Agent) queueStatus(t *task, o statusOpts, mutate func(), extra ...write
 	ws := append([]write{t.taskWrite()}, extra...)
 	a.mu.Unlock()
 
-	if err := a.ckpt.commit(ws...); err != nil {
-		a.log.Error("checkpoint status update", "task_id", t.id(), "error", err)
-	}
-	a.log.Info("task status", "task_id", t.id(), "framework_id", t.rec.FrameworkID,
-		"state", st.State, "reason", st.Reason, "message", st.Message)
-
-	a.mu.Lock()
-	for i := range t.rec.Pending {
-		if string(t.rec.Pending[i].Status.UUID) == string(st.UUID) {
-			t.rec.Pending[i].durable = true
+	return func() {
+		if err := a.ckpt.commit(ws...); err != nil {
+			a.log.Error("checkpoint status update", "task_id", t.id(), "error", err)
 		}
-	}
-	if suppressed && mesosv1.IsTerminalState(st.State) {
-		a.forgetLocked(t)
-	}
-	a.mu.Unlock()
-	a.poke()
-	return true
+		a.log.Info("task status", "task_id", t.id(), "framework_id", t.rec.FrameworkID,
+			"state", st.State, "reason", st.Reason, "message", st.Message)
+
+		a.mu.Lock()
+		for i := range t.rec.Pending {
+			if string(t.rec.Pending[i].Status.UUID) == string(st.UUID) {
+				t.rec.Pending[i].durable = true
+			}
+		}
+		if suppressed && mesosv1.IsTerminalState(st.State) {
+			a.forgetLocked(t)
+		}
+		a.mu.Unlock()
+		a.poke()
+	}, true
 }
 
 // appendStatusLocked adds st to t's history, bounded.
