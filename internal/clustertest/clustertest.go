@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -119,6 +120,17 @@ func New(t testing.TB, opts Options) *Cluster {
 		Timeout:       10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
+	// Every node's directory lives under base, made before stopAll is
+	// registered: cleanups run last-in first-out, so the directories are
+	// removed only after every node has stopped writing to them.
+	base := t.TempDir()
+	nodeDir := func(name string) string {
+		d := filepath.Join(base, name)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
 	t.Cleanup(c.stopAll)
 
 	// Masters: pick the store peer ports up front so the static member list
@@ -129,7 +141,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	}
 	for i := range opts.Masters {
 		cfg := master.DefaultConfig()
-		cfg.DataDir = filepath.Join(t.TempDir(), "master")
+		cfg.DataDir = nodeDir(fmt.Sprintf("master%d", i+1))
 		cfg.Listen = "127.0.0.1:0"
 		cfg.AdvertiseIP = "127.0.0.1"
 		if opts.Masters > 1 {
@@ -165,7 +177,7 @@ func New(t testing.TB, opts Options) *Cluster {
 		cfg.Listen = "127.0.0.1:0"
 		cfg.AdvertiseIP = "127.0.0.1"
 		cfg.Hostname = fmt.Sprintf("agent%d.test", i+1)
-		cfg.WorkDir = filepath.Join(t.TempDir(), "agent")
+		cfg.WorkDir = nodeDir(fmt.Sprintf("agent%d", i+1))
 		cfg.Resources = "cpus:4;mem:4096;disk:10000;ports:[31000-32000]"
 		cfg.HeartbeatInterval = 200 * time.Millisecond
 		cfg.RegistrationBackoffMin = 50 * time.Millisecond
@@ -200,6 +212,10 @@ func leakIgnores() []goleak.Option {
 		goleak.IgnoreAnyFunction("go.opencensus.io/stats/view.(*worker).start"),
 		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
 		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+		// A server connection finishing its last response waits for its
+		// background read to return after the listener closed; it ends by
+		// itself once the peer's side is gone.
+		goleak.IgnoreAnyFunction("net/http.(*connReader).abortPendingRead"),
 	}
 }
 
@@ -318,42 +334,43 @@ func (c *Cluster) stopAll() {
 	}
 }
 
-func (n *MasterNode) stop(t testing.TB) {
-	n.mu.Lock()
-	cancel, done := n.cancel, n.done
-	n.cancel = nil
-	n.mu.Unlock()
-	if cancel == nil {
+// life is the running state of a node: how to stop its Run and where its
+// result arrives.
+type life struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// stop cancels the node's Run and waits for it to return.
+func (l life) stop(t testing.TB, name string) {
+	if l.cancel == nil {
 		return
 	}
-	cancel()
+	l.cancel()
 	select {
-	case err := <-done:
+	case err := <-l.done:
 		if err != nil && !errors.Is(err, context.Canceled) {
-			t.Logf("%s stopped: %v", n.Name, err)
+			t.Logf("%s stopped: %v", name, err)
 		}
 	case <-time.After(30 * time.Second):
-		t.Errorf("%s did not stop within 30s", n.Name)
+		t.Errorf("%s did not stop within 30s", name)
 	}
+}
+
+func (n *MasterNode) stop(t testing.TB) {
+	n.mu.Lock()
+	l := life{n.cancel, n.done}
+	n.cancel = nil
+	n.mu.Unlock()
+	l.stop(t, n.Name)
 }
 
 func (n *AgentNode) stop(t testing.TB) {
 	n.mu.Lock()
-	cancel, done := n.cancel, n.done
+	l := life{n.cancel, n.done}
 	n.cancel = nil
 	n.mu.Unlock()
-	if cancel == nil {
-		return
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil && !errors.Is(err, context.Canceled) {
-			t.Logf("%s stopped: %v", n.Name, err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Errorf("%s did not stop within 30s", n.Name)
-	}
+	l.stop(t, n.Name)
 }
 
 // URL is the master's base URL (stable across restarts).
