@@ -342,3 +342,45 @@ func contains(xs []string, x string) bool {
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// An operator marks an agent gone (v1 MARK_AGENT_GONE): its tasks are
+// TASK_GONE_BY_OPERATOR, the agent kills them, forgets its ID and registers
+// as a new agent.
+func TestMarkAgentGone(t *testing.T) {
+	c := New(t, Options{Agents: 1})
+	fw := c.StartFramework(FrameworkInfo("bystander", time.Hour))
+	fw.Launch(Task("g", "sleep 1000"))
+	fw.WaitState("g", mesosv1.TaskRunning, 30*time.Second)
+	oldID := c.Agents[0].Agent().ID()
+	body := `{"type":"MARK_AGENT_GONE","mark_agent_gone":{"agent_id":{"value":"` + oldID + `"}}}`
+	resp, err := c.client.Post(c.Leader().URL()+"/api/v1", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("MARK_AGENT_GONE: %s", resp.Status)
+	}
+	st := fw.WaitState("g", mesosv1.TaskGoneByOperator, 30*time.Second)
+	if st.Reason != mesosv1.ReasonAgentRemovedByOperator {
+		t.Errorf("reason %q", st.Reason)
+	}
+	Eventually(t, 30*time.Second, func() error {
+		if n := len(c.Agents[0].Fake.Running()); n != 0 {
+			return errorf("%d containers still running on the gone agent", n)
+		}
+		if id := c.Agents[0].Agent().ID(); id == "" || id == oldID {
+			return errorf("agent id %q, want a new one", id)
+		}
+		return nil
+	})
+	c.WaitAgentsActive(1)
+	resp, err = c.client.Post(c.Leader().URL()+"/api/v1", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("second MARK_AGENT_GONE of %s: %s, want 400", oldID, resp.Status)
+	}
+}

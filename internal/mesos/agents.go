@@ -100,6 +100,17 @@ func (k *kernel) agentSubscribe(call agentapi.Call, now time.Time) (*subscriber,
 	if info.ID != nil {
 		id = info.ID.Value
 	}
+	if _, gone := k.goneAgents[id]; gone && id != "" {
+		// The stream carries one SHUTDOWN event and ends: the agent kills
+		// its tasks, forgets its ID and registers as a new agent.
+		k.count("master/slave_shutdowns_scheduled")
+		k.log.Info("agent marked gone tried to re-register; shutting it down", "agent_id", id)
+		sub := newSubscriber(k.cfg.SubscriberQueue)
+		k.send(sub, agentapi.Event{Type: agentapi.EventShutdown, Shutdown: &agentapi.Shutdown{
+			Message: "agent " + id + " was marked gone by an operator; register as a new agent"}})
+		k.closeSub(sub)
+		return sub, id
+	}
 	a, known := k.agents[id]
 	if id == "" {
 		k.seqAgent++
@@ -347,6 +358,49 @@ func (k *kernel) markUnreachable(a *agent, now time.Time) {
 		}
 	}
 	k.persistAgent(a)
+}
+
+// markGone removes an agent for good, on an operator's word
+// (MARK_AGENT_GONE): its tasks become TASK_GONE_BY_OPERATOR for
+// partition-aware frameworks (TASK_LOST otherwise), its resources leave
+// the allocator, and a connected agent is told to shut down. The registry
+// keeps a tombstone so that the agent, should it return, registers anew.
+func (k *kernel) markGone(a *agent, now time.Time) {
+	k.log.Info("agent marked gone", "agent_id", a.id)
+	k.count("master/slave_removals_reason_registered")
+	k.send(a.sub, agentapi.Event{Type: agentapi.EventShutdown, Shutdown: &agentapi.Shutdown{
+		Message: "agent " + a.id + " was marked gone by an operator"}})
+	k.closeSub(a.sub)
+	a.sub = nil
+	k.rescindAgentOffers(a)
+	for key, t := range a.tasks {
+		fw := k.frameworks[key.fw]
+		if fw == nil {
+			continue
+		}
+		state := mesosv1.TaskLost
+		if fw.partitionAware() {
+			state = mesosv1.TaskGoneByOperator
+		}
+		k.applyStatus(fw, t, k.masterStatus(t, state, mesosv1.ReasonAgentRemovedByOperator, "Agent was marked gone by an operator", now), now)
+	}
+	if a.inAlloc {
+		k.alloc.RemoveAgent(a.id)
+		a.inAlloc = false
+	}
+	for _, fw := range k.frameworks {
+		if fw.sub != nil {
+			k.send(fw.sub, mesosv1.Event{Type: mesosv1.EventFailure, Failure: &mesosv1.EventFailureBody{AgentID: &mesosv1.ID{Value: a.id}}})
+		}
+	}
+	info := a.info
+	info.ID = &mesosv1.ID{Value: a.id}
+	tomb := RegisteredAgent{Info: info, Endpoint: a.endpoint, Version: a.version, RegisteredTime: a.registeredTime, Gone: true}
+	k.goneAgents[a.id] = tomb
+	delete(k.agents, a.id)
+	delete(k.allocAgents, a.id)
+	k.persist(RegistryOp{PutAgent: &tomb})
+	k.snapDirty = true
 }
 
 // agentUpdate records status updates from an agent and forwards them.

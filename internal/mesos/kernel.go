@@ -43,6 +43,9 @@ type kernel struct {
 	offers       map[string]*offer
 	completedFws []*state.Framework // most recent last, bounded
 	completedIDs map[string]bool
+	// goneAgents were marked gone by an operator; kept (and persisted) so a
+	// returning agent is told to shut down and register anew.
+	goneAgents map[string]RegisteredAgent
 
 	seqFramework, seqAgent, seqOffer int
 
@@ -81,6 +84,7 @@ func newKernel(m *Master, ctx context.Context, reg RegistryState) *kernel {
 		frameworks:   map[string]*framework{},
 		offers:       map[string]*offer{},
 		completedIDs: map[string]bool{},
+		goneAgents:   map[string]RegisteredAgent{},
 		counters:     map[string]float64{},
 		allocAgents:  map[string]bool{},
 		persister:    newPersister(m.registry, cfg.RegistryRetry, m.log),
@@ -92,6 +96,10 @@ func newKernel(m *Master, ctx context.Context, reg RegistryState) *kernel {
 	now := k.electedTime
 	for _, ra := range reg.Agents {
 		if ra.Info.ID == nil || ra.Info.ID.Value == "" {
+			continue
+		}
+		if ra.Gone {
+			k.goneAgents[ra.Info.ID.Value] = ra
 			continue
 		}
 		a := newAgent(ra.Info.ID.Value, ra.Info, ra.Endpoint, ra.Version, ra.RegisteredTime)

@@ -222,6 +222,29 @@ func (m *Master) Teardown(ctx context.Context, frameworkID string) error {
 	return err
 }
 
+// MarkAgentGone implements state.Actions.
+func (m *Master) MarkAgentGone(ctx context.Context, agentID string) error {
+	k := m.kernel.Load()
+	if k == nil {
+		return state.ErrNotLeader
+	}
+	var err error
+	if cerr := k.call(ctx, func() {
+		a := k.agents[agentID]
+		if a == nil {
+			err = fmt.Errorf("mark agent %s gone: %w", agentID, state.ErrUnknownAgent)
+			return
+		}
+		k.markGone(a, time.Now())
+	}); cerr != nil {
+		if errors.Is(cerr, errNotLeader) {
+			return state.ErrNotLeader
+		}
+		return cerr
+	}
+	return err
+}
+
 // Run campaigns for leadership until ctx ends, running the kernel while
 // leading. Losing leadership stops the kernel and closes every stream.
 func (m *Master) Run(ctx context.Context) error {

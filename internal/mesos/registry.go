@@ -36,6 +36,10 @@ type RegisteredAgent struct {
 	RegisteredTime  time.Time         `json:"registered_time"`
 	Unreachable     bool              `json:"unreachable,omitempty"`
 	UnreachableTime time.Time         `json:"unreachable_time,omitzero"`
+	// Gone: an operator marked the agent gone (MARK_AGENT_GONE). The record
+	// stays so that the agent, should it come back, is told to shut down and
+	// register as a new agent.
+	Gone bool `json:"gone,omitempty"`
 }
 
 // RegisteredFramework is the persisted record of a framework. Info.ID is set.

@@ -493,6 +493,7 @@ const (
 	ReasonResourcesUnknown             = "REASON_RESOURCES_UNKNOWN"
 	ReasonAgentDisconnected            = "REASON_SLAVE_DISCONNECTED"
 	ReasonAgentRemoved                 = "REASON_SLAVE_REMOVED"
+	ReasonAgentRemovedByOperator       = "REASON_SLAVE_REMOVED_BY_OPERATOR"
 	ReasonAgentRestarted               = "REASON_SLAVE_RESTARTED"
 	ReasonAgentUnknown                 = "REASON_SLAVE_UNKNOWN"
 	ReasonTaskCheckStatusUpdated       = "REASON_TASK_CHECK_STATUS_UPDATED"

@@ -22,14 +22,21 @@ const (
 	OperatorGetWeights    = "GET_WEIGHTS"
 	OperatorGetMaster     = "GET_MASTER"
 	OperatorTeardown      = "TEARDOWN"
+	OperatorMarkAgentGone = "MARK_AGENT_GONE"
 )
 
 // OperatorCall is a v1 operator API call; the member named after Type
 // carries the arguments.
 type OperatorCall struct {
-	Type       string                  `json:"type"`
-	GetMetrics *OperatorGetMetricsCall `json:"get_metrics,omitempty"`
-	Teardown   *OperatorTeardownCall   `json:"teardown,omitempty"`
+	Type          string                     `json:"type"`
+	GetMetrics    *OperatorGetMetricsCall    `json:"get_metrics,omitempty"`
+	Teardown      *OperatorTeardownCall      `json:"teardown,omitempty"`
+	MarkAgentGone *OperatorMarkAgentGoneCall `json:"mark_agent_gone,omitempty"`
+}
+
+// OperatorMarkAgentGoneCall is Call.MarkAgentGone.
+type OperatorMarkAgentGoneCall struct {
+	AgentID ID `json:"agent_id"`
 }
 
 // OperatorGetMetricsCall is Call.GetMetrics.

@@ -21,12 +21,18 @@ type Actions interface {
 	// when no registered framework has that ID, and ErrNotLeader when this
 	// master is not the leader.
 	Teardown(ctx context.Context, frameworkID string) error
+	// MarkAgentGone removes an agent for good (v1 MARK_AGENT_GONE): its
+	// tasks are gone, and if it ever connects again it must register as a
+	// new agent. It returns ErrUnknownAgent when no agent has that ID.
+	MarkAgentGone(ctx context.Context, agentID string) error
 }
 
 // Errors an Actions implementation returns; the API maps them to HTTP.
 var (
 	// ErrUnknownFramework: no registered framework has the given ID (400).
 	ErrUnknownFramework = errors.New("unknown framework")
+	// ErrUnknownAgent: no registered agent has the given ID (400).
+	ErrUnknownAgent = errors.New("unknown agent")
 	// ErrNotLeader: this master is not the leader (503).
 	ErrNotLeader = errors.New("not the leading master")
 )

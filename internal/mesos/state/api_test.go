@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -28,6 +29,11 @@ type fakeActions struct {
 
 func (f *fakeActions) Teardown(_ context.Context, id string) error {
 	f.got = append(f.got, id)
+	return f.err
+}
+
+func (f *fakeActions) MarkAgentGone(_ context.Context, id string) error {
+	f.got = append(f.got, "gone:"+id)
 	return f.err
 }
 
@@ -383,6 +389,7 @@ func TestOperatorErrors(t *testing.T) {
 		{"unknown type", `{"type":"GET_UNICORNS"}`, []string{"Content-Type", "application/json"}, http.StatusBadRequest},
 		{"unimplemented", `{"type":"UPDATE_QUOTA"}`, []string{"Content-Type", "application/json"}, http.StatusNotImplemented},
 		{"teardown without id", `{"type":"TEARDOWN","teardown":{}}`, []string{"Content-Type", "application/json"}, http.StatusBadRequest},
+		{"mark agent gone without id", `{"type":"MARK_AGENT_GONE","mark_agent_gone":{}}`, []string{"Content-Type", "application/json"}, http.StatusBadRequest},
 		{"unknown fields ignored", `{"type":"GET_HEALTH","extra":{"a":1}}`, []string{"Content-Type", "application/json"}, http.StatusOK},
 		{"metrics with timeout", `{"type":"GET_METRICS","get_metrics":{"timeout":{"nanoseconds":5000000000}}}`, []string{"Content-Type", "application/json"}, http.StatusOK},
 	} {
@@ -437,6 +444,31 @@ func TestTeardown(t *testing.T) {
 	nilActions, _ := newMux(t, fixture(), nil)
 	if w := operatorCall(t, nilActions, `{"type":"TEARDOWN","teardown":{"framework_id":{"value":"x"}}}`); w.Code != http.StatusServiceUnavailable {
 		t.Errorf("teardown without Actions = %d, want 503", w.Code)
+	}
+}
+
+func TestMarkAgentGone(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"ok", nil, http.StatusOK},
+		{"unknown", fmt.Errorf("mark gone: %w", ErrUnknownAgent), http.StatusBadRequest},
+		{"not leader", ErrNotLeader, http.StatusServiceUnavailable},
+		{"other", errors.New("boom"), http.StatusInternalServerError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			actions := &fakeActions{err: tc.err}
+			mux, _ := newMux(t, fixture(), actions)
+			w := operatorCall(t, mux, `{"type":"MARK_AGENT_GONE","mark_agent_gone":{"agent_id":{"value":"a-S1"}}}`)
+			if w.Code != tc.want {
+				t.Errorf("MARK_AGENT_GONE = %d %q, want %d", w.Code, w.Body, tc.want)
+			}
+			if diff := cmp.Diff([]string{"gone:a-S1"}, actions.got); diff != "" {
+				t.Errorf("calls (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -288,19 +288,42 @@ func (a *API) teardown(w http.ResponseWriter, r *http.Request, frameworkID strin
 		return
 	}
 	err := a.actions.Teardown(r.Context(), frameworkID)
+	if err == nil {
+		a.log.Info("framework torn down by operator", "framework_id", frameworkID)
+	}
+	a.actionResult(w, r, err, "teardown framework", "framework_id", frameworkID)
+}
+
+// markAgentGone calls Actions.MarkAgentGone.
+func (a *API) markAgentGone(w http.ResponseWriter, r *http.Request, agentID string) {
+	if a.actions == nil {
+		http.Error(w, "MARK_AGENT_GONE is not available on this master", http.StatusServiceUnavailable)
+		return
+	}
+	err := a.actions.MarkAgentGone(r.Context(), agentID)
+	if err == nil {
+		a.log.Info("agent marked gone by operator", "agent_id", agentID)
+	}
+	a.actionResult(w, r, err, "mark agent gone", "agent_id", agentID)
+}
+
+// actionResult maps the result of an Actions call to HTTP: one table for
+// every operator action.
+func (a *API) actionResult(w http.ResponseWriter, r *http.Request, err error, what, key, id string) {
 	switch {
 	case err == nil:
-		a.log.Info("framework torn down by operator", "framework_id", frameworkID)
 		w.WriteHeader(http.StatusOK)
 	case errors.Is(err, ErrUnknownFramework):
 		http.Error(w, "No framework found with specified ID", http.StatusBadRequest)
+	case errors.Is(err, ErrUnknownAgent):
+		http.Error(w, "No agent found with specified ID", http.StatusBadRequest)
 	case errors.Is(err, ErrNotLeader):
 		http.Error(w, "Not the leading master", http.StatusServiceUnavailable)
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads this answer.
 		http.Error(w, "Request cancelled", http.StatusServiceUnavailable)
 	default:
-		a.log.Error("teardown framework", "framework_id", frameworkID, "error", err)
-		http.Error(w, "Failed to teardown framework", http.StatusInternalServerError)
+		a.log.Error(what, key, id, "error", err)
+		http.Error(w, "Failed to "+what, http.StatusInternalServerError)
 	}
 }

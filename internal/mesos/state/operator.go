@@ -29,7 +29,7 @@ var notImplemented = map[string]bool{ // read-only
 	"RESERVE_RESOURCES": true, "UNRESERVE_RESOURCES": true, "CREATE_VOLUMES": true, "DESTROY_VOLUMES": true,
 	"GROW_VOLUME": true, "SHRINK_VOLUME": true, "GET_MAINTENANCE_STATUS": true, "GET_MAINTENANCE_SCHEDULE": true,
 	"UPDATE_MAINTENANCE_SCHEDULE": true, "START_MAINTENANCE": true, "STOP_MAINTENANCE": true,
-	"GET_QUOTA": true, "UPDATE_QUOTA": true, "SET_QUOTA": true, "REMOVE_QUOTA": true, "MARK_AGENT_GONE": true,
+	"GET_QUOTA": true, "UPDATE_QUOTA": true, "SET_QUOTA": true, "REMOVE_QUOTA": true,
 	"DRAIN_AGENT": true, "DEACTIVATE_AGENT": true, "REACTIVATE_AGENT": true,
 }
 
@@ -67,6 +67,10 @@ func decodeOperatorCall(body []byte) (*mesosv1.OperatorCall, error) {
 	case c.Type == mesosv1.OperatorTeardown:
 		if c.Teardown == nil || c.Teardown.FrameworkID.Value == "" {
 			return nil, badCall("Expecting 'teardown.framework_id.value' to be present")
+		}
+	case c.Type == mesosv1.OperatorMarkAgentGone:
+		if c.MarkAgentGone == nil || c.MarkAgentGone.AgentID.Value == "" {
+			return nil, badCall("Expecting 'mark_agent_gone.agent_id.value' to be present")
 		}
 	case notImplemented[c.Type]:
 		return nil, &callError{status: http.StatusNotImplemented, msg: fmt.Sprintf("Call type %s is not implemented", c.Type)}
@@ -141,6 +145,9 @@ func (a *API) handleOperator(w http.ResponseWriter, r *http.Request) {
 	switch call.Type {
 	case mesosv1.OperatorTeardown:
 		a.teardown(w, r, call.Teardown.FrameworkID.Value)
+		return
+	case mesosv1.OperatorMarkAgentGone:
+		a.markAgentGone(w, r, call.MarkAgentGone.AgentID.Value)
 		return
 	case mesosv1.OperatorGetMetrics:
 		rd := a.current()
