@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -98,6 +99,33 @@ func (c *apiClient) get(ctx context.Context, base *url.URL, path string, query u
 		return nil, fmt.Errorf("GET %s: %s: %s", u.Redacted(), resp.Status, msg)
 	}
 	return body, nil
+}
+
+// operator posts a v1 operator call (POST /api/v1) to the master; a standby
+// answers 307, which the client follows with the body.
+func (c *apiClient) operator(ctx context.Context, call mesosv1.OperatorCall) error {
+	body, err := json.Marshal(call)
+	if err != nil {
+		return err
+	}
+	u := *c.master
+	u.Path = strings.TrimRight(u.Path, "/") + "/api/v1"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", call.Type, err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s: %s: %s", call.Type, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return nil
 }
 
 // masterState is /master/state decoded twice from the same bytes: typed for

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -29,9 +30,10 @@ type fakeCluster struct {
 	leader, standby, agent *httptest.Server
 	agentAddr              string
 
-	mu    sync.Mutex
-	files map[string][]byte // sandbox path → content
-	reads int               // /files/read calls
+	mu       sync.Mutex
+	files    map[string][]byte // sandbox path → content
+	reads    int               // /files/read calls
+	operator []string          // bodies of POST /api/v1
 }
 
 const pageCap = 16 * 4096 // Mesos caps each /files/read at 16 pages
@@ -91,6 +93,15 @@ func newFakeCluster(t *testing.T) *fakeCluster {
 	leaderMux.HandleFunc("GET /master/state", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(fixture("master_state.json"))
+	})
+	leaderMux.HandleFunc("POST /api/v1", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fc.mu.Lock()
+		fc.operator = append(fc.operator, string(b))
+		fc.mu.Unlock()
+		if strings.Contains(string(b), "unknown-agent") {
+			http.Error(w, "No agent found with specified ID", http.StatusBadRequest)
+		}
 	})
 	fc.leader = httptest.NewServer(leaderMux)
 	t.Cleanup(fc.leader.Close)
@@ -367,5 +378,26 @@ func TestNewLogger(t *testing.T) {
 		if _, err := newLogger(bad, &buf); err == nil {
 			t.Errorf("newLogger(%+v): want an error", bad)
 		}
+	}
+}
+
+// `node decommission` posts MARK_AGENT_GONE (through the standby's 307) and
+// reports the master's error.
+func TestNodeDecommission(t *testing.T) {
+	fc := newFakeCluster(t)
+	code, out, errOut := fc.run(t, "node", "decommission", "agent-S1")
+	if code != 0 || !strings.Contains(out, "agent-S1 has been marked as gone") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	want := `{"type":"MARK_AGENT_GONE","mark_agent_gone":{"agent_id":{"value":"agent-S1"}}}`
+	fc.mu.Lock()
+	got := append([]string(nil), fc.operator...)
+	fc.mu.Unlock()
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("operator calls %q, want [%s]", got, want)
+	}
+	code, _, errOut = fc.run(t, "node", "decommission", "unknown-agent")
+	if code == 0 || !strings.Contains(errOut, "No agent found") {
+		t.Fatalf("unknown agent: exit %d, stderr %q", code, errOut)
 	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -14,7 +15,33 @@ func newNodeCmd(env Env) *cobra.Command {
 		Use:   "node",
 		Short: "Show the nodes of the cluster",
 	}
-	cmd.AddCommand(newNodeListCmd(env))
+	cmd.AddCommand(newNodeListCmd(env), newNodeDecommissionCmd(env))
+	return cmd
+}
+
+// newNodeDecommissionCmd is `dcos node decommission`: the v1 operator call
+// MARK_AGENT_GONE. The agent's tasks are gone; if the agent comes back it
+// kills them and registers as a new agent.
+func newNodeDecommissionCmd(env Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "decommission <agent-id>",
+		Short: "Mark an agent gone for good: its tasks are lost and it must register anew",
+		Args:  cobra.ExactArgs(1),
+	}
+	client, _ := clientFlags(cmd, env)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		call := mesosv1.OperatorCall{Type: mesosv1.OperatorMarkAgentGone,
+			MarkAgentGone: &mesosv1.OperatorMarkAgentGoneCall{AgentID: mesosv1.ID{Value: args[0]}}}
+		if err := c.operator(cmd.Context(), call); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(env.Stdout, "Agent %s has been marked as gone.\n", args[0])
+		return err
+	}
 	return cmd
 }
 
