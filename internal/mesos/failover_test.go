@@ -219,3 +219,30 @@ func TestMasterFailoverRebuildsFromAgents(t *testing.T) {
 		}
 	}
 }
+
+// A torn-down framework stays removed across a master failover: its
+// tombstone in the registry refuses a re-subscription with the old ID.
+func TestTornDownFrameworkStaysRemovedAfterFailover(t *testing.T) {
+	c := newCluster()
+	m1 := c.start(t, nil)
+	eventually(t, "m1 leads", m1.IsLeader)
+	fi := frameworkInfo("gone")
+	fi.FailoverTimeout = 3600
+	s := subscribe(t, m1, fi)
+	fi.ID = &mesosv1.ID{Value: s.fwID}
+	s.mustCall(mesosv1.Call{Type: mesosv1.CallTeardown})
+	eventually(t, "registry keeps a tombstone", func() bool {
+		st, _ := c.reg.Load(context.Background())
+		return len(st.Frameworks) == 1 && st.Frameworks[0].Removed
+	})
+	m2 := c.start(t, nil)
+	m1.stop()
+	eventually(t, "m2 leads", m2.IsLeader)
+	s2 := trySubscribe(t, m2, fi)
+	if ev := s2.next(mesosv1.EventError); ev.Error == nil || ev.Error.Message == "" {
+		t.Fatalf("re-subscription of a removed framework: %+v", ev)
+	}
+	if n := len(m2.Current().Frameworks); n != 0 {
+		t.Fatalf("%d frameworks on the new leader, want 0", n)
+	}
+}

@@ -279,7 +279,8 @@ func (k *kernel) teardown(fw *framework, now time.Time) {
 	}
 	k.completedIDs[fw.id] = true
 	delete(k.frameworks, fw.id)
-	k.persist(RegistryOp{DeleteFramework: fw.id})
+	k.persist(RegistryOp{PutFramework: &RegisteredFramework{Info: fw.info, RegisteredTime: fw.registeredTime,
+		Removed: true, RemovedTime: now}})
 	k.allocAll = true
 	k.log.Info("framework removed", "framework_id", fw.id)
 }

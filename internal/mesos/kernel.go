@@ -116,6 +116,10 @@ func newKernel(m *Master, ctx context.Context, reg RegistryState) *kernel {
 		if rf.Info.ID == nil || rf.Info.ID.Value == "" {
 			continue
 		}
+		if rf.Removed {
+			k.completedIDs[rf.Info.ID.Value] = true
+			continue
+		}
 		fw := k.addFramework(rf.Info, rf.RegisteredTime)
 		fw.state = fwRecovered
 		k.startFailoverTimer(fw, now)

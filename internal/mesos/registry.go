@@ -46,6 +46,10 @@ type RegisteredAgent struct {
 type RegisteredFramework struct {
 	Info           mesosv1.FrameworkInfo `json:"info"`
 	RegisteredTime time.Time             `json:"registered_time"`
+	// Removed: the framework was torn down. The tombstone keeps a new leader
+	// from letting the framework re-subscribe with its old ID.
+	Removed     bool      `json:"removed,omitempty"`
+	RemovedTime time.Time `json:"removed_time,omitzero"`
 }
 
 // RegistryOp is one registry change; exactly one field is set.
