@@ -20,9 +20,9 @@ import (
 //
 // Starting a shim costs the start-up of the agent's binary (tens of ms for a
 // large Go program), which would otherwise be paid on every launch. So the
-// containerizer keeps Config.WarmShims shims started ahead of time and idle:
-// each has gone through its start-up and blocks reading its spec pipe
-// (specFD). Launch writes the container's id on that pipe and the shim then
+// containerizer keeps Config.WarmShims (DefaultWarmShims) shims started
+// ahead of time and idle: each has gone through its start-up and blocks
+// reading its spec pipe (specFD). Launch writes the container's id on that pipe and the shim then
 // proceeds exactly as a cold one (readiness on readyFD, state in the
 // container's directory); the next warm shim is started in the background.
 //
