@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/types"
@@ -77,25 +76,49 @@ func (s *Store) MoveRaftLeaderAway(ctx context.Context) (string, error) {
 	if len(cands) == 0 {
 		return "", nil
 	}
-	// Ask every peer for its raft status at once; a stopped member fails or times out.
+	// Ask every peer for its raft status at once. A stopped member fails or times out;
+	// rather than wait for that, settle for the peers that answered within a heartbeat of
+	// the first answer.
 	sctx, cancel := context.WithTimeout(ctx, s.cfg.ElectionTimeout)
-	var wg sync.WaitGroup
+	defer cancel()
+	type answer struct {
+		i     int
+		index uint64
+		ok    bool
+	}
+	answers := make(chan answer, len(cands))
 	for i := range cands {
 		m := srv.Cluster().Member(cands[i].id)
 		if m == nil {
+			answers <- answer{i: i}
 			continue
 		}
 		url := m.ClientURLs[0]
-		wg.Go(func() {
+		go func() {
 			st, err := s.client.Status(sctx, url)
 			if err != nil || len(st.Errors) > 0 || st.Leader != uint64(self) || st.IsLearner {
+				answers <- answer{i: i}
 				return
 			}
-			cands[i].index, cands[i].ok = st.RaftIndex, true
-		})
+			answers <- answer{i: i, index: st.RaftIndex, ok: true}
+		}()
 	}
-	wg.Wait()
-	cancel()
+	var grace <-chan time.Time
+collect:
+	for range cands {
+		select {
+		case a := <-answers:
+			if a.ok {
+				cands[a.i].index, cands[a.i].ok = a.index, true
+				if grace == nil {
+					grace = time.After(s.cfg.HeartbeatInterval)
+				}
+			}
+		case <-grace:
+			break collect
+		}
+	}
+	cancel() // the probes still running end at once and send into the buffered channel
 	var best *cand
 	for i := range cands {
 		if cands[i].ok && (best == nil || cands[i].index > best.index) {
@@ -133,10 +156,11 @@ func (s *Store) MoveRaftLeaderAway(ctx context.Context) (string, error) {
 }
 
 // KeepRaftLeaderAway keeps raft leadership off this Store's embedded member until ctx ends
-// or the Store closes: it moves it away at once if the member leads raft, and again
-// whenever raft leadership changes back to it (checked on every leader change, and every
-// few seconds in case a change went unnoticed). It never moves leadership more than once
-// per election timeout, and backs off up to a few seconds while no peer can take it.
+// or the Store closes: it moves it away an election timeout after it starts if the member
+// leads raft then, and again whenever raft leadership changes back to it (checked on every
+// leader change, and every few seconds in case a change went unnoticed). It never moves
+// leadership more than once per election timeout, and backs off up to a few seconds while
+// no peer can take it.
 // Failures are logged, not returned. It does nothing for an external cluster.
 //
 // A component leader (e.g. the Mesos master) runs it while it leads, so that its own
@@ -153,7 +177,12 @@ func (s *Store) KeepRaftLeaderAway(ctx context.Context) {
 	const recheck = 3 * time.Second
 	minGap := s.cfg.ElectionTimeout
 	backoff := minGap
-	var next time.Time // no attempt before this
+	// No attempt before next. The first waits an election timeout: while the raft leader
+	// transfers leadership it drops the proposals that followers forward to it without
+	// telling them, so each such write stalls for a whole request timeout; when a leader
+	// was just elected (e.g. the cluster just started) other candidates are likely to be
+	// writing.
+	next := time.Now().Add(minGap)
 	for ctx.Err() == nil {
 		changed := srv.LeaderChangedNotify()
 		wait := recheck
