@@ -22,6 +22,7 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler/calls"
 
+	"github.com/basalt-dcos/basalt/internal/agent"
 	"github.com/basalt-dcos/basalt/internal/clustertest"
 	"github.com/basalt-dcos/basalt/internal/containerizer/posix"
 )
@@ -294,7 +295,11 @@ func taskResources(t *testing.T, o mesos.Offer, cpus, mem float64) mesos.Resourc
 
 // The whole life of a framework and one task, driven only by mesos-go.
 func TestMesosGoSchedulerLifecycle(t *testing.T) {
-	c := clustertest.New(t, clustertest.Options{Agents: 1})
+	c := clustertest.New(t, clustertest.Options{Agents: 1, Agent: func(_ int, cfg *agent.Config) {
+		// Attributes of each kind Mesos allows (text, scalar, ranges) and a fault domain, so that offers carry them.
+		cfg.Attributes = "rack:r1;weight:2.5;slots:[1-4]"
+		cfg.Domain = agent.Domain{Region: "eu", Zone: "eu-1"}
+	}})
 	s, sub := subscribe(t, c.MasterURLs()[0], frameworkInfo("mesos-go-compat"))
 	if sub.GetHeartbeatIntervalSeconds() <= 0 {
 		t.Errorf("SUBSCRIBED heartbeat_interval_seconds = %v", sub.GetHeartbeatIntervalSeconds())
@@ -307,6 +312,16 @@ func TestMesosGoSchedulerLifecycle(t *testing.T) {
 	o := s.awaitOffer()
 	if o.FrameworkID.Value != s.fwID || o.AgentID.Value == "" || o.GetHostname() == "" {
 		t.Fatalf("offer %+v", o)
+	}
+	if d := o.GetDomain().GetFaultDomain(); d.GetRegion().Name != "eu" || d.GetZone().Name != "eu-1" {
+		t.Errorf("offer domain = %+v", o.GetDomain())
+	}
+	attrs := map[string]mesos.Value_Type{}
+	for _, a := range o.GetAttributes() {
+		attrs[a.Name] = a.GetType()
+	}
+	if len(attrs) != 3 || attrs["rack"] != mesos.TEXT || attrs["weight"] != mesos.SCALAR || attrs["slots"] != mesos.RANGES {
+		t.Errorf("offer attributes = %v", o.GetAttributes())
 	}
 	if o.GetAllocationInfo().GetRole() != "*" {
 		t.Errorf("offer allocation_info = %+v, want role *", o.GetAllocationInfo())
@@ -364,6 +379,18 @@ func TestMesosGoSchedulerLifecycle(t *testing.T) {
 	}).GetUpdate().GetStatus()
 	if rec.GetState() != mesos.TASK_RUNNING || rec.GetSource() != mesos.SOURCE_MASTER || len(rec.GetUUID()) != 0 {
 		t.Errorf("reconciliation update %+v", rec)
+	}
+
+	// ACCEPT of an offer that was already used drops the task, from the
+	// master, with REASON_INVALID_OFFERS (the framework is partition-aware).
+	ghost := task
+	ghost.TaskID = mesos.TaskID{Value: "mesos-go-ghost"}
+	s.call(calls.Accept(calls.OfferOperations{calls.OpLaunch(ghost)}.WithOffers(o.ID)))
+	dropped := s.await("update of mesos-go-ghost", func(e *scheduler.Event) bool {
+		return e.GetType() == scheduler.Event_UPDATE && e.GetUpdate().GetStatus().TaskID.Value == "mesos-go-ghost"
+	}).GetUpdate().GetStatus()
+	if dropped.GetState() != mesos.TASK_DROPPED || dropped.GetReason() != mesos.REASON_INVALID_OFFERS || dropped.GetSource() != mesos.SOURCE_MASTER {
+		t.Errorf("launch on a used offer: %+v", dropped)
 	}
 
 	// KILL → TASK_KILLED (through TASK_KILLING: the framework is
