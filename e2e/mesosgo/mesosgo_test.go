@@ -389,7 +389,8 @@ func TestMesosGoSchedulerLifecycle(t *testing.T) {
 	dropped := s.await("update of mesos-go-ghost", func(e *scheduler.Event) bool {
 		return e.GetType() == scheduler.Event_UPDATE && e.GetUpdate().GetStatus().TaskID.Value == "mesos-go-ghost"
 	}).GetUpdate().GetStatus()
-	if dropped.GetState() != mesos.TASK_DROPPED || dropped.GetReason() != mesos.REASON_INVALID_OFFERS || dropped.GetSource() != mesos.SOURCE_MASTER {
+	if dropped.GetState() != mesos.TASK_DROPPED || dropped.GetReason() != mesos.REASON_INVALID_OFFERS ||
+		dropped.GetSource() != mesos.SOURCE_MASTER {
 		t.Errorf("launch on a used offer: %+v", dropped)
 	}
 
