@@ -99,6 +99,7 @@ type Containerizer struct {
 	warmMu       sync.Mutex
 	warm         []*warmShim // idle shims, oldest first
 	warmStarting bool        // a refill goroutine runs
+	warmNew      string      // record of the shim being started, not yet in warm
 	closed       bool        // Close was called: no more warm shims
 	warmWG       sync.WaitGroup
 }

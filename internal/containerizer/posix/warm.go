@@ -83,6 +83,7 @@ func (c *Containerizer) refillWarm() {
 			c.warmMu.Unlock()
 			w, err := c.startWarm()
 			c.warmMu.Lock()
+			c.warmNew = ""
 			if err != nil {
 				c.warmStarting = false
 				c.warmMu.Unlock()
@@ -132,6 +133,11 @@ func (c *Containerizer) startWarm() (*warmShim, error) {
 	}
 	w := &warmShim{cmd: cmd, spec: specW, ready: readyR,
 		record: filepath.Join(dir, strconv.Itoa(cmd.Process.Pid)+".json")}
+	// Own it before it is recorded, so that a concurrent Recover does not
+	// take it for another instance's.
+	c.warmMu.Lock()
+	c.warmNew = filepath.Base(w.record)
+	c.warmMu.Unlock()
 	rec := pidsRecord{ShimPID: cmd.Process.Pid}
 	if st, err := readStat(rec.ShimPID); err == nil {
 		rec.ShimStart = st.StartTime
@@ -209,7 +215,7 @@ func (c *Containerizer) killStaleWarm() {
 		return
 	}
 	c.warmMu.Lock()
-	own := map[string]bool{}
+	own := map[string]bool{c.warmNew: true}
 	for _, w := range c.warm {
 		own[filepath.Base(w.record)] = true
 	}
