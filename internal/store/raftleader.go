@@ -159,8 +159,9 @@ collect:
 // or the Store closes: it moves it away an election timeout after it starts if the member
 // leads raft then, and again whenever raft leadership changes back to it (checked on every
 // leader change, and every few seconds in case a change went unnoticed). It never moves
-// leadership more than once per election timeout, and backs off up to a few seconds while
-// no peer can take it.
+// leadership more than once per election timeout; when leadership keeps coming back soon
+// after each move it waits twice as long before each next move (up to 30s); it backs off
+// up to a few seconds while no peer can take it.
 // Failures are logged, not returned. It does nothing for an external cluster.
 //
 // A component leader (e.g. the Mesos master) runs it while it leads, so that its own
@@ -183,10 +184,18 @@ func (s *Store) KeepRaftLeaderAway(ctx context.Context) {
 	// was just elected (e.g. the cluster just started) other candidates are likely to be
 	// writing.
 	next := time.Now().Add(minGap)
+	// Leadership that comes back soon after it was moved away (e.g. a peer avoids it too)
+	// is moved again ever more slowly, so two avoiders cannot bounce it between them.
+	const settle, maxGap = 10 * time.Second, 30 * time.Second
+	gap := minGap
+	var lastMove, back time.Time
 	for ctx.Err() == nil {
 		changed := srv.LeaderChangedNotify()
 		wait := recheck
 		if s.IsRaftLeader() {
+			if !lastMove.IsZero() && back.IsZero() {
+				back = time.Now()
+			}
 			if now := time.Now(); now.Before(next) {
 				wait = next.Sub(now)
 			} else {
@@ -196,11 +205,18 @@ func (s *Store) KeepRaftLeaderAway(ctx context.Context) {
 				case ctx.Err() != nil:
 					return
 				case err == nil:
-					if to != "" {
-						s.log.Debug("moved raft leadership away", "to", to, "took", time.Since(start))
-					}
 					backoff = minGap
-					next = time.Now().Add(minGap)
+					if to == "" {
+						break
+					}
+					if !back.IsZero() && back.Sub(lastMove) < settle {
+						gap = min(2*gap, maxGap)
+					} else {
+						gap = minGap
+					}
+					lastMove, back = time.Now(), time.Time{}
+					next = lastMove.Add(gap)
+					s.log.Debug("moved raft leadership away", "to", to, "took", time.Since(start), "next_gap", gap)
 				case errors.Is(err, ErrNoTransferee):
 					s.log.Debug("cannot move raft leadership away", "error", err, "retry_in", backoff)
 					next = time.Now().Add(backoff)
