@@ -6,6 +6,9 @@
 // and records its pids and its end in Config.StateDir/<containerID>/. The
 // shim does not depend on the agent process, so tasks survive an agent
 // restart and their exit status is still known to the next agent (Recover).
+// A few shims are started ahead of time and wait idle for their container
+// (warm.go), so that a launch does not wait for the binary to start; Close
+// stops the idle ones.
 //
 // It isolates nothing and enforces no resource limits; it must not be used
 // where tasks are untrusted. It knows nothing of task states or frameworks.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/basalt-dcos/basalt/internal/containerizer"
@@ -194,5 +195,31 @@ func TestWarmShimsDisabled(t *testing.T) {
 	}
 	if p := warmPids(stateDir); len(p) != 0 {
 		t.Errorf("warm shims with WarmShims < 0: %v", p)
+	}
+}
+
+func TestLaunchAfterWarmShimsDied(t *testing.T) {
+	t.Parallel()
+	stateDir := t.TempDir()
+	c := newPosix(t, stateDir)
+	if _, err := c.Recover(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	warm := waitWarm(t, stateDir)
+	for _, p := range warm {
+		if err := syscall.Kill(p, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "warm shims dead", func() bool { return !slices.ContainsFunc(warm, processAlive) })
+	if err := c.Launch(t.Context(), shellSpec("c1", t.TempDir(), "exit 4")); err != nil {
+		t.Fatalf("Launch with dead warm shims: %v", err)
+	}
+	if got := shimPid(t, stateDir, "c1"); slices.Contains(warm, got) {
+		t.Errorf("container supervised by dead shim %d", got)
+	}
+	term, err := c.Wait(t.Context(), "c1")
+	if err != nil || term.ExitCode != 4 {
+		t.Errorf("Wait = %+v, %v; want exit 4", term, err)
 	}
 }
