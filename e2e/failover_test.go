@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"github.com/basalt-dcos/basalt/internal/proccluster"
 	"os"
 	"strconv"
 	"strings"
@@ -33,7 +34,7 @@ func TestLeaderKillKeepsTasksRunning(t *testing.T) {
 	if err != nil || len(before) != 4 {
 		t.Fatalf("master state before failover: %v %v", before, err)
 	}
-	pidsBefore := taskPIDs(t)
+	pidsBefore := taskPIDs(t, c.Dir())
 
 	leader, err := c.Leader(t.Context())
 	if err != nil {
@@ -80,7 +81,7 @@ func TestLeaderKillKeepsTasksRunning(t *testing.T) {
 		return nil
 	})
 	// No task was restarted: the same processes run.
-	pidsAfter := taskPIDs(t)
+	pidsAfter := taskPIDs(t, c.Dir())
 	for pid := range pidsBefore {
 		if !pidsAfter[pid] {
 			t.Errorf("task process %d disappeared during failover", pid)
@@ -136,8 +137,10 @@ func TestLeaderKillKeepsTasksRunning(t *testing.T) {
 	})
 }
 
-// taskPIDs finds the `sleep 613` task processes on this host.
-func taskPIDs(t *testing.T) map[int]bool {
+// taskPIDs finds this cluster's `sleep 613` task processes: those whose
+// working directory is a sandbox under dir (another run of this test on the
+// same machine has its own).
+func taskPIDs(t *testing.T, dir string) map[int]bool {
 	t.Helper()
 	out := map[int]bool{}
 	ents, err := os.ReadDir("/proc")
@@ -153,7 +156,7 @@ func taskPIDs(t *testing.T) map[int]bool {
 		if err != nil {
 			continue
 		}
-		if strings.Join(strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"), " ") == "sleep 613" {
+		if strings.Join(strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"), " ") == "sleep 613" && proccluster.Under(pid, dir) {
 			out[pid] = true
 		}
 	}

@@ -277,6 +277,20 @@ func Start(opts Options) (*Cluster, error) {
 	return c, nil
 }
 
+// Dir is the directory holding the cluster's data directories and logs.
+func (c *Cluster) Dir() string { return c.opts.Dir }
+
+// Under reports whether process pid runs with its working directory inside
+// dir (a task of an agent whose work dir is there).
+func Under(pid int, dir string) bool {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	cwd, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/cwd")
+	return err == nil && (cwd == abs || strings.HasPrefix(cwd, abs+"/"))
+}
+
 // MasterURLs lists the masters' base URLs.
 func (c *Cluster) MasterURLs() []string {
 	out := make([]string, len(c.Masters))
@@ -304,10 +318,6 @@ func KillUnder(dir string) {
 	if dir == "" {
 		return
 	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return
-	}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return
@@ -317,11 +327,7 @@ func KillUnder(dir string) {
 		if err != nil || pid == os.Getpid() {
 			continue
 		}
-		cwd, err := os.Readlink("/proc/" + e.Name() + "/cwd")
-		if err != nil {
-			continue
-		}
-		if cwd == abs || strings.HasPrefix(cwd, abs+"/") {
+		if Under(pid, dir) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
