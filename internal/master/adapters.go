@@ -71,10 +71,12 @@ func (r *storeRegistry) Apply(ctx context.Context, ops ...mesos.RegistryOp) erro
 // storeElector campaigns in the store's "mesos" election. While this master
 // leads, its etcd member hands raft leadership to a peer (and keeps it off):
 // a Mesos leader that is also the raft leader takes a raft election and a
-// lease extension with it when it dies, which more than doubles failover.
+// lease extension with it when it dies, which more than doubles failover; and
+// a master whose member leads raft lets its peers campaign first.
 type storeElector struct{ st *store.Store }
 
 func (e storeElector) Run(ctx context.Context, value string, lead func(context.Context) error) error {
+	e.st.DeferIfRaftLeader(ctx)
 	return e.st.NewElection(electionName, value).Run(ctx, func(leaderCtx context.Context) error {
 		kctx, stop := context.WithCancel(leaderCtx)
 		var wg sync.WaitGroup

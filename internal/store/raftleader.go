@@ -240,3 +240,30 @@ func (s *Store) KeepRaftLeaderAway(ctx context.Context) {
 		t.Stop()
 	}
 }
+
+// DeferIfRaftLeader waits an election timeout (or until ctx ends) if this Store's embedded
+// member leads raft in a cluster of several voting members, and returns at once otherwise.
+// A candidate calls it before its first campaign, so that when candidates start together
+// (a cluster starting) one whose member does not lead raft wins, and no raft leadership
+// transfer is needed while the others are still writing their candidacies.
+func (s *Store) DeferIfRaftLeader(ctx context.Context) {
+	if s.etcd == nil || !s.IsRaftLeader() {
+		return
+	}
+	voters := 0
+	for _, m := range s.etcd.Server.Cluster().Members() {
+		if !m.IsLearner {
+			voters++
+		}
+	}
+	if voters < 2 {
+		return
+	}
+	t := time.NewTimer(s.cfg.ElectionTimeout)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-s.ctx.Done():
+	case <-t.C:
+	}
+}

@@ -45,8 +45,13 @@ func TestKeepRaftLeaderAway(t *testing.T) {
 		lead = raftLeaderIndex(c, 3)
 		return lead >= 0
 	})
-	// The raft leader wins an election and keeps raft leadership away while it leads.
 	s := c.Store(lead)
+	// A raft leader defers its campaign until ctx ends (here: at once).
+	done, stop := context.WithCancel(t.Context())
+	stop()
+	s.DeferIfRaftLeader(done)
+
+	// The raft leader wins an election and keeps raft leadership away while it leads.
 	ctx, cancel := context.WithCancel(t.Context())
 	elected := make(chan struct{})
 	var wg sync.WaitGroup
@@ -97,4 +102,5 @@ func TestMoveRaftLeaderAwaySingleMember(t *testing.T) {
 	if got, err := s.MoveRaftLeaderAway(t.Context()); err != nil || got != "" {
 		t.Fatalf("MoveRaftLeaderAway = %q, %v; want nothing to do", got, err)
 	}
+	s.DeferIfRaftLeader(t.Context()) // a single member has no peer to defer to: returns
 }
