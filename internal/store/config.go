@@ -58,6 +58,9 @@ type Config struct {
 	// after a leader's member dies takes p50 1.2s / max 2.7s with 1s, p50 3.3s / max 3.8s
 	// with 2s, and 1s caused no spurious demotion when the raft leader died
 	// (BenchmarkElectionFailover, BenchmarkRaftLeaderLoss). Raise it on slow or loaded hosts.
+	// A leader whose member is not the raft leader (KeepRaftLeaderAway) fails over in
+	// about TTL/2..TTL (its last keepalive) plus up to 0.5s (etcd checks expiry twice a
+	// second).
 	SessionTTL time.Duration
 	// RequestTimeout bounds each etcd request the Store makes on its own behalf (group
 	// commits, resignations, dialing). Default 5s.

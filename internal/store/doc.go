@@ -4,7 +4,9 @@
 // cluster), or the masters connect to an external etcd through endpoints. Everything Basalt
 // persists goes through this package: keys relative to a prefix, group-committed
 // transactions (Apply), watches that report when they must resync, JSON-typed collections,
-// leader elections for single-writer components, and the cluster ID.
+// leader elections for single-writer components (whose leaders can keep etcd's raft
+// leadership on another member, KeepRaftLeaderAway, so that a leader's crash costs only its
+// lease TTL), and the cluster ID.
 //
 // The package must not know about Basalt's domain (apps, agents, frameworks): it stores
 // opaque bytes and JSON values under keys that its callers choose. It must not exit the
