@@ -197,7 +197,7 @@ func TestSchedulerTeardown(t *testing.T) {
 	ag.next(agentapi.EventShutdownFramework)
 	eventually(t, "framework completed", func() bool {
 		snap := m.Current()
-		return len(snap.CompletedFrameworks) == 1 && snap.Agents[0].Used.IsEmpty()
+		return len(snap.CompletedFrameworks) == 1 && len(snap.Agents) == 1 && snap.Agents[0].Used.IsEmpty()
 	})
 }
 
@@ -309,7 +309,8 @@ func TestLaunchGroup(t *testing.T) {
 	}
 	eventually(t, "group tasks staged with the executor's resources", func() bool {
 		snap := m.Current()
-		return len(snap.Frameworks[0].Tasks) == 2 && snap.Agents[0].Used.ScalarSum("cpus") == 1.1 &&
+		return len(snap.Frameworks) == 1 && len(snap.Agents) == 1 &&
+			len(snap.Frameworks[0].Tasks) == 2 && snap.Agents[0].Used.ScalarSum("cpus") == 1.1 &&
 			snap.Frameworks[0].Tasks[0].ExecutorID == "ex1"
 	})
 	// A group with one invalid task fails as a whole.

@@ -68,6 +68,9 @@ func TestLaunchFlow(t *testing.T) {
 	}
 	eventually(t, "task completed and resources freed", func() bool {
 		snap := m.Current()
+		if len(snap.Frameworks) != 1 || len(snap.Agents) != 1 {
+			return false
+		}
 		fw := snap.Frameworks[0]
 		return len(fw.Tasks) == 0 && len(fw.CompletedTasks) == 1 && fw.CompletedTasks[0].State == mesosv1.TaskFinished &&
 			snap.Agents[0].Used.IsEmpty() && snap.Counters["master/tasks_finished"] == 1
