@@ -119,7 +119,11 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		for _, name := range cfg.Containerizers {
 			switch name {
 			case posix.Name:
-				p, err := posix.New(posix.Config{StateDir: filepath.Join(workDir, "containers", posix.Name)},
+				warm := cfg.PosixWarmShims
+				if warm <= 0 {
+					warm = -1 // posix.Config: negative turns warm shims off
+				}
+				p, err := posix.New(posix.Config{StateDir: filepath.Join(workDir, "containers", posix.Name), WarmShims: warm},
 					posix.Deps{Logger: deps.Logger})
 				if err != nil {
 					return nil, fmt.Errorf("agent: %w", err)
