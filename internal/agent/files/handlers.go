@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
+	"os"
 	"os/user"
 	"path"
 	"path/filepath"
@@ -157,27 +158,13 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request) {
 		}
 		length = v
 	}
-	t, err := h.pathParam(r)
+	t, f, fi, err := h.openFile(r, "read")
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	defer t.close()
-	f, err := t.open()
-	if err != nil {
-		h.fail(w, r, notFound(err))
-		return
-	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if fi.IsDir() {
-		h.fail(w, r, badParam("Cannot read a directory"))
-		return
-	}
 	size := fi.Size()
 	if offset == -1 {
 		writeJSON(w, ReadResult{Offset: size})
@@ -198,28 +185,39 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, ReadResult{Data: string(buf[:n]), Offset: offset})
 }
 
-func (h *Handler) download(w http.ResponseWriter, r *http.Request) {
+// openFile resolves the request's path parameter and opens it as a file
+// (not a directory) for verb ("read", "download"). On success the caller
+// closes both the target and the file.
+func (h *Handler) openFile(r *http.Request, verb string) (*target, *os.File, fs.FileInfo, error) {
 	t, err := h.pathParam(r)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	f, err := t.open()
+	if err != nil {
+		t.close()
+		return nil, nil, nil, notFound(err)
+	}
+	fi, err := f.Stat()
+	if err == nil && fi.IsDir() {
+		err = badParam("Cannot " + verb + " a directory")
+	}
+	if err != nil {
+		f.Close()
+		t.close()
+		return nil, nil, nil, err
+	}
+	return t, f, fi, nil
+}
+
+func (h *Handler) download(w http.ResponseWriter, r *http.Request) {
+	t, f, fi, err := h.openFile(r, "download")
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	defer t.close()
-	f, err := t.open()
-	if err != nil {
-		h.fail(w, r, notFound(err))
-		return
-	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if fi.IsDir() {
-		h.fail(w, r, badParam("Cannot download a directory"))
-		return
-	}
 	name := path.Base(t.virtual)
 	ct := mime.TypeByExtension(filepath.Ext(name))
 	if ct == "" {
