@@ -31,6 +31,7 @@ import (
 	"github.com/basalt-dcos/basalt/internal/containerizer"
 	"github.com/basalt-dcos/basalt/internal/containerizer/fake"
 	"github.com/basalt-dcos/basalt/internal/master"
+	"github.com/basalt-dcos/basalt/internal/store"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
 )
 
@@ -137,7 +138,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	// is known to all of them.
 	var peers []string
 	for range opts.Masters {
-		peers = append(peers, "127.0.0.1:"+fmt.Sprint(freePort(t)))
+		peers = append(peers, freeAddr(t))
 	}
 	for i := range opts.Masters {
 		cfg := master.DefaultConfig()
@@ -219,14 +220,15 @@ func leakIgnores() []goleak.Option {
 	}
 }
 
-func freePort(t testing.TB) int {
+// freeAddr returns a free loopback host:port (see store.ListenLoopback).
+func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := store.ListenLoopback()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().String()
 }
 
 // nodeLogger returns a logger that writes to the test log, prefixed with

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -415,11 +416,27 @@ func hasWAL(dataDir string) bool {
 // binds it, so another process could take it in between; that window is short, and the
 // default is only used for single-member setups and tests.
 func freeLoopbackURL() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := ListenLoopback()
 	if err != nil {
 		return "", fmt.Errorf("pick a free loopback port: %w", err)
 	}
 	addr := l.Addr().String()
 	l.Close()
 	return "http://" + addr, nil
+}
+
+// ListenLoopback listens on a free port of a random address in 127.0.0.0/8.
+// Picking a port by listening on port 0 and closing is racy: the kernel may
+// hand the same port to the next such pick before the first user binds it.
+// Spreading picks over 16 million loopback addresses makes two picks
+// collide only if both the address and the port match. Linux routes all of
+// 127.0.0.0/8 to the loopback device, so any of them can be bound.
+func ListenLoopback() (net.Listener, error) {
+	ip := fmt.Sprintf("127.%d.%d.%d", 1+rand.IntN(254), 1+rand.IntN(254), 1+rand.IntN(254))
+	l, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		// Not Linux, or a host that only has 127.0.0.1: fall back.
+		return net.Listen("tcp", "127.0.0.1:0")
+	}
+	return l, nil
 }

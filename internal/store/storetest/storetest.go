@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -23,7 +22,7 @@ const OpenTimeout = 30 * time.Second
 // FreeURL returns http://127.0.0.1:<port> for a port that was free a moment ago.
 func FreeURL(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := store.ListenLoopback()
 	if err != nil {
 		t.Fatalf("storetest: pick a free port: %v", err)
 	}
