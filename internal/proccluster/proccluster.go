@@ -211,19 +211,35 @@ func Start(opts Options) (*Cluster, error) {
 		Timeout:       5 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
+	// Every port is picked while the earlier picks are still held, so no two
+	// of them can be the same; all are released before the processes start.
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	pick := func(ip string) (int, error) {
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			return 0, err
+		}
+		held = append(held, l)
+		return l.Addr().(*net.TCPAddr).Port, nil
+	}
 	var peers []string
 	type ports struct{ http, peer, client int }
 	mports := make([]ports, opts.Masters)
 	for i := range opts.Masters {
 		ip := MasterIP(i)
 		var err error
-		if mports[i].http, err = FreePort(ip); err != nil {
+		if mports[i].http, err = pick(ip); err != nil {
 			return nil, err
 		}
-		if mports[i].peer, err = FreePort(ip); err != nil {
+		if mports[i].peer, err = pick(ip); err != nil {
 			return nil, err
 		}
-		if mports[i].client, err = FreePort(ip); err != nil {
+		if mports[i].client, err = pick(ip); err != nil {
 			return nil, err
 		}
 		peers = append(peers, net.JoinHostPort(ip, strconv.Itoa(mports[i].peer)))
@@ -247,7 +263,7 @@ func Start(opts Options) (*Cluster, error) {
 	}
 	for i := range opts.Agents {
 		ip := AgentIP(i)
-		port, err := FreePort(ip)
+		port, err := pick(ip)
 		if err != nil {
 			return nil, err
 		}
@@ -268,6 +284,10 @@ func Start(opts Options) (*Cluster, error) {
 		c.Agents = append(c.Agents, &Proc{Name: name, IP: ip, URL: fmt.Sprintf("http://%s:%d", ip, port), Args: args,
 			LogPath: filepath.Join(opts.Dir, name+".log"), bin: opts.Bin})
 	}
+	for _, l := range held {
+		l.Close()
+	}
+	held = nil
 	for _, p := range append(append([]*Proc{}, c.Masters...), c.Agents...) {
 		if err := p.Start(); err != nil {
 			c.Close()
