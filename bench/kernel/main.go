@@ -202,22 +202,87 @@ func benchUp(ctx context.Context, bin, dir string, trials int) ([]result, error)
 	rs := []result{summarize("up", "basalt up → agent active", "ms", "≤ 2000 ms", ready)}
 
 	// Idle RSS of separate master and agent processes.
-	c, err := proccluster.Start(proccluster.Options{Bin: bin, Dir: filepath.Join(dir, "rss"), Masters: 1, Agents: 1,
+	c, err := startReady(ctx, proccluster.Options{Bin: bin, Dir: filepath.Join(dir, "rss"), Masters: 1, Agents: 1,
 		AgentArgs: []string{"--containerizers", "posix"}})
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
+	time.Sleep(5 * time.Second) // let it settle: this measures an idle process
+	agentPID := c.Agents[0].PID()
+	pss := memKiB(agentPID, "Pss:")
+	shims := warmShims(agentPID)
+	for _, pid := range shims {
+		pss += memKiB(pid, "Pss:")
+	}
+	rs = append(rs,
+		summarize("up", "idle agent RSS", "MiB", "≤ 40 MiB", []float64{rssMiB(agentPID)}),
+		summarize("up", fmt.Sprintf("idle agent PSS incl. its %d warm posix shims", len(shims)), "MiB", "—", []float64{pss / 1024}),
+		summarize("up", "idle master RSS (with etcd member)", "MiB", "—", []float64{rssMiB(c.Masters[0].PID())}))
+	return rs, nil
+}
+
+// startReady starts a cluster and waits up to a minute until it has a
+// leader and every agent is active; the caller closes it.
+func startReady(ctx context.Context, opts proccluster.Options) (*proccluster.Cluster, error) {
+	c, err := proccluster.Start(opts)
+	if err != nil {
+		return nil, err
+	}
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err := c.WaitReady(wctx); err != nil {
+		c.Close()
 		return nil, err
 	}
-	time.Sleep(5 * time.Second) // let it settle: this measures an idle process
-	rs = append(rs,
-		summarize("up", "idle agent RSS", "MiB", "≤ 40 MiB", []float64{rssMiB(c.Agents[0].PID())}),
-		summarize("up", "idle master RSS (with etcd member)", "MiB", "—", []float64{rssMiB(c.Masters[0].PID())}))
-	return rs, nil
+	return c, nil
+}
+
+// memKiB reads one field (e.g. "Pss:") of /proc/<pid>/smaps_rollup, in KiB.
+func memKiB(pid int, field string) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, field) {
+			f := strings.Fields(l)
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb
+		}
+	}
+	return 0
+}
+
+// warmShims lists the children of pid that are idle posix warm shims
+// (their environment carries BASALT_POSIX_SHIM_WARM).
+func warmShims(pid int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// Fields after the ")" that ends the command name: state, ppid, ...
+		rest := string(stat)[strings.LastIndexByte(string(stat), ')')+1:]
+		f := strings.Fields(rest)
+		if len(f) < 2 || f[1] != strconv.Itoa(pid) {
+			continue
+		}
+		env, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if strings.Contains(string(env), "BASALT_POSIX_SHIM_WARM=") {
+			out = append(out, child)
+		}
+	}
+	return out
 }
 
 func rssMiB(pid int) float64 {
@@ -251,18 +316,13 @@ func getJSON(ctx context.Context, url string, v any) error {
 // --- launch -----------------------------------------------------------------
 
 func benchLaunch(ctx context.Context, bin, dir string, n int) ([]result, error) {
-	c, err := proccluster.Start(proccluster.Options{Bin: bin, Dir: dir, Masters: 1, Agents: 1,
+	c, err := startReady(ctx, proccluster.Options{Bin: bin, Dir: dir, Masters: 1, Agents: 1,
 		MasterArgs: []string{"--allocation-interval", "1s"},
 		AgentArgs:  []string{"--containerizers", "posix"}})
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	if err := c.WaitReady(wctx); err != nil {
-		return nil, err
-	}
 
 	type launchReq struct {
 		id    string
@@ -344,16 +404,11 @@ func benchLaunch(ctx context.Context, bin, dir string, n int) ([]result, error) 
 // --- failover ---------------------------------------------------------------
 
 func benchFailover(ctx context.Context, bin, dir string, trials int) ([]result, error) {
-	c, err := proccluster.Start(proccluster.Options{Bin: bin, Dir: dir, Masters: 3})
+	c, err := startReady(ctx, proccluster.Options{Bin: bin, Dir: dir, Masters: 3})
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	if err := c.WaitReady(wctx); err != nil {
-		return nil, err
-	}
 	var samples []float64
 	for i := range trials {
 		leader, err := c.Leader(ctx)
