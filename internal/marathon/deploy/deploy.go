@@ -1,0 +1,142 @@
+// Package deploy is Marathon's deployment logic as pure code: the root group
+// (every app and explicit group, by absolute id), the plan that turns one
+// root into another (steps of concurrent actions, in dependency order), and
+// the step logic that, given where an app's instances are now, decides what
+// to launch and what to kill next (start, scale, stop, rolling restart with
+// upgradeStrategy, killSelection, health and readiness gating).
+//
+// It does no I/O and reads no clock: the caller (internal/marathon) owns the
+// state and the timers, calls Progress on every change, and carries out the
+// Decision. It must not import net/http.
+package deploy
+
+import (
+	"errors"
+	"time"
+
+	"github.com/basalt-dcos/basalt/pkg/marathon"
+)
+
+// errUnimplemented marks a stub the owner of this package replaces.
+var errUnimplemented = errors.New("deploy: unimplemented")
+
+// Root is the whole tree: every app and every explicit group by absolute id.
+// Groups that only exist because an app's path names them are implicit; they
+// need no entry (Tree synthesises them). The root group "/" is implicit too.
+type Root struct {
+	Apps   map[string]marathon.App `json:"apps"`
+	Groups map[string]GroupMeta    `json:"groups"`
+}
+
+// GroupMeta is what an explicit group carries besides its members.
+type GroupMeta struct {
+	ID           string   `json:"id"`
+	Dependencies []string `json:"dependencies"`
+	EnforceRole  bool     `json:"enforceRole,omitempty"`
+	Version      string   `json:"version,omitempty"`
+}
+
+// Clone returns a deep copy of r that the caller may edit.
+func (r Root) Clone() Root { return Root{} }
+
+// Tree renders r as the nested group tree rooted at id (GET /v2/groups/{id});
+// ok is false when no app or group lies under id.
+func (r Root) Tree(id string) (g marathon.Group, ok bool) { return marathon.Group{}, false }
+
+// PutGroup merges a submitted group tree into r: its apps and explicit
+// groups (recursively) are added or replaced; when replace is true (PUT
+// without partial semantics / POST) apps and groups under g.ID that are not
+// in g are removed.
+func (r *Root) PutGroup(g marathon.Group, replace bool) {}
+
+// DeleteGroup removes every app and group under id (id "/" empties r).
+func (r *Root) DeleteGroup(id string) {}
+
+// Dependencies returns the absolute ids app depends on: its own
+// dependencies and those of its enclosing explicit groups, expanded from
+// group ids to the apps under them.
+func (r Root) Dependencies(appID string) []string { return nil }
+
+// Action is one action of a deployment step.
+type Action struct {
+	Kind  string `json:"action"` // marathon.ActionStart, ActionStop, ActionScale, ActionRestart
+	AppID string `json:"app"`
+}
+
+// Plan is a deployment: the steps that move the cluster from Original to
+// Target. Steps run one after another; the actions of a step run together.
+type Plan struct {
+	ID       string     `json:"id"`
+	Version  string     `json:"version"`
+	Original Root       `json:"original"`
+	Target   Root       `json:"target"`
+	Steps    [][]Action `json:"steps"`
+}
+
+// AffectedApps lists the ids of the apps the plan acts on, sorted.
+func (p Plan) AffectedApps() []string { return nil }
+
+// NewPlan computes the plan from original to target (reference §2.6):
+// new apps are started, removed apps stopped, apps whose config changed
+// (appdef.IsConfigChange, or a changed versionInfo.lastConfigChangeAt — a
+// restart) restarted, apps whose instances changed scaled. Starts, scales
+// and restarts are ordered so that an app's dependencies come in an earlier
+// step; stops are ordered the other way (dependants first) and come first.
+// A plan with no steps is valid (nothing to do). id and version are stored as given.
+func NewPlan(original, target Root, id, version string) (Plan, error) {
+	return Plan{}, errUnimplemented
+}
+
+// Instance is what Progress needs to know about one instance of an app.
+type Instance struct {
+	ID string
+	// Version is the app config version the instance runs (or will run).
+	Version string
+	// Scheduled: created but no task launched yet (waiting for an offer).
+	Scheduled bool
+	// Running: the task is TASK_RUNNING.
+	Running bool
+	// Healthy: Running and (no health checks, or the latest check passed).
+	Healthy bool
+	// Ready: Healthy and (no readiness check, or it reported ready).
+	Ready bool
+	// Killing: a kill was sent (or the instance is being decommissioned).
+	Killing bool
+	// Since orders instances for killSelection: when it was staged
+	// (scheduled instances: when they were created).
+	Since time.Time
+}
+
+// AppState is an app's target definition and its current live instances
+// (terminal, expunged and decommissioned-and-gone instances left out).
+type AppState struct {
+	App       marathon.App // the target; App.Version is the target version
+	Instances []Instance
+}
+
+// Decision is what to do next for one action.
+type Decision struct {
+	// Launch is how many new instances (at the target version) to schedule.
+	Launch int
+	// Kill lists the instances to kill and decommission, in kill order.
+	Kill []string
+	// Done reports that the action is complete.
+	Done bool
+}
+
+// Progress decides the next move of action a given the app's state. It is
+// called again after every change, so it must count scheduled and killing
+// instances as already decided. Rules (reference §2.6):
+//   - Start/Scale: launch or kill (killSelection order; YOUNGEST_FIRST kills
+//     the newest) until the count matches; done when App.Instances instances
+//     at any version are healthy and ready and none are scheduled.
+//   - Stop: kill all; done when none are left.
+//   - Restart: rolling replacement of instances whose Version differs from
+//     the target honouring upgradeStrategy: never fewer than
+//     ceil(instances*minimumHealthCapacity) healthy instances, never more than
+//     floor(instances*(1+maximumOverCapacity)) in total; when both bounds
+//     equal instances, one extra instance is allowed so the upgrade can move.
+//     Old instances are killed as new ones become ready; done when all
+//     App.Instances instances run the target version and are healthy and
+//     ready, and no old ones remain.
+func Progress(kind string, s AppState) Decision { return Decision{} }
