@@ -12,13 +12,15 @@ package deploy
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/basalt-dcos/basalt/pkg/marathon"
 )
 
-// errUnimplemented marks a stub the owner of this package replaces.
-var errUnimplemented = errors.New("deploy: unimplemented")
+// ErrDependencyCycle is wrapped by NewPlan when apps it must order depend
+// on each other in a cycle.
+var ErrDependencyCycle = errors.New("dependency cycle")
 
 // Root is the whole tree: every app and every explicit group by absolute id.
 // Groups that only exist because an app's path names them are implicit; they
@@ -37,25 +39,55 @@ type GroupMeta struct {
 }
 
 // Clone returns a deep copy of r that the caller may edit.
-func (r Root) Clone() Root { return Root{} }
+func (r Root) Clone() Root {
+	c := Root{
+		Apps:   make(map[string]marathon.App, len(r.Apps)),
+		Groups: make(map[string]GroupMeta, len(r.Groups)),
+	}
+	for id, a := range r.Apps {
+		c.Apps[id] = cloneApp(a)
+	}
+	for id, g := range r.Groups {
+		c.Groups[id] = g.clone()
+	}
+	return c
+}
 
 // Tree renders r as the nested group tree rooted at id (GET /v2/groups/{id});
 // ok is false when no app or group lies under id.
-func (r Root) Tree(id string) (g marathon.Group, ok bool) { return marathon.Group{}, false }
+//
+// Apps and groups are sorted by id; Apps, Pods, Groups and Dependencies are
+// never nil. The root "/" always exists. An id that names an app (and no
+// group) is not a group: ok is false.
+func (r Root) Tree(id string) (g marathon.Group, ok bool) { return r.tree(id) }
 
 // PutGroup merges a submitted group tree into r: its apps and explicit
 // groups (recursively) are added or replaced; when replace is true (PUT
 // without partial semantics / POST) apps and groups under g.ID that are not
 // in g are removed.
-func (r *Root) PutGroup(g marathon.Group, replace bool) {}
+//
+// g.ID and the ids of everything nested in it must be absolute. Every group
+// in g, g itself included, becomes explicit, carrying its dependencies,
+// enforceRole and version. Apps are copied: r keeps nothing of g.
+func (r *Root) PutGroup(g marathon.Group, replace bool) { r.putGroup(g, replace) }
 
 // DeleteGroup removes every app and group under id (id "/" empties r).
-func (r *Root) DeleteGroup(id string) {}
+func (r *Root) DeleteGroup(id string) { r.deleteGroup(id) }
 
 // Dependencies returns the absolute ids app depends on: its own
 // dependencies and those of its enclosing explicit groups, expanded from
 // group ids to the apps under them.
-func (r Root) Dependencies(appID string) []string { return nil }
+//
+// A group depending on "/db" makes every app under the group depend on every
+// app under "/db" (and on the app "/db", if there is one), except that an
+// app lying itself under "/db" does not inherit that dependency (it would
+// otherwise depend on its own siblings). Ids should be absolute; a relative
+// one is resolved against the parent group of the app or group declaring
+// it. The app itself and ids that name nothing are dropped; the result is
+// sorted and has no duplicates (nil for an unknown app).
+func (r Root) Dependencies(appID string) []string {
+	return newDepIndex(r).dependencies(cleanID(appID))
+}
 
 // Action is one action of a deployment step.
 type Action struct {
@@ -74,7 +106,17 @@ type Plan struct {
 }
 
 // AffectedApps lists the ids of the apps the plan acts on, sorted.
-func (p Plan) AffectedApps() []string { return nil }
+// It is never nil, so it marshals as [].
+func (p Plan) AffectedApps() []string {
+	ids := []string{}
+	for _, step := range p.Steps {
+		for _, a := range step {
+			ids = append(ids, a.AppID)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
 
 // NewPlan computes the plan from original to target (reference §2.6):
 // new apps are started, removed apps stopped, apps whose config changed
@@ -83,8 +125,16 @@ func (p Plan) AffectedApps() []string { return nil }
 // and restarts are ordered so that an app's dependencies come in an earlier
 // step; stops are ordered the other way (dependants first) and come first.
 // A plan with no steps is valid (nothing to do). id and version are stored as given.
+//
+// Details: a config change is any difference in the apps' JSON other than
+// instances, version and versionInfo. Stops are ordered by the original
+// root's dependencies, the rest by the target's; a dependency of an action
+// reached only through unaffected apps still orders it. Actions of a step
+// are sorted by app id; empty steps are left out. A dependency cycle
+// among the apps a step ordering looks at is an error wrapping
+// ErrDependencyCycle. The plan keeps original and target, not copies.
 func NewPlan(original, target Root, id, version string) (Plan, error) {
-	return Plan{}, errUnimplemented
+	return newPlan(original, target, id, version)
 }
 
 // Instance is what Progress needs to know about one instance of an app.
@@ -139,4 +189,21 @@ type Decision struct {
 //     Old instances are killed as new ones become ready; done when all
 //     App.Instances instances run the target version and are healthy and
 //     ready, and no old ones remain.
-func Progress(kind string, s AppState) Decision { return Decision{} }
+//
+// Instances with Killing set are already going away: they are neither
+// capacity nor killed again. Scheduled instances count as launched but are
+// not healthy. Stop is done only when no instance is left at all, killing
+// ones included; the other kinds do not wait for kills to finish.
+// ResolveArtifacts and kinds this package does not know are done at once.
+func Progress(kind string, s AppState) Decision {
+	switch kind {
+	case marathon.ActionStart, marathon.ActionScale:
+		return progressScale(s)
+	case marathon.ActionStop:
+		return progressStop(s)
+	case marathon.ActionRestart:
+		return progressRestart(s)
+	default:
+		return Decision{Done: true}
+	}
+}
