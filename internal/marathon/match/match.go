@@ -10,14 +10,8 @@
 package match
 
 import (
-	"errors"
-
-	"github.com/basalt-dcos/basalt/pkg/marathon"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
 )
-
-// errUnimplemented marks a stub the owner of this package replaces.
-var errUnimplemented = errors.New("match: unimplemented")
 
 // Reject reasons, named as Marathon's /v2/queue processedOffersSummary names them.
 const (
@@ -71,13 +65,6 @@ type Result struct {
 	HostPorts []int
 }
 
-// Match checks whether one more instance of app fits offer, whose
-// Resources are what is left of it. placed lists the agents of the app's
-// live instances (for UNIQUE, CLUSTER, GROUP_BY, MAX_PER).
-func Match(app marathon.App, offer mesosv1.Offer, placed []Placement, cfg Config) Result {
-	return Result{Reasons: []string{errUnimplemented.Error()}}
-}
-
 // TaskParams are the per-launch facts BuildTask needs.
 type TaskParams struct {
 	TaskID       string
@@ -85,9 +72,4 @@ type TaskParams struct {
 	Hostname     string
 	Match        Result // a matched Result for this task
 	ServicePorts []int  // the app's service ports, in port order
-}
-
-// BuildTask builds the TaskInfo that launches one instance of app.
-func BuildTask(app marathon.App, p TaskParams, cfg Config) (mesosv1.TaskInfo, error) {
-	return mesosv1.TaskInfo{}, errUnimplemented
 }
