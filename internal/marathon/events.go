@@ -90,3 +90,9 @@ func (b *bus) publish(typ string, now time.Time, fields map[string]any) {
 		}
 	}
 }
+
+func (b *bus) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs)
+}

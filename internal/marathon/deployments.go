@@ -1,0 +1,526 @@
+package marathon
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/basalt-dcos/basalt/internal/marathon/appdef"
+	"github.com/basalt-dcos/basalt/internal/marathon/deploy"
+	"github.com/basalt-dcos/basalt/internal/store"
+	v2 "github.com/basalt-dcos/basalt/pkg/marathon"
+)
+
+// update applies an UpdateRequest: edit, stamp, validate, plan, persist,
+// start. Nothing changes unless everything succeeds.
+func (l *loop) update(req UpdateRequest) (UpdateResult, error) {
+	now := time.Now()
+	target := l.root.Clone()
+	if req.Change != nil {
+		if err := req.Change(&target); err != nil {
+			return UpdateResult{}, err
+		}
+	}
+	restart := map[string]bool{}
+	for _, id := range req.Restart {
+		if _, ok := target.Apps[id]; !ok {
+			return UpdateResult{}, &AppNotFoundError{ID: id}
+		}
+		restart[id] = true
+	}
+	version := l.nextVersion(now)
+	opts := l.cfg.appdefOptions()
+
+	// Stamp versions; unchanged apps keep theirs and claim their ports first.
+	used := map[int]bool{}
+	var changed []string
+	for id, app := range target.Apps {
+		app.ID = id
+		appdef.Normalize(&app)
+		old, existed := l.root.Apps[id]
+		switch {
+		case !existed:
+			app.Version = version
+			app.VersionInfo = &v2.VersionInfo{LastScalingAt: version, LastConfigChangeAt: version}
+		case restart[id] || appdef.IsConfigChange(old, app):
+			app.Version = version
+			app.VersionInfo = &v2.VersionInfo{LastScalingAt: version, LastConfigChangeAt: version}
+		case old.Instances != app.Instances:
+			app.Version = version
+			vi := v2.VersionInfo{LastConfigChangeAt: configVersion(old), LastScalingAt: version}
+			app.VersionInfo = &vi
+		default:
+			app.Version, app.VersionInfo = old.Version, old.VersionInfo
+			for _, p := range appdef.ServicePorts(app) {
+				if p != 0 {
+					used[p] = true
+				}
+			}
+			target.Apps[id] = app
+			continue
+		}
+		target.Apps[id] = app
+		changed = append(changed, id)
+	}
+	sort.Strings(changed)
+	var problems []error
+	for _, id := range changed {
+		app := target.Apps[id]
+		if err := appdef.AssignServicePorts(&app, used, opts); err != nil {
+			problems = append(problems, fmt.Errorf("app %s: %w", id, err))
+			continue
+		}
+		if err := appdef.ValidateApp(app, opts); err != nil {
+			if len(changed) == 1 {
+				return UpdateResult{}, err
+			}
+			problems = append(problems, fmt.Errorf("app %s: %w", id, err))
+		}
+		target.Apps[id] = app
+	}
+	if err := checkIDClashes(target); err != nil {
+		problems = append(problems, err)
+	}
+	if len(problems) > 0 {
+		return UpdateResult{}, validation("/", problems...)
+	}
+	plan, err := deploy.NewPlan(l.root, target, uuid(), version)
+	if err != nil {
+		return UpdateResult{}, validation("/", err)
+	}
+	if req.DryRun {
+		return UpdateResult{DeploymentResult: v2.DeploymentResult{DeploymentID: plan.ID, Version: version}, Plan: plan}, nil
+	}
+	conflicts := l.conflicts(plan)
+	if len(conflicts) > 0 && !req.Force {
+		return UpdateResult{}, &ConflictError{Deployments: conflicts}
+	}
+
+	// Persist first; memory changes only once the store has it.
+	var ops []store.Op
+	newVersions := map[string][]string{}
+	for id, app := range target.Apps {
+		old, existed := l.root.Apps[id]
+		if existed && old.Version == app.Version {
+			continue
+		}
+		ops = append(ops, putJSON(appKey(id), app), putJSON(versionKey(id, app.Version), app))
+		vs := append(append([]string(nil), l.versions[id]...), app.Version)
+		for len(vs) > l.cfg.MaxVersions {
+			ops = append(ops, store.Delete(versionKey(id, vs[0])))
+			vs = vs[1:]
+		}
+		newVersions[id] = vs
+	}
+	for id := range l.root.Apps {
+		if _, ok := target.Apps[id]; !ok {
+			ops = append(ops, store.Delete(appKey(id)), store.DeletePrefix(prefixVersions+safeKey(id)+"/"))
+			newVersions[id] = nil
+		}
+	}
+	for id, g := range target.Groups {
+		if old, ok := l.root.Groups[id]; !ok || !sameGroup(old, g) {
+			if g.Version == "" {
+				g.Version = version
+				target.Groups[id] = g
+			}
+			ops = append(ops, putJSON(groupKey(id), g))
+		}
+	}
+	for id := range l.root.Groups {
+		if _, ok := target.Groups[id]; !ok {
+			ops = append(ops, store.Delete(groupKey(id)))
+		}
+	}
+	rec := &deploymentRecord{Plan: plan}
+	ops = append(ops, putJSON(deploymentKey(plan.ID), rec))
+	var cancelled []*deploymentRecord
+	for _, id := range conflicts {
+		if d := l.deployment(id); d != nil {
+			cancelled = append(cancelled, d)
+			ops = append(ops, store.Delete(deploymentKey(id)))
+		}
+	}
+	if err := l.flush(); err != nil {
+		return UpdateResult{}, err
+	}
+	ctx, cancel := context.WithTimeout(l.ctx, 30*time.Second)
+	err = l.st.Apply(ctx, ops...)
+	cancel()
+	if err != nil {
+		return UpdateResult{}, fmt.Errorf("persist deployment %s: %w", plan.ID, err)
+	}
+
+	for _, d := range cancelled {
+		l.dropDeployment(d.Plan.ID)
+		l.event(EventDeploymentFailed, now, map[string]any{"id": d.Plan.ID, "plan": l.renderPlan(d), "reason": "cancelled by deployment " + plan.ID})
+	}
+	for id, vs := range newVersions {
+		if vs == nil {
+			delete(l.versions, id)
+		} else {
+			l.versions[id] = vs
+		}
+	}
+	for _, id := range changed {
+		old, existed := l.root.Apps[id]
+		if !existed || configVersion(old) != configVersion(target.Apps[id]) {
+			rt := l.runtime(id)
+			rt.delay, rt.delayUntil = 0, time.Time{}
+		}
+		l.event(EventAPIPost, now, map[string]any{"clientIp": nil, "uri": "/v2/apps" + id, "appDefinition": target.Apps[id]})
+	}
+	l.root = target
+	l.deployments = append(l.deployments, rec)
+	l.allDirty = true
+	l.changed = true
+	l.event(EventGroupChangeSuccess, now, map[string]any{"groupId": "/", "version": version})
+	l.event(EventDeploymentInfo, now, map[string]any{"plan": l.renderPlan(rec), "currentStep": l.renderStep(rec)})
+	l.log.Info("deployment started", "deployment_id", plan.ID, "apps", plan.AffectedApps(), "steps", len(plan.Steps))
+	return UpdateResult{DeploymentResult: v2.DeploymentResult{DeploymentID: plan.ID, Version: version}, Plan: plan}, nil
+}
+
+// validation wraps problems as a 422 with one detail per problem.
+func validation(path string, errs ...error) error {
+	ve := &appdef.ValidationError{}
+	for _, err := range errs {
+		if inner, ok := err.(interface{ Unwrap() error }); ok {
+			if v, ok := inner.Unwrap().(*appdef.ValidationError); ok {
+				ve.Details = append(ve.Details, v.Details...)
+				continue
+			}
+		}
+		ve.Details = append(ve.Details, v2.ErrorDetail{Path: path, Errors: []string{err.Error()}})
+	}
+	return ve
+}
+
+// checkIDClashes refuses an app whose id is also a group (explicit, or
+// implied by another app's path).
+func checkIDClashes(r deploy.Root) error {
+	var bad []string
+	for id := range r.Apps {
+		if _, ok := r.Groups[id]; ok {
+			bad = append(bad, id)
+			continue
+		}
+		for other := range r.Apps {
+			if strings.HasPrefix(other, id+"/") {
+				bad = append(bad, id)
+				break
+			}
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	sort.Strings(bad)
+	return fmt.Errorf("an app and a group cannot have the same id: %s", strings.Join(bad, ", "))
+}
+
+func sameGroup(a, b deploy.GroupMeta) bool {
+	return a.ID == b.ID && a.EnforceRole == b.EnforceRole && a.Version == b.Version &&
+		strings.Join(a.Dependencies, ",") == strings.Join(b.Dependencies, ",")
+}
+
+// conflicts lists the running deployments that act on apps plan acts on.
+func (l *loop) conflicts(plan deploy.Plan) []string {
+	locked := l.lockedApps()
+	seen := map[string]bool{}
+	var out []string
+	for _, id := range plan.AffectedApps() {
+		for _, d := range locked[id] {
+			if !seen[d] {
+				seen[d] = true
+				out = append(out, d)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (l *loop) deployment(id string) *deploymentRecord {
+	for _, d := range l.deployments {
+		if d.Plan.ID == id {
+			return d
+		}
+	}
+	return nil
+}
+
+func (l *loop) dropDeployment(id string) {
+	for i, d := range l.deployments {
+		if d.Plan.ID == id {
+			l.deployments = append(l.deployments[:i:i], l.deployments[i+1:]...)
+			for _, app := range d.Plan.AffectedApps() {
+				l.dirtyApps[app] = true
+			}
+			return
+		}
+	}
+}
+
+// progress moves every deployment as far as it can, then keeps apps that
+// no deployment holds at their instance count.
+func (l *loop) progress(now time.Time) {
+	for i := 0; i < len(l.deployments); {
+		d := l.deployments[i]
+		if !l.advance(d, now) {
+			i++
+			continue
+		}
+		l.dropDeployment(d.Plan.ID)
+		l.pending = append(l.pending, store.Delete(deploymentKey(d.Plan.ID)))
+		for _, step := range d.Plan.Steps {
+			for _, a := range step {
+				if a.Kind == v2.ActionStop {
+					l.event(EventAppTerminated, now, map[string]any{"appId": a.AppID})
+				}
+			}
+		}
+		l.event(EventDeploymentSuccess, now, map[string]any{"id": d.Plan.ID, "plan": l.renderPlan(d)})
+		l.log.Info("deployment finished", "deployment_id", d.Plan.ID)
+	}
+	l.scaleCheck(now)
+}
+
+// advance runs the current step's actions; it reports whether the whole
+// deployment is done.
+func (l *loop) advance(d *deploymentRecord, now time.Time) bool {
+	for d.Step < len(d.Plan.Steps) {
+		done := true
+		for _, a := range d.Plan.Steps[d.Step] {
+			if !l.act(d, a, now) {
+				done = false
+			}
+		}
+		if !done {
+			return false
+		}
+		l.event(EventDeploymentStepSuccess, now, map[string]any{"plan": l.renderPlan(d), "currentStep": l.renderStep(d)})
+		d.Step++
+		for _, app := range d.Plan.AffectedApps() {
+			l.dirtyApps[app] = true
+		}
+		if d.Step < len(d.Plan.Steps) {
+			l.pending = append(l.pending, putJSON(deploymentKey(d.Plan.ID), d))
+		}
+	}
+	return true
+}
+
+// act takes one step of action a; it reports whether a is done.
+func (l *loop) act(d *deploymentRecord, a deploy.Action, now time.Time) bool {
+	var app v2.App
+	if a.Kind == v2.ActionStop {
+		app = d.Plan.Original.Apps[a.AppID]
+		app.ID = a.AppID
+		if _, back := l.root.Apps[a.AppID]; back {
+			return true // re-created meanwhile: not ours to stop
+		}
+	} else {
+		cur, ok := l.root.Apps[a.AppID]
+		if !ok {
+			return true // removed by a later forced change
+		}
+		app = cur
+	}
+	dec := deploy.Progress(a.Kind, l.appState(app))
+	l.apply(app, dec, now)
+	return dec.Done
+}
+
+// appState is what deploy.Progress needs about app.
+func (l *loop) appState(app v2.App) deploy.AppState {
+	hasChecks := len(app.HealthChecks) > 0
+	hasReady := len(app.ReadinessChecks) > 0
+	target := app
+	target.Version = configVersion(app)
+	var out []deploy.Instance
+	for _, in := range l.instancesOf(app.ID) {
+		killing := in.Goal == goalDecommissioned
+		if killing && !in.active() {
+			continue
+		}
+		if in.Inactive && !killing {
+			continue
+		}
+		h := in.healthy(hasChecks)
+		since := in.StagedAt
+		if since.IsZero() {
+			since = in.Created
+		}
+		out = append(out, deploy.Instance{
+			ID: in.ID, Version: in.Version, Scheduled: in.scheduled(), Running: in.running(),
+			Healthy: h, Ready: h && (!hasReady || in.ready), Killing: killing, Since: since,
+		})
+	}
+	return deploy.AppState{App: target, Instances: out}
+}
+
+// apply carries out a decision.
+func (l *loop) apply(app v2.App, dec deploy.Decision, now time.Time) {
+	for range dec.Launch {
+		in := &instance{ID: newInstanceID(app.ID), AppID: app.ID, Version: configVersion(app), Goal: goalRunning, Created: now}
+		l.save(in)
+		rt := l.runtime(app.ID)
+		if rt.queuedSince.IsZero() {
+			rt.queuedSince = now
+		}
+	}
+	for _, id := range dec.Kill {
+		if in := l.instances[id]; in != nil {
+			l.decommission(in, now)
+		}
+	}
+}
+
+// scaleCheck keeps apps outside deployments at their instance count:
+// replaces lost instances, kills surplus ones (after a partition heals),
+// and stops instances of apps that no longer exist.
+func (l *loop) scaleCheck(now time.Time) {
+	locked := l.lockedApps()
+	for appID := range l.byApp {
+		if _, ok := locked[appID]; ok {
+			continue
+		}
+		app, ok := l.root.Apps[appID]
+		if !ok {
+			for _, in := range l.instancesOf(appID) {
+				if in.Goal != goalDecommissioned {
+					l.decommission(in, now)
+				}
+			}
+			continue
+		}
+		l.scaleOne(app, now)
+	}
+	for appID, app := range l.root.Apps {
+		if _, ok := locked[appID]; ok {
+			continue
+		}
+		if _, ok := l.byApp[appID]; !ok && app.Instances > 0 {
+			l.scaleOne(app, now)
+		}
+	}
+}
+
+func (l *loop) scaleOne(app v2.App, now time.Time) {
+	dec := deploy.Progress(v2.ActionScale, l.appState(app))
+	if dec.Launch > 0 || len(dec.Kill) > 0 {
+		l.log.Info("scale check", "app_id", app.ID, "launch", dec.Launch, "kill", len(dec.Kill))
+		l.apply(app, dec, now)
+	}
+}
+
+// cancelDeployment stops deployment id; without force it rolls the
+// affected apps back to their definitions before it.
+func (l *loop) cancelDeployment(id string, force bool) (*v2.DeploymentResult, error) {
+	d := l.deployment(id)
+	if d == nil {
+		return nil, &DeploymentNotFoundError{ID: id}
+	}
+	now := time.Now()
+	if force {
+		ctx, cancel := context.WithTimeout(l.ctx, 30*time.Second)
+		err := l.st.Apply(ctx, store.Delete(deploymentKey(id)))
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("cancel deployment %s: %w", id, err)
+		}
+		l.dropDeployment(id)
+		l.event(EventDeploymentFailed, now, map[string]any{"id": id, "plan": l.renderPlan(d), "reason": "cancelled"})
+		l.changed = true
+		return nil, nil
+	}
+	orig := d.Plan.Original
+	affected := d.Plan.AffectedApps()
+	res, err := l.update(UpdateRequest{Force: true, Change: func(root *deploy.Root) error {
+		for _, app := range affected {
+			if a, ok := orig.Apps[app]; ok {
+				root.Apps[app] = a
+			} else {
+				delete(root.Apps, app)
+			}
+		}
+		return nil
+	}})
+	if err != nil {
+		return nil, err
+	}
+	return &res.DeploymentResult, nil
+}
+
+// killTasks kills tasks by id (task or instance id).
+func (l *loop) killTasks(req KillRequest) (KillResult, error) {
+	now := time.Now()
+	var ins []*instance
+	seen := map[string]bool{}
+	for _, id := range req.TaskIDs {
+		in := l.byTask[id]
+		if in == nil {
+			in = l.instances[id]
+		}
+		if in == nil {
+			return KillResult{}, &TaskNotFoundError{ID: id}
+		}
+		if !seen[in.ID] {
+			seen[in.ID] = true
+			ins = append(ins, in)
+		}
+	}
+	tasks := []v2.Task{}
+	for _, in := range ins {
+		if in.TaskID != "" {
+			tasks = append(tasks, l.renderTask(in, l.root.Apps[in.AppID]))
+		}
+	}
+	if req.Scale {
+		counts := map[string]int{}
+		for _, in := range ins {
+			if in.live() {
+				counts[in.AppID]++
+			}
+		}
+		res, err := l.update(UpdateRequest{Force: req.Force, Change: func(root *deploy.Root) error {
+			for id, n := range counts {
+				if a, ok := root.Apps[id]; ok {
+					a.Instances = max(0, a.Instances-n)
+					root.Apps[id] = a
+				}
+			}
+			return nil
+		}})
+		if err != nil {
+			return KillResult{}, err
+		}
+		for _, in := range ins {
+			l.decommission(in, now)
+		}
+		return KillResult{Tasks: tasks, Deployment: &res.DeploymentResult}, nil
+	}
+	for _, in := range ins {
+		if req.Wipe {
+			l.decommission(in, now)
+		} else {
+			l.kill(in, now)
+		}
+	}
+	l.changed = true
+	return KillResult{Tasks: tasks}, nil
+}
+
+// resetDelay clears an app's launch backoff.
+func (l *loop) resetDelay(id string) error {
+	if _, ok := l.root.Apps[id]; !ok {
+		return &AppNotFoundError{ID: id}
+	}
+	rt := l.runtime(id)
+	rt.delay, rt.delayUntil = 0, time.Time{}
+	l.dirtyApps[id] = true
+	l.changed = true
+	return nil
+}

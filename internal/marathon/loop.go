@@ -1,0 +1,352 @@
+package marathon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/basalt-dcos/basalt/internal/marathon/deploy"
+	"github.com/basalt-dcos/basalt/internal/store"
+	v2 "github.com/basalt-dcos/basalt/pkg/marathon"
+	"github.com/basalt-dcos/basalt/pkg/mesosv1"
+	"github.com/basalt-dcos/basalt/pkg/scheduler"
+)
+
+// inboxSize bounds queued messages; senders block beyond it (backpressure
+// on the Mesos event stream and the API).
+const inboxSize = 4096
+
+// maxBatch is how many messages the loop handles before it persists,
+// re-plans and publishes.
+const maxBatch = 512
+
+// publishEvery bounds how often a busy loop re-renders the snapshot.
+const publishEvery = 20 * time.Millisecond
+
+// appRuntime is per-app state that is not persisted.
+type appRuntime struct {
+	delay       time.Duration // current backoff step (0: none)
+	delayUntil  time.Time
+	lastFailure *v2.TaskFailure
+	queuedSince time.Time
+	offers      offerStats
+}
+
+// offerStats feeds /v2/queue's processedOffersSummary.
+type offerStats struct {
+	processed, unused int
+	lastUnused        time.Time
+	lastUsed          time.Time
+	reasons           map[string]int
+}
+
+// loop is the leader's state and the goroutine that owns it.
+type loop struct {
+	m     *Marathon
+	cfg   Config
+	log   *slog.Logger
+	st    *store.Store
+	sched *scheduler.Client
+	ctx   context.Context
+
+	inbox   chan func()
+	stopped chan struct{}
+	calls   sync.WaitGroup // goroutines making scheduler calls
+	acks    chan []mesosv1.TaskStatus
+
+	frameworkID string
+	root        deploy.Root
+	versions    map[string][]string
+	deployments []*deploymentRecord
+	instances   map[string]*instance
+	byApp       map[string]map[string]*instance
+	byTask      map[string]*instance
+	apps        map[string]*appRuntime
+	lastVersion time.Time
+	suppressed  bool
+	subscribed  bool
+	lastRecon   time.Time
+
+	pending     []store.Op
+	pendingAcks []mesosv1.TaskStatus
+	dirtyApps   map[string]bool
+	allDirty    bool
+	rendered    map[string]*AppStatus
+	lastPublish time.Time
+	changed     bool // something happened that may move deployments
+	mustPublish bool // an API call waits to read its own write
+	pubTimer    *time.Timer
+	replies     []func()
+
+	readiness map[string]context.CancelFunc // task id -> running readiness checker
+}
+
+func newLoop(m *Marathon, ctx context.Context, p *persisted) *loop {
+	l := &loop{
+		m: m, cfg: m.cfg, log: m.log, st: m.deps.Store, ctx: ctx,
+		inbox:       make(chan func(), inboxSize),
+		stopped:     make(chan struct{}),
+		acks:        make(chan []mesosv1.TaskStatus, 1024),
+		frameworkID: p.frameworkID,
+		root:        p.root,
+		versions:    p.versions,
+		deployments: p.deployments,
+		instances:   map[string]*instance{},
+		byApp:       map[string]map[string]*instance{},
+		byTask:      map[string]*instance{},
+		apps:        map[string]*appRuntime{},
+		dirtyApps:   map[string]bool{},
+		allDirty:    true,
+		rendered:    map[string]*AppStatus{},
+		readiness:   map[string]context.CancelFunc{},
+	}
+	for _, in := range p.instances {
+		l.index(in)
+	}
+	return l
+}
+
+// call runs fn on the loop and waits for its result.
+func (l *loop) call(ctx context.Context, fn func(*loop) error) error {
+	done := make(chan error, 1)
+	select {
+	case l.inbox <- func() {
+		err := fn(l)
+		l.mustPublish = true
+		// Reply once the change is persisted and published, so the caller
+		// reads its own write.
+		l.replies = append(l.replies, func() { done <- err })
+	}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-l.stopped:
+		return &NotLeaderError{Leader: l.m.Leader()}
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-l.stopped:
+		return &NotLeaderError{Leader: l.m.Leader()}
+	}
+}
+
+// post queues fn without waiting; false if the loop has stopped.
+func (l *loop) post(fn func()) bool {
+	select {
+	case l.inbox <- fn:
+		return true
+	case <-l.stopped:
+		return false
+	case <-l.ctx.Done():
+		return false
+	}
+}
+
+// run is the loop. It returns when ctx ends.
+func (l *loop) run() {
+	defer close(l.stopped)
+	defer func() {
+		for _, cancel := range l.readiness {
+			cancel()
+		}
+	}()
+	tick := time.NewTicker(l.cfg.Tick)
+	defer tick.Stop()
+	l.pubTimer = time.NewTimer(time.Hour)
+	defer l.pubTimer.Stop()
+	l.publish(time.Now(), true)
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case fn := <-l.inbox:
+			fn()
+			for i := 1; i < maxBatch; i++ {
+				select {
+				case fn := <-l.inbox:
+					fn()
+					continue
+				default:
+				}
+				break
+			}
+		case <-tick.C:
+			l.housekeeping(time.Now())
+		case <-l.pubTimer.C:
+			l.mustPublish = true
+		}
+		l.settle(time.Now())
+	}
+}
+
+// settle runs after every batch: move deployments and the scale check,
+// persist, acknowledge, fix the offer flow, publish.
+func (l *loop) settle(now time.Time) {
+	defer func() {
+		for _, r := range l.replies {
+			r()
+		}
+		l.replies = l.replies[:0]
+	}()
+	if l.changed {
+		l.changed = false
+		l.progress(now)
+	}
+	if err := l.flush(); err != nil {
+		l.log.Error("persist marathon state", "error", err)
+	}
+	l.offerFlow()
+	if !l.allDirty && len(l.dirtyApps) == 0 {
+		return
+	}
+	if l.mustPublish || now.Sub(l.lastPublish) >= publishEvery {
+		l.mustPublish = false
+		l.publish(now, true)
+		return
+	}
+	l.pubTimer.Reset(publishEvery - now.Sub(l.lastPublish))
+}
+
+// flush writes pending store operations, then queues the acknowledgements
+// that waited for them.
+func (l *loop) flush() error {
+	if len(l.pending) > 0 {
+		ops := l.pending
+		l.pending = nil
+		ctx, cancel := context.WithTimeout(l.ctx, 30*time.Second)
+		err := l.st.Apply(ctx, ops...)
+		cancel()
+		if err != nil {
+			// Unacknowledged updates are resent by the agent; dropping them
+			// here keeps memory and store consistent enough to recover.
+			l.pendingAcks = nil
+			return fmt.Errorf("apply %d ops: %w", len(ops), err)
+		}
+	}
+	if len(l.pendingAcks) > 0 {
+		select {
+		case l.acks <- l.pendingAcks:
+		default:
+			l.log.Warn("acknowledgement queue full; the agent will resend", "updates", len(l.pendingAcks))
+		}
+		l.pendingAcks = nil
+	}
+	return nil
+}
+
+// ackLoop sends acknowledgements in order, off the loop.
+func (l *loop) ackLoop() {
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case batch := <-l.acks:
+			for _, st := range batch {
+				if err := l.sched.Acknowledge(l.ctx, st); err != nil && l.ctx.Err() == nil {
+					l.log.Debug("acknowledge", "task_id", st.TaskID.Value, "error", err)
+				}
+			}
+		}
+	}
+}
+
+// index adds or re-files an instance in the lookup maps.
+func (l *loop) index(in *instance) {
+	if old := l.instances[in.ID]; old != nil && old.TaskID != "" && old.TaskID != in.TaskID {
+		delete(l.byTask, old.TaskID)
+	}
+	l.instances[in.ID] = in
+	if l.byApp[in.AppID] == nil {
+		l.byApp[in.AppID] = map[string]*instance{}
+	}
+	l.byApp[in.AppID][in.ID] = in
+	if in.TaskID != "" {
+		l.byTask[in.TaskID] = in
+	}
+	l.dirtyApps[in.AppID] = true
+}
+
+// save marks in changed: it is re-indexed and written at the next flush.
+func (l *loop) save(in *instance) {
+	l.index(in)
+	l.pending = append(l.pending, putJSON(instanceKey(in.ID), in))
+	l.changed = true
+}
+
+// expunge forgets an instance.
+func (l *loop) expunge(in *instance) {
+	delete(l.instances, in.ID)
+	if m := l.byApp[in.AppID]; m != nil {
+		delete(m, in.ID)
+		if len(m) == 0 {
+			delete(l.byApp, in.AppID)
+		}
+	}
+	if in.TaskID != "" && l.byTask[in.TaskID] == in {
+		delete(l.byTask, in.TaskID)
+	}
+	l.stopReadiness(in.TaskID)
+	l.pending = append(l.pending, store.Delete(instanceKey(in.ID)))
+	l.dirtyApps[in.AppID] = true
+	l.changed = true
+}
+
+func (l *loop) runtime(appID string) *appRuntime {
+	r := l.apps[appID]
+	if r == nil {
+		r = &appRuntime{}
+		l.apps[appID] = r
+	}
+	return r
+}
+
+// instancesOf returns an app's instances sorted by creation.
+func (l *loop) instancesOf(appID string) []*instance {
+	m := l.byApp[appID]
+	out := make([]*instance, 0, len(m))
+	for _, in := range m {
+		out = append(out, in)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.Before(out[j].Created)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// nextVersion returns a version timestamp later than every earlier one.
+func (l *loop) nextVersion(now time.Time) string {
+	t := now.UTC().Truncate(time.Millisecond)
+	if !t.After(l.lastVersion) {
+		t = l.lastVersion.Add(time.Millisecond)
+	}
+	l.lastVersion = t
+	return isoTime(t)
+}
+
+// event publishes a Marathon event.
+func (l *loop) event(typ string, now time.Time, fields map[string]any) {
+	l.m.bus.publish(typ, now, fields)
+}
+
+// lockedApps returns the apps held by running deployments.
+func (l *loop) lockedApps() map[string][]string {
+	out := map[string][]string{}
+	for _, d := range l.deployments {
+		for _, id := range d.Plan.AffectedApps() {
+			out[id] = append(out[id], d.Plan.ID)
+		}
+	}
+	return out
+}
+
+// errStopped is returned to calls made while leadership ends.
+var errStopped = errors.New("marathon leadership ended")
