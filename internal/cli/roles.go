@@ -30,7 +30,11 @@ func newMasterCmd(env Env) *cobra.Command {
 		return runRoles(ctx, []func([]role) (role, error){
 			func([]role) (role, error) { return master.New(cfg, logger) },
 		}, func(_ context.Context, roles []role) error {
-			printReady(env, started, [][2]string{{"master", baseURL(roles[0].Addr())}})
+			urls := [][2]string{{"master", baseURL(roles[0].Addr())}}
+			if u := roles[0].(*master.Master).MarathonURL(); u != "" {
+				urls = append(urls, [2]string{"marathon", u})
+			}
+			printReady(env, started, urls)
 			return nil
 		})
 	})
@@ -79,6 +83,7 @@ free port, and prints the URLs it chose. Stop it with Ctrl-C.`,
 		if mcfg.Listen == "" {
 			mcfg.Listen = preferPort(":5050")
 		}
+		mcfg.MarathonListen = preferPort(":8080")
 
 		acfg := agent.DefaultConfig()
 		acfg.WorkDir = filepath.Join(dataDir, "agent")
@@ -106,6 +111,7 @@ free port, and prints the URLs it chose. Stop it with Ctrl-C.`,
 			}
 			printReady(env, started, [][2]string{
 				{"master", masterURL},
+				{"marathon", roles[0].(*master.Master).MarathonURL()},
 				{"agent", baseURL(roles[1].Addr())},
 			})
 			fmt.Fprintf(env.Stdout, "data in %s; try: basalt node list --master %s\n", dataDir, masterURL)

@@ -141,7 +141,7 @@ func defaultDataDir() (string, error) {
 func printReady(env Env, started time.Time, urls [][2]string) {
 	m := map[string]string{}
 	for _, u := range urls {
-		fmt.Fprintf(env.Stdout, "%-7s %s\n", u[0], u[1])
+		fmt.Fprintf(env.Stdout, "%-8s %s\n", u[0], u[1])
 		m[u[0]] = u[1]
 	}
 	fmt.Fprintf(env.Stdout, "ready in %d ms\n", time.Since(started).Milliseconds())

@@ -156,6 +156,10 @@ func New(t testing.TB, opts Options) *Cluster {
 		cfg.SchedulerHeartbeatInterval = time.Second
 		cfg.AgentReregisterTimeout = 10 * time.Second
 		cfg.ShutdownTimeout = 2 * time.Second
+		cfg.MarathonListen = "127.0.0.1:0"
+		cfg.MarathonTick = 50 * time.Millisecond
+		cfg.MarathonDeclineOfferDuration = time.Second
+		cfg.MarathonKillRetry = 2 * time.Second
 		if opts.Master != nil {
 			opts.Master(i, &cfg)
 		}

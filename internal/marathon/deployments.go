@@ -31,7 +31,7 @@ func (l *loop) update(req UpdateRequest) (UpdateResult, error) {
 		restart[id] = true
 	}
 	version := l.nextVersion(now)
-	opts := l.cfg.appdefOptions()
+	opts := l.cfg.AppDefOptions()
 
 	// Stamp versions; unchanged apps keep theirs and claim their ports first.
 	used := map[int]bool{}

@@ -116,7 +116,9 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (c Config) appdefOptions() appdef.Options {
+// AppDefOptions are the settings app definitions are defaulted and
+// validated with.
+func (c Config) AppDefOptions() appdef.Options {
 	return appdef.Options{
 		DefaultAcceptedResourceRoles: c.DefaultAcceptedResourceRoles,
 		MesosRole:                    c.Role,

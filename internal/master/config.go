@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/basalt-dcos/basalt/internal/marathon"
 	"github.com/basalt-dcos/basalt/internal/mesos"
 	"github.com/basalt-dcos/basalt/internal/store"
 )
@@ -47,6 +48,16 @@ type Config struct {
 	MaxCompletedTasksPerFramework   int                `flag:"max-completed-tasks-per-framework" help:"completed tasks kept per framework"`
 	MaxUnreachableTasksPerFramework int                `flag:"max-unreachable-tasks-per-framework" help:"unreachable tasks kept per framework"`
 
+	Marathon                             bool          `flag:"marathon" help:"run Marathon (the /v2 API for long-running services) on this master"`
+	MarathonListen                       string        `flag:"marathon-listen" help:"listen address of Marathon's /v2 API (host:port; port 0 picks a free port)"`
+	MarathonMesosRole                    string        `flag:"marathon-mesos-role" help:"Mesos role Marathon registers with"`
+	MarathonDefaultAcceptedResourceRoles []string      `flag:"marathon-default-accepted-resource-roles" help:"resource roles apps without acceptedResourceRoles may use"`
+	MarathonDeclineOfferDuration         time.Duration `flag:"marathon-decline-offer-duration" help:"how long Marathon refuses offers it has no use for"`
+	MarathonReconcileInterval            time.Duration `flag:"marathon-reconciliation-interval" help:"period of Marathon's implicit task reconciliation"`
+	MarathonKillRetry                    time.Duration `flag:"marathon-kill-retry" help:"how often Marathon re-sends unconfirmed kills"`
+	MarathonTick                         time.Duration `flag:"marathon-tick" help:"period of Marathon's housekeeping (deployments, timeouts, backoff)"`
+	MarathonMaxInstancesPerOffer         int           `flag:"marathon-max-instances-per-offer" help:"most instances Marathon launches on one offer"`
+
 	// ShutdownTimeout bounds the HTTP server's graceful shutdown.
 	ShutdownTimeout time.Duration `flag:"shutdown-timeout" help:"how long a stopping master waits for HTTP requests to finish"`
 }
@@ -57,23 +68,33 @@ const DefaultStorePeerPort = 2380
 // DefaultConfig returns the DC/OS defaults.
 func DefaultConfig() Config {
 	k := mesos.DefaultConfig()
+	mcfg := marathon.DefaultConfig()
 	return Config{
-		DataDir:                         "/var/lib/basalt/master",
-		Listen:                          ":5050",
-		StorePeerPort:                   DefaultStorePeerPort,
-		StorePrefix:                     store.DefaultPrefix,
-		AgentPingTimeout:                k.AgentPingTimeout,
-		MaxAgentPingTimeouts:            k.MaxAgentPingTimeouts,
-		AgentHeartbeatInterval:          k.AgentHeartbeatInterval,
-		AgentReregisterTimeout:          k.AgentReregisterTimeout,
-		OfferTimeout:                    k.OfferTimeout,
-		AllocationInterval:              k.AllocationInterval,
-		SchedulerHeartbeatInterval:      k.HeartbeatInterval,
-		FilterGPUResources:              k.Allocator.FilterGPUs,
-		MaxCompletedFrameworks:          k.MaxCompletedFrameworks,
-		MaxCompletedTasksPerFramework:   k.MaxCompletedTasksPerFramework,
-		MaxUnreachableTasksPerFramework: k.MaxUnreachableTasksPerFramework,
-		ShutdownTimeout:                 5 * time.Second,
+		DataDir:                              "/var/lib/basalt/master",
+		Listen:                               ":5050",
+		StorePeerPort:                        DefaultStorePeerPort,
+		StorePrefix:                          store.DefaultPrefix,
+		AgentPingTimeout:                     k.AgentPingTimeout,
+		MaxAgentPingTimeouts:                 k.MaxAgentPingTimeouts,
+		AgentHeartbeatInterval:               k.AgentHeartbeatInterval,
+		AgentReregisterTimeout:               k.AgentReregisterTimeout,
+		OfferTimeout:                         k.OfferTimeout,
+		AllocationInterval:                   k.AllocationInterval,
+		SchedulerHeartbeatInterval:           k.HeartbeatInterval,
+		FilterGPUResources:                   k.Allocator.FilterGPUs,
+		MaxCompletedFrameworks:               k.MaxCompletedFrameworks,
+		MaxCompletedTasksPerFramework:        k.MaxCompletedTasksPerFramework,
+		MaxUnreachableTasksPerFramework:      k.MaxUnreachableTasksPerFramework,
+		ShutdownTimeout:                      5 * time.Second,
+		Marathon:                             true,
+		MarathonListen:                       ":8080",
+		MarathonMesosRole:                    mcfg.Role,
+		MarathonDefaultAcceptedResourceRoles: mcfg.DefaultAcceptedResourceRoles,
+		MarathonDeclineOfferDuration:         mcfg.DeclineOfferDuration,
+		MarathonReconcileInterval:            mcfg.ReconcileInterval,
+		MarathonKillRetry:                    mcfg.KillRetry,
+		MarathonTick:                         mcfg.Tick,
+		MarathonMaxInstancesPerOffer:         mcfg.MaxInstancesPerOffer,
 	}
 }
 
@@ -97,6 +118,14 @@ func (c Config) Validate() error {
 	}
 	if c.StorePeerPort < 0 || c.StorePeerPort > 65535 || c.StoreClientPort < 0 || c.StoreClientPort > 65535 {
 		errs = append(errs, errors.New("store ports must be in 0-65535"))
+	}
+	if c.Marathon {
+		if _, _, err := net.SplitHostPort(c.MarathonListen); err != nil {
+			errs = append(errs, fmt.Errorf("marathon-listen %q: %w", c.MarathonListen, err))
+		}
+		if err := c.marathonConfig("http://127.0.0.1:1", "127.0.0.1:1").Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown-timeout must be positive"))
@@ -129,6 +158,24 @@ func (c Config) kernelConfig(baseURL, ip string, port int) mesos.Config {
 	k.MaxCompletedTasksPerFramework = c.MaxCompletedTasksPerFramework
 	k.MaxUnreachableTasksPerFramework = c.MaxUnreachableTasksPerFramework
 	return k
+}
+
+// marathonConfig maps the flat flags onto Marathon's Config. Marathon
+// reaches Mesos through this master's URL: a standby answers 307 with the
+// leader's.
+func (c Config) marathonConfig(masterURL, advertise string) marathon.Config {
+	mc := marathon.DefaultConfig()
+	mc.Masters = []string{masterURL}
+	mc.Advertise = advertise
+	mc.Hostname = c.Hostname
+	mc.Role = c.MarathonMesosRole
+	mc.DefaultAcceptedResourceRoles = c.MarathonDefaultAcceptedResourceRoles
+	mc.DeclineOfferDuration = c.MarathonDeclineOfferDuration
+	mc.ReconcileInterval = c.MarathonReconcileInterval
+	mc.KillRetry = c.MarathonKillRetry
+	mc.Tick = c.MarathonTick
+	mc.MaxInstancesPerOffer = c.MarathonMaxInstancesPerOffer
+	return mc
 }
 
 // parseMasters turns --masters entries into store members. Entries are

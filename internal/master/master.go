@@ -24,6 +24,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/basalt-dcos/basalt/internal/marathon"
+	marathonapi "github.com/basalt-dcos/basalt/internal/marathon/api"
 	"github.com/basalt-dcos/basalt/internal/mesos"
 	"github.com/basalt-dcos/basalt/internal/mesos/state"
 	"github.com/basalt-dcos/basalt/internal/store"
@@ -39,6 +41,8 @@ type Master struct {
 	readyOnce sync.Once
 	addr      atomic.Value // string
 	mesos     atomic.Pointer[mesos.Master]
+	marathon  atomic.Pointer[marathon.Marathon]
+	marAddr   atomic.Value // string
 	st        atomic.Pointer[store.Store]
 }
 
@@ -52,6 +56,7 @@ func New(cfg Config, logger *slog.Logger) (*Master, error) {
 	}
 	m := &Master{cfg: cfg, log: logger.With("component", "master"), ready: make(chan struct{})}
 	m.addr.Store("")
+	m.marAddr.Store("")
 	return m, nil
 }
 
@@ -77,6 +82,18 @@ func (m *Master) IsLeader() bool {
 
 // Mesos returns the Mesos master component (nil before Ready).
 func (m *Master) Mesos() *mesos.Master { return m.mesos.Load() }
+
+// Marathon returns the Marathon component (nil before Ready or when disabled).
+func (m *Master) Marathon() *marathon.Marathon { return m.marathon.Load() }
+
+// MarathonURL is the base URL of this master's Marathon API ("" before
+// Ready or when disabled).
+func (m *Master) MarathonURL() string {
+	if a := m.marAddr.Load().(string); a != "" {
+		return "http://" + a
+	}
+	return ""
+}
 
 // Store returns the open store (nil before Ready or after Run returns).
 func (m *Master) Store() *store.Store { return m.st.Load() }
@@ -201,6 +218,32 @@ func (m *Master) Run(ctx context.Context) error {
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelDebug),
 	}
+	var mar *marathon.Marathon
+	var marSrv *http.Server
+	var marLn net.Listener
+	if m.cfg.Marathon {
+		marLn, err = net.Listen("tcp", m.cfg.MarathonListen)
+		if err != nil {
+			return fmt.Errorf("master: marathon: listen %s: %w", m.cfg.MarathonListen, err)
+		}
+		defer marLn.Close()
+		_, mport, _ := net.SplitHostPort(marLn.Addr().String())
+		madv := net.JoinHostPort(ip, mport)
+		mcfg := m.cfg.marathonConfig(baseURL, madv)
+		mar, err = marathon.New(mcfg, marathon.Deps{Store: st, Logger: m.log})
+		if err != nil {
+			return fmt.Errorf("master: %w", err)
+		}
+		marSrv = &http.Server{
+			Handler:           marathonapi.New(mar, marathonapi.Options{AppDef: mcfg.AppDefOptions(), Self: madv}, m.log).Handler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    1 << 20,
+			ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelDebug),
+		}
+		m.marathon.Store(mar)
+		m.marAddr.Store(madv)
+	}
 	m.mesos.Store(mm)
 	m.addr.Store(advertised)
 	m.log.Info("master serving", "addr", advertised, "listen", ln.Addr().String(), "store_members", len(sc.InitialCluster))
@@ -230,6 +273,34 @@ func (m *Master) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	if mar != nil {
+		marDone := make(chan struct{})
+		g.Go(func() error {
+			defer close(marDone)
+			if err := mar.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("marathon: %w", err)
+			}
+			return nil
+		})
+		// Event streams end when the master stops, so Shutdown need not wait for them.
+		marSrv.BaseContext = func(net.Listener) context.Context { return gctx }
+		g.Go(func() error {
+			if err := marSrv.Serve(marLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("master: marathon serve: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			<-marDone
+			sctx, cancel := context.WithTimeout(context.Background(), m.cfg.ShutdownTimeout)
+			defer cancel()
+			if err := marSrv.Shutdown(sctx); err != nil {
+				marSrv.Close()
+			}
+			return nil
+		})
+	}
 	m.readyOnce.Do(func() { close(m.ready) })
 	err = g.Wait()
 	m.log.Info("master stopped")

@@ -54,12 +54,13 @@ func FreePort(ip string) (int, error) {
 
 // Proc is one basalt process.
 type Proc struct {
-	Name    string
-	IP      string
-	URL     string // base URL of its HTTP API
-	Args    []string
-	LogPath string
-	bin     string
+	Name        string
+	IP          string
+	URL         string // base URL of its HTTP API
+	MarathonURL string // base URL of its Marathon API (masters only)
+	Args        []string
+	LogPath     string
+	bin         string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -228,7 +229,7 @@ func Start(opts Options) (*Cluster, error) {
 		return l.Addr().(*net.TCPAddr).Port, nil
 	}
 	var peers []string
-	type ports struct{ http, peer, client int }
+	type ports struct{ http, peer, client, marathon int }
 	mports := make([]ports, opts.Masters)
 	for i := range opts.Masters {
 		ip := MasterIP(i)
@@ -242,6 +243,9 @@ func Start(opts Options) (*Cluster, error) {
 		if mports[i].client, err = pick(ip); err != nil {
 			return nil, err
 		}
+		if mports[i].marathon, err = pick(ip); err != nil {
+			return nil, err
+		}
 		peers = append(peers, net.JoinHostPort(ip, strconv.Itoa(mports[i].peer)))
 	}
 	for i := range opts.Masters {
@@ -252,13 +256,15 @@ func Start(opts Options) (*Cluster, error) {
 			"--advertise-ip", ip,
 			"--data-dir", filepath.Join(opts.Dir, name),
 			"--store-client-port", strconv.Itoa(mports[i].client),
+			"--marathon-listen", net.JoinHostPort(ip, strconv.Itoa(mports[i].marathon)),
 		}
 		if opts.Masters > 1 {
 			args = append(args, "--masters", strings.Join(peers, ","))
 		}
 		args = append(args, opts.MasterArgs...)
 		p := &Proc{Name: name, IP: ip, URL: fmt.Sprintf("http://%s:%d", ip, mports[i].http), Args: args,
-			LogPath: filepath.Join(opts.Dir, name+".log"), bin: opts.Bin}
+			MarathonURL: fmt.Sprintf("http://%s:%d", ip, mports[i].marathon),
+			LogPath:     filepath.Join(opts.Dir, name+".log"), bin: opts.Bin}
 		c.Masters = append(c.Masters, p)
 	}
 	for i := range opts.Agents {
