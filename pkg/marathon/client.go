@@ -608,4 +608,3 @@ func (c *Client) Abdicate(ctx context.Context) (string, error) {
 
 // String is the base URL, for messages.
 func (c *Client) String() string { return c.base.Redacted() }
-
