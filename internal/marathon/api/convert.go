@@ -58,14 +58,15 @@ func parseAppEmbeds(values []string, prefix string) appEmbeds {
 	return e
 }
 
-// appInfoOut marshals an AppInfo. v2.AppInfo omits empty "tasks" and
-// "readinessCheckResults"; when they were asked for, clients expect them
-// even when empty (marathon-lb indexes app["tasks"]), so these two fields
-// shadow the embedded ones and are emitted whenever non-nil.
+// appInfoOut marshals an AppInfo. v2.AppInfo omits empty "tasks",
+// "readinessCheckResults" and "taskStats"; when they were asked for,
+// clients expect them even when empty (marathon-lb indexes app["tasks"]),
+// so these fields shadow the embedded ones and are emitted whenever non-nil.
 type appInfoOut struct {
 	v2.AppInfo
-	Tasks                 *[]v2.Task            `json:"tasks,omitempty"`
-	ReadinessCheckResults *[]v2.ReadinessResult `json:"readinessCheckResults,omitempty"`
+	Tasks                 *[]v2.Task                `json:"tasks,omitempty"`
+	ReadinessCheckResults *[]v2.ReadinessResult     `json:"readinessCheckResults,omitempty"`
+	TaskStats             *map[string]*v2.TaskStats `json:"taskStats,omitempty"`
 }
 
 // appInfo renders app with its runtime status st (nil: no tasks yet).
@@ -93,10 +94,11 @@ func appInfo(app v2.App, st *marathon.AppStatus, e appEmbeds) appInfoOut {
 		out.LastTaskFailure = st.LastTaskFailure
 	}
 	if e.taskStats {
-		out.TaskStats = st.TaskStats
-		if out.TaskStats == nil {
-			out.TaskStats = map[string]*v2.TaskStats{}
+		stats := st.TaskStats
+		if stats == nil {
+			stats = map[string]*v2.TaskStats{}
 		}
+		out.TaskStats = &stats
 	}
 	return out
 }

@@ -91,23 +91,9 @@ func present(keys map[string]json.RawMessage, key string) bool {
 	return ok && string(v) != "null"
 }
 
-// withDefaultID sets the body's "id" to id when it has none: a group
-// posted to /v2/groups/{id} takes the path's id.
-func withDefaultID(body []byte, id string) []byte {
-	if keys := bodyKeys(body); keys != nil {
-		if _, ok := keys["id"]; !ok {
-			return withID(body, id)
-		}
-	}
-	return body
-}
-
 // decodeGroup decodes and validates a submitted group; ids resolve against
-// base (the path's group).
+// base (the path's group), which is also the group's id when the body has none.
 func (a *API) decodeGroup(body []byte, base string) (v2.Group, error) {
-	if base != "/" {
-		body = withDefaultID(body, base)
-	}
 	g, err := appdef.DecodeGroup(body, base)
 	if err != nil {
 		return v2.Group{}, err
