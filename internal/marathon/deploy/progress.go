@@ -132,9 +132,13 @@ func progressRestart(s AppState) Decision {
 	}
 
 	var d Decision
-	// Scaled down during the restart: too many new instances.
+	// Scaled down during the restart: too many new instances. Those not
+	// ready go first so that no healthy capacity is lost needlessly.
 	if len(cur) > n {
 		ordered := killOrder(cur, s.App.KillSelection)
+		slices.SortStableFunc(ordered, func(a, b Instance) int {
+			return cmp.Compare(boolRank(a.Ready), boolRank(b.Ready))
+		})
 		d.Kill = append(d.Kill, ids(ordered[:len(cur)-n])...)
 		cur = ordered[len(cur)-n:]
 	}
@@ -176,4 +180,12 @@ func progressRestart(s AppState) Decision {
 
 	d.Launch = max(0, min(n-len(cur), maxTotal-(len(old)-killed)-len(cur)))
 	return d
+}
+
+// boolRank orders false before true.
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
