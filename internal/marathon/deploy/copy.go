@@ -15,12 +15,12 @@ func cloneApp(a marathon.App) marathon.App {
 }
 
 func (g GroupMeta) clone() GroupMeta {
-	g.Dependencies = slices0(g.Dependencies)
+	g.Dependencies = cloneStrings(g.Dependencies)
 	return g
 }
 
-// slices0 copies s, keeping nil as nil.
-func slices0(s []string) []string {
+// cloneStrings copies s, keeping nil as nil.
+func cloneStrings(s []string) []string {
 	if s == nil {
 		return nil
 	}

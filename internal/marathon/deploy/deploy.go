@@ -38,7 +38,8 @@ type GroupMeta struct {
 	Version      string   `json:"version,omitempty"`
 }
 
-// Clone returns a deep copy of r that the caller may edit.
+// Clone returns a deep copy of r that the caller may edit (its maps are
+// never nil, even when r's are).
 func (r Root) Clone() Root {
 	c := Root{
 		Apps:   make(map[string]marathon.App, len(r.Apps)),
