@@ -597,10 +597,10 @@ func validRoleName(r string) bool {
 // roles).
 func allowedRoles(app marathon.App, opts Options) []string {
 	roles := []string{"*"}
-	if opts.MesosRole != "" {
+	if opts.MesosRole != "" && opts.MesosRole != "*" {
 		roles = append(roles, opts.MesosRole)
 	}
-	if segs := pathSegments(app.ID); len(segs) > 1 {
+	if segs := pathSegments(app.ID); len(segs) > 1 && !slices.Contains(roles, segs[0]) {
 		roles = append(roles, segs[0])
 	}
 	return roles
