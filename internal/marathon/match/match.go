@@ -67,9 +67,12 @@ type Result struct {
 
 // TaskParams are the per-launch facts BuildTask needs.
 type TaskParams struct {
-	TaskID       string
-	AgentID      string
-	Hostname     string
-	Match        Result // a matched Result for this task
-	ServicePorts []int  // the app's service ports, in port order
+	TaskID   string
+	AgentID  string
+	Hostname string
+	Match    Result // a matched Result for this task
+	// ServicePorts are the app's service ports, in port order. BuildTask
+	// does not use them yet: Marathon injects no service-port variables,
+	// and VIPs come from port labels.
+	ServicePorts []int
 }

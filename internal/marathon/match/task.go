@@ -171,7 +171,9 @@ func containerInfo(app marathon.App, ports []resolvedPort) *mesosv1.ContainerInf
 	var docker *marathon.Docker
 	if app.Container != nil {
 		docker = app.Container.Docker
-		if app.Container.Type == "DOCKER" {
+		// DOCKER is the RAML default type, so an untyped container with a
+		// docker section is a Docker container.
+		if app.Container.Type == "DOCKER" || (app.Container.Type == "" && hasImage(app)) {
 			ci.Type = "DOCKER"
 		}
 		for _, v := range app.Container.Volumes {

@@ -399,3 +399,13 @@ func TestScalaDouble(t *testing.T) {
 		}
 	}
 }
+
+func TestBuildTaskUntypedContainerIsDocker(t *testing.T) {
+	app := testApp()
+	app.Container = &marathon.Container{Docker: &marathon.Docker{Image: "alpine"}}
+	ti := build(t, app, dcosCfg)
+	want := &mesosv1.ContainerInfo{Type: "DOCKER", Docker: &mesosv1.DockerInfo{Image: "alpine", Network: "HOST"}}
+	if diff := cmp.Diff(want, ti.Container); diff != "" {
+		t.Errorf("container (-want +got):\n%s", diff)
+	}
+}
