@@ -28,7 +28,7 @@ const (
 	errExpectedDisable = `error.expected.jsstring "disabled" or error.expected.jsobject`
 )
 
-// Types the schema walk treats specially.
+// Types the schema walk treats specially (read-only).
 var (
 	envValueType    = reflect.TypeFor[marathon.EnvValue]()
 	unreachableType = reflect.TypeFor[marathon.UnreachableStrategy]()

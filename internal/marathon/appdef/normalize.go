@@ -23,6 +23,7 @@ const (
 
 // archiveSuffixes are the file endings the fetcher extracts; a deprecated
 // "uris" entry with one of them becomes a fetch entry with extract true.
+// Read-only.
 var archiveSuffixes = []string{".tgz", ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz", ".zip"}
 
 // Normalize fills Marathon 1.10 defaults into app and folds deprecated

@@ -94,7 +94,7 @@ func validateApp(p problems, app marathon.App, opts Options) {
 	validateResources(p, app)
 	validateStrategies(p, app)
 	validateConstraints(p, "/constraints", app.Constraints)
-	validateNetworks(p, app)
+	validateNetworks(p, app, opts)
 	validatePorts(p, app)
 	validateHealthChecks(p, app)
 	validateReadiness(p, app)
@@ -233,7 +233,8 @@ func unitInterval(p problems, path string, v float64) {
 	}
 }
 
-// constraintOperators are the operators of reference §2.4, in Marathon's order.
+// constraintOperators are the operators of reference §2.4, in Marathon's
+// order (read-only).
 var constraintOperators = []string{"CLUSTER", "GROUP_BY", "IS", "LIKE", "MAX_PER", "UNIQUE", "UNLIKE"}
 
 func validateConstraints(p problems, base string, cs [][]string) {
@@ -288,7 +289,7 @@ func validateConstraints(p problems, base string, cs [][]string) {
 	}
 }
 
-func validateNetworks(p problems, app marathon.App) {
+func validateNetworks(p problems, app marathon.App, opts Options) {
 	var host, bridge, container int
 	names := map[string]bool{}
 	for i, n := range app.Networks {
@@ -306,6 +307,9 @@ func validateNetworks(p problems, app marathon.App) {
 			}
 		case modeContainer:
 			container++
+			if n.Name == "" && opts.DefaultNetworkName == "" {
+				p.add(path+"/name", "must be given: no default network name is configured")
+			}
 			if names[n.Name] {
 				p.add(path+"/name", "container network names must be unique")
 			}
@@ -440,6 +444,7 @@ func portNames(app marathon.App) map[string]bool {
 	return names
 }
 
+// healthProtocols are the health check protocols of reference §2.5 (read-only).
 var healthProtocols = []string{"HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP"}
 
 func validateHealthChecks(p problems, app marathon.App) {

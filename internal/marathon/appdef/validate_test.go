@@ -212,6 +212,19 @@ func TestValidateAppRules(t *testing.T) {
 	}
 }
 
+func TestValidateAppNetworkName(t *testing.T) {
+	app := mustDecode(t, `{"id":"/a","cmd":"x","networks":[{"mode":"container"}]}`, "/")
+	if err := ValidateApp(app, DefaultOptions()); err != nil {
+		t.Errorf("with the default network name: %v", err)
+	}
+	opts := DefaultOptions()
+	opts.DefaultNetworkName = ""
+	var ve *ValidationError
+	if err := ValidateApp(app, opts); !errors.As(err, &ve) || ve.Details[0].Path != "/networks(0)/name" {
+		t.Errorf("without a default network name: err = %v", err)
+	}
+}
+
 func TestValidateGroup(t *testing.T) {
 	body := `{"id":"/shop","dependencies":["/Bad"],
 		"apps":[{"id":"web","cmd":"x"},{"id":"/elsewhere/db","cmd":"y"},{"id":"batch","cpus":-1}],
