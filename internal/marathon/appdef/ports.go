@@ -26,7 +26,12 @@ func IsConfigChange(old, new marathon.App) bool {
 // cannot touch the caller's maps and slices.
 func configOf(app marathon.App) any {
 	app.Instances, app.Version, app.VersionInfo = 0, "", nil
-	b, err := json.Marshal(app)
+	m, err := appToMap(app)
+	if err != nil {
+		// Only non-finite numbers fail to encode; compare those apps as they are.
+		return app
+	}
+	b, err := json.Marshal(m)
 	if err != nil {
 		// Only non-finite numbers fail to encode; compare those apps as they are.
 		return app

@@ -55,7 +55,7 @@ func TestAssignServicePorts(t *testing.T) {
 				t.Errorf("service ports (-want +got):\n%s", diff)
 			}
 			var gotUsed []int
-			for p := opts.LocalPortMin - 10000; p <= 65535; p++ {
+			for p := range 65536 {
 				if used[p] {
 					gotUsed = append(gotUsed, p)
 				}
@@ -99,6 +99,13 @@ func TestIsConfigChange(t *testing.T) {
 
 	// A nil env and an empty one are the same config, and the check must
 	// not touch the caller's app.
+	// An empty port mapping list is not the default mapping.
+	noPorts := mustDecode(t, `{"id":"/w","cmd":"x","networks":[{"mode":"container","name":"n"}],"container":{"type":"MESOS","portMappings":[]}}`, "/")
+	withDefault := mustDecode(t, `{"id":"/w","cmd":"x","networks":[{"mode":"container","name":"n"}],"container":{"type":"MESOS"}}`, "/")
+	if !IsConfigChange(noPorts, withDefault) {
+		t.Errorf("[] and the default port mapping counted as the same config")
+	}
+
 	raw := old
 	raw.Env = nil
 	raw.VersionInfo = nil
