@@ -46,6 +46,9 @@ type Agent struct {
 	cfg  Config
 	log  *slog.Logger
 	http *http.Client
+	// fetchCache holds the downloads of URIs fetched with cache: true; nil
+	// when the configured size is 0.
+	fetchCache *fetchCache
 
 	conts          map[string]containerizer.Containerizer
 	ownConts       bool // conts were built by New: Run closes them when it returns
@@ -159,6 +162,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		cfg:            cfg,
 		log:            log,
 		http:           client,
+		fetchCache:     newFetchCache(cfg.FetcherCache, workDir, log),
 		conts:          conts,
 		ownConts:       deps.Containerizers == nil,
 		defaultRuntime: def,

@@ -49,7 +49,8 @@ type Config struct {
 	ExecutorShutdownGrace  time.Duration `flag:"executor-shutdown-grace-period" help:"grace given to tasks when their framework shuts down"`
 	GCDelay                time.Duration `flag:"gc-delay" help:"how long a finished task's sandbox is kept"`
 
-	Domain Domain
+	Domain       Domain
+	FetcherCache FetcherCacheConfig
 }
 
 // Domain is the agent's fault domain (optional; both or neither).
@@ -74,6 +75,7 @@ func DefaultConfig() Config {
 		DefaultKillGrace:       3 * time.Second,
 		ExecutorShutdownGrace:  5 * time.Second,
 		GCDelay:                48 * time.Hour,
+		FetcherCache:           FetcherCacheConfig{Size: DefaultFetcherCacheSize},
 	}
 }
 
@@ -123,6 +125,9 @@ func (c Config) Validate() error {
 	}
 	if c.DefaultKillGrace < 0 || c.ExecutorShutdownGrace < 0 || c.GCDelay < 0 {
 		errs = append(errs, errors.New("kill grace, shutdown grace and gc delay must not be negative"))
+	}
+	if err := c.FetcherCache.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if (c.Domain.Region == "") != (c.Domain.Zone == "") {
 		errs = append(errs, errors.New("fault domain needs both region and zone"))

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
@@ -24,18 +25,35 @@ import (
 // task starts, as the Mesos fetcher does: http(s) URLs, file:// URLs and
 // absolute paths; archives (.tar, .tar.gz, .tgz, .tar.bz2, .zip, .gz) are
 // extracted into the sandbox unless extract is false; executable files are
-// made executable and never extracted; output_file renames the download.
+// made executable (0755) and never extracted; output_file renames the
+// download and may name a subdirectory of the sandbox, never a path out of
+// it. A URI with cache: true is downloaded once into the agent-wide fetcher
+// cache (fetch_cache.go) and copied from there into each sandbox.
 // Extraction goes through os.Root, so no archive entry can land outside the
 // sandbox, through ".." or a symlink.
 
 // maxFetchBytes bounds one download.
 const maxFetchBytes = 8 << 30
 
+// fetcher fetches URIs into sandboxes.
+type fetcher struct {
+	client *http.Client
+	// cache holds the downloads of URIs with cache: true; nil fetches
+	// them directly, like any other URI.
+	cache *fetchCache
+}
+
+// fetchAll fetches every URI into sandbox without a cache (cache: true
+// is ignored), stopping at the first failure. See fetcher.fetchAll.
+func fetchAll(ctx context.Context, client *http.Client, uris []mesosv1.CommandURI, sandbox string, budget int64) error {
+	return fetcher{client: client}.fetchAll(ctx, uris, sandbox, budget)
+}
+
 // fetchAll fetches every URI into sandbox, stopping at the first failure.
 // budget bounds the bytes one download or one archive's contents may take
 // (a tiny archive can hold gigabytes of sparse or compressed zeros);
 // 0 means maxFetchBytes.
-func fetchAll(ctx context.Context, client *http.Client, uris []mesosv1.CommandURI, sandbox string, budget int64) error {
+func (f fetcher) fetchAll(ctx context.Context, uris []mesosv1.CommandURI, sandbox string, budget int64) error {
 	if budget <= 0 || budget > maxFetchBytes {
 		budget = maxFetchBytes
 	}
@@ -45,29 +63,35 @@ func fetchAll(ctx context.Context, client *http.Client, uris []mesosv1.CommandUR
 	}
 	defer root.Close()
 	for _, u := range uris {
-		if err := fetchOne(ctx, client, u, root, budget); err != nil {
+		if err := f.fetchOne(ctx, u, root, budget); err != nil {
 			return fmt.Errorf("%s: %w", u.Value, err)
 		}
 	}
 	return nil
 }
 
-func fetchOne(ctx context.Context, client *http.Client, u mesosv1.CommandURI, root *os.Root, budget int64) error {
+func (f fetcher) fetchOne(ctx context.Context, u mesosv1.CommandURI, root *os.Root, budget int64) error {
 	name, err := fetchName(u)
 	if err != nil {
 		return err
 	}
-	src, err := openURI(ctx, client, u.Value)
+	src, err := f.open(ctx, u)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if dir := filepath.Dir(name); dir != "." {
+		if err := root.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create directory of %s: %w", name, err)
+		}
+	}
+	dst, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", name, err)
 	}
-	n, err := io.Copy(f, io.LimitReader(src, budget+1))
-	if cerr := f.Close(); err == nil {
+	// From a cache entry (an *os.File) this copies in the kernel.
+	n, err := io.Copy(dst, io.LimitReader(src, budget+1))
+	if cerr := dst.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
@@ -97,10 +121,30 @@ func fetchOne(ctx context.Context, client *http.Client, u mesosv1.CommandURI, ro
 	return nil
 }
 
-// fetchName is the file name a URI is saved under in the sandbox.
+// open opens the content of u: from the cache when u asks for it and the
+// agent has one, else straight from its source.
+func (f fetcher) open(ctx context.Context, u mesosv1.CommandURI) (io.ReadCloser, error) {
+	if u.Cache != nil && *u.Cache && f.cache != nil {
+		r, err := f.cache.open(ctx, f.client, u.Value)
+		if !errors.Is(err, errNotCacheable) {
+			return r, err
+		}
+		// Larger than the whole cache: Mesos fetches such a URI
+		// directly, and so do we.
+	}
+	return openURI(ctx, f.client, u.Value)
+}
+
+// fetchName is the file name a URI is saved under in the sandbox: its
+// output_file, a path relative to the sandbox without "..", else the last
+// element of the URI's path.
 func fetchName(u mesosv1.CommandURI) (string, error) {
 	name := u.OutputFile
-	if name == "" {
+	if name != "" {
+		if filepath.IsAbs(name) || slices.Contains(strings.Split(filepath.ToSlash(name), "/"), "..") {
+			return "", fmt.Errorf("output_file %q must be a path inside the sandbox, without \"..\"", u.OutputFile)
+		}
+	} else {
 		p := u.Value
 		if pu, err := url.Parse(u.Value); err == nil && pu.Scheme != "" {
 			p = pu.Path
@@ -108,7 +152,7 @@ func fetchName(u mesosv1.CommandURI) (string, error) {
 		name = path.Base(p)
 	}
 	name = filepath.Clean(name)
-	if name == "" || name == "." || name == "/" || name == ".." || filepath.IsAbs(name) || strings.HasPrefix(name, "../") {
+	if name == "." || !filepath.IsLocal(name) {
 		return "", fmt.Errorf("cannot derive a file name in the sandbox (output_file %q)", u.OutputFile)
 	}
 	return name, nil

@@ -199,7 +199,8 @@ func (a *Agent) runTask(ctx context.Context, t *task) {
 	if cmd := commandOf(t.rec.Task); cmd != nil && len(cmd.URIs) > 0 {
 		// The task's disk bounds what its fetch may write.
 		budget := int64(mesosv1.Resources(t.rec.Task.Resources).ScalarSum(mesosv1.ResDisk) * mib)
-		if err := fetchAll(lctx, a.http, cmd.URIs, t.rec.Sandbox, budget); err != nil {
+		f := fetcher{client: a.http, cache: a.fetchCache}
+		if err := f.fetchAll(lctx, cmd.URIs, t.rec.Sandbox, budget); err != nil {
 			if ctx.Err() != nil {
 				return // the agent stops; recovery reports the task
 			}
