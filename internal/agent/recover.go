@@ -94,11 +94,14 @@ func (a *Agent) recover(ctx context.Context) error {
 			if s := t.latestState(); s != mesosv1.TaskRunning && s != mesosv1.TaskKilling {
 				a.queueStatus(t, statusOpts{state: mesosv1.TaskRunning, cs: a.containerStatus(t)}, nil)
 			}
+			a.mu.Lock() // a kill may arrive as soon as the task is registered
+			killRequested, grace := t.rec.KillRequested, t.killGrace
+			a.mu.Unlock()
 			a.goTask(func(ctx context.Context) {
-				if t.rec.KillRequested {
+				if killRequested {
 					// The kill was asked of the previous agent: ask again, as
 					// its SIGKILL escalation died with it.
-					if err := t.cz.Kill(ctx, t.rec.ContainerID, t.killGrace); err != nil {
+					if err := t.cz.Kill(ctx, t.rec.ContainerID, grace); err != nil {
 						a.log.Warn("kill recovered container", "task_id", t.id(), "error", err)
 					}
 				} else {

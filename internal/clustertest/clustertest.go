@@ -80,6 +80,7 @@ type MasterNode struct {
 	cancel context.CancelFunc
 	done   chan error
 	url    string
+	marURL string
 }
 
 // AgentNode is one agent.
@@ -296,6 +297,10 @@ func (c *Cluster) waitMasterReady(n *MasterNode) {
 	// Restarts listen on the same address, so agents and clients that
 	// know the master's URL find it again.
 	n.cfg.Listen = m.Addr()
+	if u := m.MarathonURL(); u != "" {
+		n.marURL = u
+		n.cfg.MarathonListen = strings.TrimPrefix(u, "http://")
+	}
 	n.mu.Unlock()
 }
 
@@ -384,6 +389,36 @@ func (n *MasterNode) URL() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.url
+}
+
+// MarathonURL is the base URL of the master's Marathon API (stable across
+// restarts). Any master's serves the leader's: followers proxy.
+func (n *MasterNode) MarathonURL() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.marURL
+}
+
+// MarathonLeader waits for and returns the master whose Marathon leads.
+func (c *Cluster) MarathonLeader() *MasterNode {
+	c.t.Helper()
+	var leader *MasterNode
+	Eventually(c.t, 30*time.Second, func() error {
+		var leaders []*MasterNode
+		for _, m := range c.Masters {
+			if m.Running() {
+				if mar := m.Master().Marathon(); mar != nil && mar.IsLeader() {
+					leaders = append(leaders, m)
+				}
+			}
+		}
+		if len(leaders) != 1 {
+			return fmt.Errorf("%d masters lead Marathon", len(leaders))
+		}
+		leader = leaders[0]
+		return nil
+	})
+	return leader
 }
 
 // Running reports whether the master is running.

@@ -158,7 +158,7 @@ type Container struct {
 	Type         string        `json:"type"`
 	Docker       *Docker       `json:"docker,omitempty"`
 	Volumes      []Volume      `json:"volumes"`
-	PortMappings []PortMapping `json:"portMappings,omitempty"`
+	PortMappings []PortMapping `json:"portMappings,omitzero"`
 	LinuxInfo    *LinuxInfo    `json:"linuxInfo,omitempty"`
 }
 
