@@ -104,6 +104,7 @@ Start a single-node cluster with "basalt up", then look at it with
 		newNodeCmd(env),
 		newServiceCmd(env),
 		newTaskCmd(env),
+		newMarathonCmd(env),
 	)
 	return root
 }
