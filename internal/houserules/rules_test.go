@@ -28,6 +28,9 @@ var forbiddenNames = map[string]bool{
 // hold pure logic or data and must not import net/http or the CLI.
 var domainPackages = []string{
 	"internal/mesos/allocator/...",
+	"internal/marathon/appdef",
+	"internal/marathon/deploy",
+	"internal/marathon/match",
 	"internal/containerizer",
 	"pkg/mesosv1",
 }
