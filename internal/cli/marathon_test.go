@@ -537,6 +537,18 @@ func TestMarathonAppAddFollowsDeployment(t *testing.T) {
 	}
 }
 
+func TestMarathonAppUpdateFollows(t *testing.T) {
+	fm := newFakeMarathon(t)
+	code, out, errOut := fm.run(t, "app", "update", "/web", "instances=5")
+	if code != 0 || out != "Created deployment dep-put\nDeployment dep-put succeeded\n" {
+		t.Fatalf("exit %d stdout %q stderr %q", code, out, errOut)
+	}
+	want := []string{`PUT /v2/apps/web {"instances":5}`, "GET /v2/deployments"}
+	if diff := cmp.Diff(want, fm.recorded()); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+}
+
 func TestMarathonAppAddNoWait(t *testing.T) {
 	fm := newFakeMarathon(t)
 	code, out, errOut := fm.run(t, "app", "add", writeApp(t), "--no-wait")
