@@ -60,10 +60,14 @@ func TestMarathonDocsAppSurvivesLeaderKill(t *testing.T) {
 		first = app.Tasks[0].ID
 		return nil
 	})
-	pids := helloPIDs(t, c.Dir())
-	if len(pids) != 1 {
-		t.Fatalf("processes running the docs app: %v", pids)
-	}
+	var pids map[int]bool
+	waitFor(t, 30*time.Second, "the docs app's shell", func(context.Context) error {
+		// RUNNING is reported once the supervisor starts; the shell follows.
+		if pids = helloPIDs(t, c.Dir()); len(pids) != 1 {
+			return fmtErr("processes running the docs app: %v", pids)
+		}
+		return nil
+	})
 
 	t.Logf("killing the Marathon leader's master %s (pid %d)", leader.Name, leader.PID())
 	if err := leader.Signal(syscall.SIGKILL); err != nil {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/basalt-dcos/basalt/internal/clustertest"
-	"github.com/basalt-dcos/basalt/internal/master"
 	v2 "github.com/basalt-dcos/basalt/pkg/marathon"
 )
 
@@ -144,7 +143,7 @@ func TestAgentLossReplacesTasks(t *testing.T) {
 // With a long expunge timeout the unreachable instance is kept; when its
 // agent comes back the app has one task too many, and the surplus is killed.
 func TestPartitionHealKillsOverCapacity(t *testing.T) {
-	c := clustertest.New(t, clustertest.Options{Agents: 2, Master: func(_ int, cfg *master.Config) {}})
+	c := clustertest.New(t, clustertest.Options{Agents: 2})
 	m := newClient(t, c)
 	m.do("POST", "/v2/apps", `{"id": "/db", "cmd": "sleep 1000", "cpus": 3, "mem": 32, "instances": 1,
 		"unreachableStrategy": {"inactiveAfterSeconds": 0, "expungeAfterSeconds": 3600}}`, nil)
