@@ -204,7 +204,7 @@ func TestAgentLossUnreachable(t *testing.T) {
 // A framework that reconnects within failover_timeout keeps its tasks; a
 // teardown kills them.
 func TestFrameworkFailoverAndTeardown(t *testing.T) {
-	c := New(t, Options{Agents: 1})
+	c := New(t, Options{Agents: 1, NoMarathon: true})
 	info := FrameworkInfo("phoenix", time.Hour)
 	fw := c.StartFramework(info)
 	fw.Launch(Task("t1", "sleep 1000"))

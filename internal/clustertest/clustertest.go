@@ -57,6 +57,9 @@ type Options struct {
 	Agent  func(i int, cfg *agent.Config)
 	// NoLeakCheck turns the goroutine-leak check off.
 	NoLeakCheck bool
+	// NoMarathon turns Marathon off on every master (kernel tests that
+	// count frameworks).
+	NoMarathon bool
 }
 
 // Cluster is a running cluster. Its methods must be called from the test's
@@ -157,6 +160,7 @@ func New(t testing.TB, opts Options) *Cluster {
 		cfg.SchedulerHeartbeatInterval = time.Second
 		cfg.AgentReregisterTimeout = 10 * time.Second
 		cfg.ShutdownTimeout = 2 * time.Second
+		cfg.Marathon = !opts.NoMarathon
 		cfg.MarathonListen = "127.0.0.1:0"
 		cfg.MarathonTick = 50 * time.Millisecond
 		cfg.MarathonDeclineOfferDuration = time.Second
