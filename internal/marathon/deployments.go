@@ -370,6 +370,7 @@ func (l *loop) apply(app v2.App, dec deploy.Decision, now time.Time) {
 		if rt.queuedSince.IsZero() {
 			rt.queuedSince = now
 		}
+		l.reviveDue = true
 	}
 	for _, id := range dec.Kill {
 		if in := l.instances[id]; in != nil {
@@ -522,5 +523,6 @@ func (l *loop) resetDelay(id string) error {
 	rt.delay, rt.delayUntil = 0, time.Time{}
 	l.dirtyApps[id] = true
 	l.changed = true
+	l.reviveDue = true
 	return nil
 }

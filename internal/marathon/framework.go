@@ -267,8 +267,8 @@ func (l *loop) offerFlow() {
 	}
 	sched := l.sched
 	switch {
-	case want && l.suppressed:
-		l.suppressed = false
+	case want && (l.suppressed || l.reviveDue):
+		l.suppressed, l.reviveDue = false, false
 		l.goCall(func(ctx context.Context) {
 			if err := sched.Revive(ctx); err != nil {
 				l.log.Debug("revive", "error", err)

@@ -68,6 +68,7 @@ type loop struct {
 	apps        map[string]*appRuntime
 	lastVersion time.Time
 	suppressed  bool
+	reviveDue   bool // new launches or an elapsed backoff: clear decline filters
 	subscribed  bool
 	lastRecon   time.Time
 

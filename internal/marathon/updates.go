@@ -109,6 +109,7 @@ func (l *loop) onTerminal(in *instance, app v2.App, hasApp bool, st mesosv1.Task
 	in.Healthy = nil
 	in.ready = false
 	in.UnreachableSince = time.Time{}
+	l.reviveDue = true
 }
 
 // backoff grows an app's launch delay after a failure.
@@ -180,6 +181,7 @@ func (l *loop) housekeeping(now time.Time) {
 			// Backoff elapsed: queue entries change (overdue), offers matter again.
 			rt.delayUntil = time.Time{}
 			l.dirtyApps[appID] = true
+			l.reviveDue = true
 		}
 	}
 	l.changed = true
