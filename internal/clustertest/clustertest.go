@@ -57,6 +57,9 @@ type Options struct {
 	Agent  func(i int, cfg *agent.Config)
 	// NoLeakCheck turns the goroutine-leak check off.
 	NoLeakCheck bool
+	// LoopbackHostnames makes agents advertise 127.0.0.1 as their hostname
+	// (default agentN.test), so that tasks' ports are reachable by name.
+	LoopbackHostnames bool
 	// NoMarathon turns Marathon off on every master (kernel tests that
 	// count frameworks).
 	NoMarathon bool
@@ -187,6 +190,9 @@ func New(t testing.TB, opts Options) *Cluster {
 		cfg.Listen = "127.0.0.1:0"
 		cfg.AdvertiseIP = "127.0.0.1"
 		cfg.Hostname = fmt.Sprintf("agent%d.test", i+1)
+		if opts.LoopbackHostnames {
+			cfg.Hostname = "127.0.0.1"
+		}
 		cfg.WorkDir = nodeDir(fmt.Sprintf("agent%d", i+1))
 		cfg.Resources = "cpus:4;mem:4096;disk:10000;ports:[31000-32000]"
 		cfg.HeartbeatInterval = 200 * time.Millisecond
