@@ -256,10 +256,10 @@ func TestAppLifecycle(t *testing.T) {
 			t.Error("ApplicationOK = false for an app with all tasks running")
 		}
 
-		counts, err := cli.ApplicationBy(web, &marathon.GetAppOpts{Embed: []string{"app.taskStats"}})
+		stats, err := cli.ApplicationBy(web, &marathon.GetAppOpts{Embed: []string{"app.taskStats"}})
 		e.must(t, "ApplicationBy(embed app.taskStats)", err)
-		if counts.ID != web {
-			t.Errorf("ApplicationBy id = %q", counts.ID)
+		if sum, ok := stats.TaskStats["totalSummary"]; stats.ID != web || !ok || sum.Stats.Counts["running"] != 2 {
+			t.Errorf("ApplicationBy(embed app.taskStats): id %q taskStats %+v\n%s", stats.ID, stats.TaskStats, e.wire.tail(1))
 		}
 
 		_, err = cli.Application("/gm/nope")
@@ -523,6 +523,126 @@ func TestHealthCheckDefinition(t *testing.T) {
 	e.must(t, "DeleteApplication(force)", err)
 	e.wait(t, "delete", dep.DeploymentID)
 	_ = res
+}
+
+// An app whose tasks keep failing: its last failure, its launch delay in
+// the queue, and resetting that delay.
+func TestFailingApp(t *testing.T) {
+	e := start(t, false)
+	cli := e.cli
+	const id = "/gm/crashy"
+	app := newApp(id, 1)
+	app.AddLabel("fake.run_for", "10ms").AddLabel("fake.exit_code", "3")
+	backoff, factor := 60.0, 1.15
+	app.BackoffSeconds, app.BackoffFactor = &backoff, &factor
+	res, err := cli.CreateApplication(app)
+	e.must(t, "CreateApplication", err)
+
+	var failure *marathon.LastTaskFailure
+	t.Run("last task failure", func(t *testing.T) {
+		e.eventually(t, func() error {
+			a, err := cli.ApplicationBy(id, &marathon.GetAppOpts{Embed: []string{"app.lastTaskFailure"}})
+			if err != nil {
+				return err
+			}
+			if a.LastTaskFailure == nil {
+				return errors.New("no lastTaskFailure yet")
+			}
+			failure = a.LastTaskFailure
+			return nil
+		})
+		f := failure
+		if f.AppID != id || f.State != "TASK_FAILED" || !strings.HasPrefix(f.TaskID, "gm_crashy.") || f.Host == "" ||
+			f.Timestamp == "" || f.Version != res.Version {
+			t.Errorf("lastTaskFailure = %+v (app version %s)", f, res.Version)
+		}
+	})
+
+	t.Run("queue delay", func(t *testing.T) {
+		var item marathon.Item
+		e.eventually(t, func() error {
+			q, err := cli.Queue()
+			if err != nil {
+				return err
+			}
+			for _, it := range q.Items {
+				if it.Application.ID == id && it.Delay.TimeLeftSeconds > 0 {
+					item = it
+					return nil
+				}
+			}
+			return fmt.Errorf("%s not delayed in the queue: %+v", id, q.Items)
+		})
+		if item.Count != 1 || item.Delay.Overdue || item.Delay.TimeLeftSeconds > 60 {
+			t.Errorf("queue item: count %d delay %+v, want 1 and 0 < timeLeftSeconds <= 60, not overdue", item.Count, item.Delay)
+		}
+		e.must(t, "DeleteQueueDelay", cli.DeleteQueueDelay(id))
+		// With the delay reset the instance is launched (and fails) again.
+		e.eventually(t, func() error {
+			a, err := cli.ApplicationBy(id, &marathon.GetAppOpts{Embed: []string{"app.lastTaskFailure"}})
+			if err != nil {
+				return err
+			}
+			if a.LastTaskFailure == nil || a.LastTaskFailure.TaskID == failure.TaskID {
+				return fmt.Errorf("no new failure after the delay reset: %+v", a.LastTaskFailure)
+			}
+			return nil
+		})
+	})
+
+	dep, err := cli.DeleteApplication(id, true)
+	e.must(t, "DeleteApplication(force)", err)
+	e.wait(t, "delete", dep.DeploymentID)
+}
+
+// Marathon's error bodies decode into go-marathon's error codes and
+// messages.
+func TestErrors(t *testing.T) {
+	e := start(t, false)
+	cli := e.cli
+	res, err := cli.CreateApplication(newApp("/gm/once", 0))
+	e.must(t, "CreateApplication", err)
+	e.wait(t, "create", deploymentOf(t, res))
+
+	cases := []struct {
+		name string
+		call func() error
+		code int
+		msg  []string // substrings of go-marathon's message
+	}{
+		{"duplicate app", func() error { _, err := cli.CreateApplication(newApp("/gm/once", 0)); return err },
+			marathon.ErrCodeDuplicateID, []string{"already exists"}},
+		{"invalid app", func() error {
+			app := newApp("/gm/Bad_Id", 1)
+			app.CPU(-1)
+			_, err := cli.CreateApplication(app)
+			return err
+		}, marathon.ErrCodeInvalidBean, []string{"path: '/id'", "path: '/cpus'"}},
+		{"unknown app", func() error { _, err := cli.Application("/gm/none"); return err },
+			marathon.ErrCodeNotFound, []string{"/gm/none"}},
+		{"delete unknown app", func() error { _, err := cli.DeleteApplication("/gm/none", false); return err },
+			marathon.ErrCodeNotFound, []string{"/gm/none"}},
+		{"unknown group", func() error { _, err := cli.Group("/nogroup"); return err },
+			marathon.ErrCodeNotFound, []string{"/nogroup"}},
+		{"versions of unknown app", func() error { _, err := cli.ApplicationVersions("/gm/none"); return err },
+			marathon.ErrCodeNotFound, []string{"/gm/none"}},
+	}
+	for _, tc := range cases {
+		err := tc.call()
+		var apiErr *marathon.APIError
+		if !errors.As(err, &apiErr) {
+			t.Errorf("%s: %v, want an APIError", tc.name, err)
+			continue
+		}
+		if apiErr.ErrCode != tc.code {
+			t.Errorf("%s: error code %d, want %d: %v\n%s", tc.name, apiErr.ErrCode, tc.code, err, e.wire.tail(1))
+		}
+		for _, m := range tc.msg {
+			if !strings.Contains(err.Error(), m) {
+				t.Errorf("%s: message %q lacks %q", tc.name, err, m)
+			}
+		}
+	}
 }
 
 // A group of two apps, one depending on the other.
