@@ -507,7 +507,7 @@ func TestHealthCheckDefinition(t *testing.T) {
 	hc.IntervalSeconds = 7
 	hc.GracePeriodSeconds = 60
 	app.AddHealthCheck(hc)
-	res, err := e.cli.CreateApplication(app)
+	_, err := e.cli.CreateApplication(app)
 	e.must(t, "CreateApplication", err)
 	got, err := e.cli.Application(id)
 	e.must(t, "Application", err)
@@ -522,7 +522,6 @@ func TestHealthCheckDefinition(t *testing.T) {
 	dep, err := e.cli.DeleteApplication(id, true)
 	e.must(t, "DeleteApplication(force)", err)
 	e.wait(t, "delete", dep.DeploymentID)
-	_ = res
 }
 
 // An app whose tasks keep failing: its last failure, its launch delay in
