@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -358,7 +359,7 @@ func (a *API) updateApps(patch bool) http.HandlerFunc {
 			Change: func(root *deploy.Root) error {
 				for i := range raws {
 					if _, err := a.putApp(root, ids[i], raws[i], partial, !patch); err != nil {
-						return err
+						return atIndex(err, i)
 					}
 				}
 				return nil
@@ -370,6 +371,29 @@ func (a *API) updateApps(patch bool) http.HandlerFunc {
 		}
 		writeDeployment(w, http.StatusOK, res.DeploymentResult)
 	}
+}
+
+// atIndex places the detail paths of a decode or validation error of the
+// i-th element of an array body under that element, as appdef writes
+// them: "/cmd" becomes "(i)/cmd". Other errors are returned as they are.
+func atIndex(err error, i int) error {
+	prefix := func(ds []v2.ErrorDetail) []v2.ErrorDetail {
+		out := make([]v2.ErrorDetail, len(ds))
+		for j, d := range ds {
+			out[j] = d
+			out[j].Path = fmt.Sprintf("(%d)%s", i, strings.TrimSuffix(d.Path, "/"))
+		}
+		return out
+	}
+	var de *appdef.DecodeError
+	if errors.As(err, &de) {
+		return &appdef.DecodeError{Details: prefix(de.Details)}
+	}
+	var ve *appdef.ValidationError
+	if errors.As(err, &ve) {
+		return &appdef.ValidationError{Details: prefix(ve.Details)}
+	}
+	return err
 }
 
 // deleteAppPath is DELETE /v2/apps/{id}, .../tasks and .../tasks/{taskId}.

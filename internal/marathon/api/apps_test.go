@@ -352,6 +352,11 @@ func TestBulkApps(t *testing.T) {
 	}
 
 	wantStatus(t, call(t, h, "PATCH", "/v2/apps", `[{"id":"/missing","instances":1}]`), http.StatusNotFound)
+	rec = call(t, h, "PUT", "/v2/apps", `[{"id":"/web","instances":1},{"id":"/db/pg","mem":-1}]`)
+	wantStatus(t, rec, http.StatusUnprocessableEntity)
+	if d := obj(t, rec)["details"].([]any)[0].(map[string]any); d["path"] != "(1)/mem" {
+		t.Errorf("bulk detail = %v, want path (1)/mem", d)
+	}
 	wantStatus(t, call(t, h, "PUT", "/v2/apps", `[{"instances":1}]`), http.StatusBadRequest)
 	wantStatus(t, call(t, h, "PUT", "/v2/apps", `{"id":"/x"}`), http.StatusBadRequest)
 }
