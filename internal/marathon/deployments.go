@@ -155,7 +155,7 @@ func (l *loop) update(req UpdateRequest) (UpdateResult, error) {
 
 	for _, d := range cancelled {
 		l.dropDeployment(d.Plan.ID)
-		l.event(EventDeploymentFailed, now, map[string]any{"id": d.Plan.ID, "plan": l.renderPlan(d), "reason": "cancelled by deployment " + plan.ID})
+		l.event(EventDeploymentFailed, now, l.deploymentEvent(d, "id", d.Plan.ID, "reason", "cancelled by deployment "+plan.ID))
 	}
 	for id, vs := range newVersions {
 		if vs == nil {
@@ -177,7 +177,7 @@ func (l *loop) update(req UpdateRequest) (UpdateResult, error) {
 	l.allDirty = true
 	l.changed = true
 	l.event(EventGroupChangeSuccess, now, map[string]any{"groupId": "/", "version": version})
-	l.event(EventDeploymentInfo, now, map[string]any{"plan": l.renderPlan(rec), "currentStep": l.renderStep(rec)})
+	l.event(EventDeploymentInfo, now, l.deploymentEvent(rec, "currentStep", l.eventStep(rec)))
 	l.log.Info("deployment started", "deployment_id", plan.ID, "apps", plan.AffectedApps(), "steps", len(plan.Steps))
 	return UpdateResult{DeploymentResult: v2.DeploymentResult{DeploymentID: plan.ID, Version: version}, Plan: plan}, nil
 }
@@ -281,7 +281,7 @@ func (l *loop) progress(now time.Time) {
 				}
 			}
 		}
-		l.event(EventDeploymentSuccess, now, map[string]any{"id": d.Plan.ID, "plan": l.renderPlan(d)})
+		l.event(EventDeploymentSuccess, now, l.deploymentEvent(d, "id", d.Plan.ID))
 		l.log.Info("deployment finished", "deployment_id", d.Plan.ID)
 	}
 	l.scaleCheck(now)
@@ -300,7 +300,7 @@ func (l *loop) advance(d *deploymentRecord, now time.Time) bool {
 		if !done {
 			return false
 		}
-		l.event(EventDeploymentStepSuccess, now, map[string]any{"plan": l.renderPlan(d), "currentStep": l.renderStep(d)})
+		l.event(EventDeploymentStepSuccess, now, l.deploymentEvent(d, "currentStep", l.eventStep(d)))
 		d.Step++
 		for _, app := range d.Plan.AffectedApps() {
 			l.dirtyApps[app] = true
@@ -433,7 +433,7 @@ func (l *loop) cancelDeployment(id string, force bool) (*v2.DeploymentResult, er
 			return nil, fmt.Errorf("cancel deployment %s: %w", id, err)
 		}
 		l.dropDeployment(id)
-		l.event(EventDeploymentFailed, now, map[string]any{"id": id, "plan": l.renderPlan(d), "reason": "cancelled"})
+		l.event(EventDeploymentFailed, now, l.deploymentEvent(d, "id", id, "reason", "cancelled"))
 		l.changed = true
 		return nil, nil
 	}

@@ -236,3 +236,44 @@ func (l *loop) renderStep(d *deploymentRecord) []v2.CurrentAction {
 	}
 	return out
 }
+
+// eventPlan is a deployment plan as Marathon's events carry it: the
+// original and target root groups and the steps.
+type eventPlan struct {
+	ID       string              `json:"id"`
+	Version  string              `json:"version"`
+	Original v2.Group            `json:"original"`
+	Target   v2.Group            `json:"target"`
+	Steps    []v2.DeploymentStep `json:"steps"`
+}
+
+// deploymentEvent builds the fields of a deployment event: "plan" plus
+// the given key/value pairs. Rendering the groups is skipped when nobody
+// listens.
+func (l *loop) deploymentEvent(d *deploymentRecord, kv ...any) map[string]any {
+	fields := map[string]any{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		fields[kv[i].(string)] = kv[i+1]
+	}
+	if l.m.bus.count() == 0 {
+		return fields
+	}
+	orig, _ := d.Plan.Original.Tree("/")
+	target, _ := d.Plan.Target.Tree("/")
+	fields["plan"] = eventPlan{
+		ID: d.Plan.ID, Version: d.Plan.Version, Original: orig, Target: target,
+		Steps: l.renderPlan(d).Steps,
+	}
+	return fields
+}
+
+// eventStep is the current step as events carry it: {"actions": [...]}.
+func (l *loop) eventStep(d *deploymentRecord) v2.DeploymentStep {
+	step := v2.DeploymentStep{Actions: []v2.DeploymentAction{}}
+	if d.Step < len(d.Plan.Steps) {
+		for _, a := range d.Plan.Steps[d.Step] {
+			step.Actions = append(step.Actions, v2.DeploymentAction{Action: a.Kind, App: a.AppID})
+		}
+	}
+	return step
+}

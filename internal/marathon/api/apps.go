@@ -80,6 +80,10 @@ func (a *API) listAppsUnder(w http.ResponseWriter, r *http.Request, under string
 		f.labels = sel
 	}
 	e := parseAppEmbeds(embedValues(r), "apps.")
+	if under != "" {
+		// GET /v2/apps/{group}/* embeds like GET /v2/apps/{id}.
+		e.tasks, e.lastTaskFailure = true, true
+	}
 	snap := a.b.Snapshot()
 	out := appsOut{Apps: []appInfoOut{}}
 	for _, id := range snap.AppIDs {
@@ -140,6 +144,9 @@ func (a *API) getApp(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	e := parseAppEmbeds(embedValues(r), "app.")
+	// Marathon always embeds tasks and the last failure here (deprecated,
+	// "for compatibility"); go-marathon's WaitOnApplication needs them.
+	e.tasks, e.lastTaskFailure = true, true
 	writeJSON(w, http.StatusOK, struct {
 		App appInfoOut `json:"app"`
 	}{appInfo(app, snap.Apps[id], e)})
@@ -299,6 +306,27 @@ func (a *API) updateApp(patch bool) http.HandlerFunc {
 		body, err := a.readBody(w, r)
 		if err != nil {
 			a.fail(w, r, err)
+			return
+		}
+		if v, ok := versionOnly(body); ok {
+			// {"version": ts} rolls the app back to that version.
+			old, err := a.b.AppVersion(r.Context(), id, v)
+			if err != nil {
+				a.fail(w, r, err)
+				return
+			}
+			res, err := a.b.Update(r.Context(), marathon.UpdateRequest{Force: force, Change: func(root *deploy.Root) error {
+				if _, ok := root.Apps[id]; !ok {
+					return &marathon.AppNotFoundError{ID: id}
+				}
+				root.Apps[id] = old
+				return nil
+			}})
+			if err != nil {
+				a.fail(w, r, err)
+				return
+			}
+			writeDeployment(w, http.StatusOK, res.DeploymentResult)
 			return
 		}
 		body = withID(body, id)
@@ -465,4 +493,25 @@ func (a *API) restartApp(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	writeDeployment(w, http.StatusOK, res.DeploymentResult)
+}
+
+// versionOnly reports whether body is {"version": "<ts>"} (plus at most an
+// "id"): Marathon's request to roll an app back to a stored version.
+func versionOnly(body []byte) (string, bool) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return "", false
+	}
+	raw, ok := m["version"]
+	if !ok || len(m) > 2 {
+		return "", false
+	}
+	if _, hasID := m["id"]; len(m) == 2 && !hasID {
+		return "", false
+	}
+	var v string
+	if json.Unmarshal(raw, &v) != nil || v == "" {
+		return "", false
+	}
+	return v, true
 }

@@ -156,10 +156,11 @@ func TestGetApp(t *testing.T) {
 		t.Errorf("deployments (-want +got):\n%s", diff)
 	}
 
+	// Marathon embeds tasks in GET /v2/apps/{id} even when not asked.
 	rec = call(t, h, "GET", "/v2/apps/db/pg", "")
 	wantStatus(t, rec, http.StatusOK)
-	if _, ok := obj(t, rec)["app"].(map[string]any)["tasks"]; ok {
-		t.Error("tasks rendered without embed")
+	if _, ok := obj(t, rec)["app"].(map[string]any)["tasks"]; !ok {
+		t.Error("GET /v2/apps/{id} without embed has no tasks")
 	}
 
 	rec = call(t, h, "GET", "/v2/apps/nope", "")
