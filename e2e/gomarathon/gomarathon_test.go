@@ -117,14 +117,6 @@ func (e *env) eventually(t *testing.T, cond func() error) {
 	}
 }
 
-// tasks returns the app's tasks, failing t on error.
-func (e *env) tasks(t *testing.T, id string) []marathon.Task {
-	t.Helper()
-	ts, err := e.cli.Tasks(id)
-	e.must(t, "Tasks("+id+")", err)
-	return ts.Tasks
-}
-
 // runningTasks waits until app id has exactly n tasks, all TASK_RUNNING, and
 // returns them.
 func (e *env) runningTasks(t *testing.T, id string, n int) []marathon.Task {
