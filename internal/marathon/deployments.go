@@ -172,6 +172,12 @@ func (l *loop) update(req UpdateRequest) (UpdateResult, error) {
 		}
 		l.event(EventAPIPost, now, map[string]any{"clientIp": nil, "uri": "/v2/apps" + id, "appDefinition": target.Apps[id]})
 	}
+	for id := range target.Apps {
+		l.checkApps[id] = true
+	}
+	for id := range l.root.Apps {
+		l.checkApps[id] = true
+	}
 	l.root = target
 	l.deployments = append(l.deployments, rec)
 	l.allDirty = true
@@ -257,6 +263,7 @@ func (l *loop) dropDeployment(id string) {
 			l.deployments = append(l.deployments[:i:i], l.deployments[i+1:]...)
 			for _, app := range d.Plan.AffectedApps() {
 				l.dirtyApps[app] = true
+				l.checkApps[app] = true
 			}
 			return
 		}
@@ -383,11 +390,19 @@ func (l *loop) apply(app v2.App, dec deploy.Decision, now time.Time) {
 // replaces lost instances, kills surplus ones (after a partition heals),
 // and stops instances of apps that no longer exist.
 func (l *loop) scaleCheck(now time.Time) {
+	if len(l.checkApps) == 0 {
+		return
+	}
 	locked := l.lockedApps()
-	for appID := range l.byApp {
-		if _, ok := locked[appID]; ok {
-			continue
+	ids := make([]string, 0, len(l.checkApps))
+	for id := range l.checkApps {
+		if _, ok := locked[id]; !ok {
+			ids = append(ids, id)
+			delete(l.checkApps, id)
 		}
+	}
+	sort.Strings(ids)
+	for _, appID := range ids {
 		app, ok := l.root.Apps[appID]
 		if !ok {
 			for _, in := range l.instancesOf(appID) {
@@ -398,14 +413,6 @@ func (l *loop) scaleCheck(now time.Time) {
 			continue
 		}
 		l.scaleOne(app, now)
-	}
-	for appID, app := range l.root.Apps {
-		if _, ok := locked[appID]; ok {
-			continue
-		}
-		if _, ok := l.byApp[appID]; !ok && app.Instances > 0 {
-			l.scaleOne(app, now)
-		}
 	}
 }
 

@@ -78,7 +78,9 @@ func (m *Marathon) lead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	l.sched = sched
+	l.sched.Store(sched)
+	// Publish the loaded state before anyone can read it as the leader's.
+	l.publish(time.Now(), true)
 	m.cur.Store(l)
 	defer func() {
 		m.cur.Store(nil)
@@ -108,7 +110,7 @@ func (m *Marathon) lead(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			l.sched = sched
+			l.sched.Store(sched)
 			continue
 		}
 		m.log.Warn("scheduler client stopped", "error", err)
@@ -229,7 +231,7 @@ func (l *loop) reconcile(now time.Time) {
 		}
 		tasks = append(tasks, rt)
 	}
-	sched := l.sched
+	sched := l.sched.Load()
 	l.goCall(func(ctx context.Context) {
 		const chunk = 5000
 		for i := 0; i < len(tasks); i += chunk {
@@ -265,7 +267,7 @@ func (l *loop) offerFlow() {
 			break
 		}
 	}
-	sched := l.sched
+	sched := l.sched.Load()
 	switch {
 	case want && (l.suppressed || l.reviveDue):
 		l.suppressed, l.reviveDue = false, false
@@ -389,7 +391,7 @@ func (l *loop) onOffers(offers []mesosv1.Offer, now time.Time) {
 		}
 		accepts = nil
 	}
-	sched := l.sched
+	sched := l.sched.Load()
 	refuse := l.cfg.DeclineOfferDuration.Seconds()
 	l.goCall(func(ctx context.Context) {
 		for _, a := range accepts {
@@ -467,7 +469,7 @@ func (l *loop) kill(in *instance, now time.Time) {
 	if in.AgentID != "" {
 		agentID = &mesosv1.ID{Value: in.AgentID}
 	}
-	sched := l.sched
+	sched := l.sched.Load()
 	l.goCall(func(ctx context.Context) {
 		if err := sched.Kill(ctx, taskID, agentID, policy); err != nil {
 			l.log.Debug("kill", "task_id", taskID.Value, "error", err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/basalt-dcos/basalt/internal/marathon/deploy"
@@ -50,13 +51,13 @@ type loop struct {
 	cfg   Config
 	log   *slog.Logger
 	st    *store.Store
-	sched *scheduler.Client
+	sched atomic.Pointer[scheduler.Client]
 	ctx   context.Context
 
 	inbox   chan func()
 	stopped chan struct{}
 	calls   sync.WaitGroup // goroutines making scheduler calls
-	acks    chan []mesosv1.TaskStatus
+	acks    *ackQueue
 
 	frameworkID string
 	root        deploy.Root
@@ -75,6 +76,7 @@ type loop struct {
 	pending     []store.Op
 	pendingAcks []mesosv1.TaskStatus
 	dirtyApps   map[string]bool
+	checkApps   map[string]bool // apps the scale check must look at
 	allDirty    bool
 	rendered    map[string]*AppStatus
 	lastPublish time.Time
@@ -91,7 +93,7 @@ func newLoop(m *Marathon, ctx context.Context, p *persisted) *loop {
 		m: m, cfg: m.cfg, log: m.log, st: m.deps.Store, ctx: ctx,
 		inbox:       make(chan func(), inboxSize),
 		stopped:     make(chan struct{}),
-		acks:        make(chan []mesosv1.TaskStatus, 1024),
+		acks:        newAckQueue(),
 		frameworkID: p.frameworkID,
 		root:        p.root,
 		versions:    p.versions,
@@ -101,6 +103,7 @@ func newLoop(m *Marathon, ctx context.Context, p *persisted) *loop {
 		byTask:      map[string]*instance{},
 		apps:        map[string]*appRuntime{},
 		dirtyApps:   map[string]bool{},
+		checkApps:   map[string]bool{},
 		allDirty:    true,
 		rendered:    map[string]*AppStatus{},
 		readiness:   map[string]context.CancelFunc{},
@@ -108,6 +111,10 @@ func newLoop(m *Marathon, ctx context.Context, p *persisted) *loop {
 	for _, in := range p.instances {
 		l.index(in)
 	}
+	for id := range p.root.Apps {
+		l.checkApps[id] = true
+	}
+	l.changed = true
 	return l
 }
 
@@ -231,30 +238,77 @@ func (l *loop) flush() error {
 		}
 	}
 	if len(l.pendingAcks) > 0 {
-		select {
-		case l.acks <- l.pendingAcks:
-		default:
-			l.log.Warn("acknowledgement queue full; the agent will resend", "updates", len(l.pendingAcks))
-		}
+		l.acks.push(l.pendingAcks)
 		l.pendingAcks = nil
 	}
 	return nil
 }
 
-// ackLoop sends acknowledgements in order, off the loop.
+// ackWorkers is how many acknowledgements are in flight at once. An agent
+// sends a task's next update only after the previous one is acknowledged,
+// so acknowledgements of different updates may go in any order.
+const ackWorkers = 8
+
+// ackQueue holds acknowledgements waiting to be sent: unbounded, so the
+// loop never drops one (a dropped one costs an agent retry much later).
+type ackQueue struct {
+	mu    sync.Mutex
+	items []mesosv1.TaskStatus
+	wake  chan struct{}
+}
+
+func newAckQueue() *ackQueue { return &ackQueue{wake: make(chan struct{}, 1)} }
+
+func (q *ackQueue) push(sts []mesosv1.TaskStatus) {
+	q.mu.Lock()
+	q.items = append(q.items, sts...)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *ackQueue) pop() (mesosv1.TaskStatus, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		return mesosv1.TaskStatus{}, false
+	}
+	st := q.items[0]
+	q.items[0] = mesosv1.TaskStatus{}
+	q.items = q.items[1:]
+	if len(q.items) > 0 {
+		select { // keep another worker busy
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+	return st, true
+}
+
+// ackLoop sends acknowledgements off the loop, ackWorkers at a time.
 func (l *loop) ackLoop() {
-	for {
-		select {
-		case <-l.ctx.Done():
-			return
-		case batch := <-l.acks:
-			for _, st := range batch {
-				if err := l.sched.Acknowledge(l.ctx, st); err != nil && l.ctx.Err() == nil {
+	var wg sync.WaitGroup
+	for range ackWorkers {
+		wg.Go(func() {
+			for {
+				st, ok := l.acks.pop()
+				if !ok {
+					select {
+					case <-l.ctx.Done():
+						return
+					case <-l.acks.wake:
+						continue
+					}
+				}
+				if err := l.sched.Load().Acknowledge(l.ctx, st); err != nil && l.ctx.Err() == nil {
 					l.log.Debug("acknowledge", "task_id", st.TaskID.Value, "error", err)
 				}
 			}
-		}
+		})
 	}
+	wg.Wait()
 }
 
 // index adds or re-files an instance in the lookup maps.
@@ -271,6 +325,7 @@ func (l *loop) index(in *instance) {
 		l.byTask[in.TaskID] = in
 	}
 	l.dirtyApps[in.AppID] = true
+	l.checkApps[in.AppID] = true
 }
 
 // save marks in changed: it is re-indexed and written at the next flush.
@@ -295,6 +350,7 @@ func (l *loop) expunge(in *instance) {
 	l.stopReadiness(in.TaskID)
 	l.pending = append(l.pending, store.Delete(instanceKey(in.ID)))
 	l.dirtyApps[in.AppID] = true
+	l.checkApps[in.AppID] = true
 	l.changed = true
 }
 

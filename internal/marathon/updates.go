@@ -149,7 +149,7 @@ func (l *loop) onUnknownTask(st mesosv1.TaskStatus, now time.Time) {
 		agentID = &a
 	}
 	taskID := st.TaskID
-	sched := l.sched
+	sched := l.sched.Load()
 	l.log.Info("killing unknown task", "task_id", taskID.Value)
 	l.goCall(func(ctx context.Context) {
 		if err := sched.Kill(ctx, taskID, agentID, nil); err != nil {
