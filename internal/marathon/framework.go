@@ -92,6 +92,7 @@ func (m *Marathon) lead(ctx context.Context) error {
 	go func() { defer close(loopDone); l.run() }()
 	ackDone := make(chan struct{})
 	go func() { defer close(ackDone); l.ackLoop() }()
+	l.calls.Go(l.flowLoop)
 	for ctx.Err() == nil {
 		err := sched.Run(ctx, func(_ context.Context, _ *scheduler.Client, ev mesosv1.Event) error {
 			return l.onEvent(ev)
@@ -267,22 +268,50 @@ func (l *loop) offerFlow() {
 			break
 		}
 	}
-	sched := l.sched.Load()
 	switch {
 	case want && (l.suppressed || l.reviveDue):
 		l.suppressed, l.reviveDue = false, false
-		l.goCall(func(ctx context.Context) {
-			if err := sched.Revive(ctx); err != nil {
-				l.log.Debug("revive", "error", err)
-			}
-		})
+		l.sendFlow(true)
 	case !want && !l.suppressed:
 		l.suppressed = true
-		l.goCall(func(ctx context.Context) {
-			if err := sched.Suppress(ctx); err != nil {
-				l.log.Debug("suppress", "error", err)
+		l.sendFlow(false)
+	}
+}
+
+// sendFlow queues a REVIVE (true) or SUPPRESS (false). They go out in order
+// from one goroutine: a SUPPRESS overtaking a later REVIVE would leave
+// Marathon without offers.
+func (l *loop) sendFlow(revive bool) {
+	select {
+	case l.flow <- revive:
+	default:
+		// Full: drop the oldest intent, the newest one decides.
+		select {
+		case <-l.flow:
+		default:
+		}
+		l.flow <- revive
+	}
+}
+
+// flowLoop sends the queued REVIVE and SUPPRESS calls.
+func (l *loop) flowLoop() {
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case revive := <-l.flow:
+			sched := l.sched.Load()
+			var err error
+			if revive {
+				err = sched.Revive(l.ctx)
+			} else {
+				err = sched.Suppress(l.ctx)
 			}
-		})
+			if err != nil && l.ctx.Err() == nil {
+				l.log.Debug("offer flow", "revive", revive, "error", err)
+			}
+		}
 	}
 }
 

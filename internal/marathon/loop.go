@@ -58,6 +58,7 @@ type loop struct {
 	stopped chan struct{}
 	calls   sync.WaitGroup // goroutines making scheduler calls
 	acks    *ackQueue
+	flow    chan bool // REVIVE (true) / SUPPRESS (false), in order
 
 	frameworkID string
 	root        deploy.Root
@@ -94,6 +95,7 @@ func newLoop(m *Marathon, ctx context.Context, p *persisted) *loop {
 		inbox:       make(chan func(), inboxSize),
 		stopped:     make(chan struct{}),
 		acks:        newAckQueue(),
+		flow:        make(chan bool, 16),
 		frameworkID: p.frameworkID,
 		root:        p.root,
 		versions:    p.versions,

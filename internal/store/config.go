@@ -60,7 +60,10 @@ type Config struct {
 	// (BenchmarkElectionFailover, BenchmarkRaftLeaderLoss). Raise it on slow or loaded hosts.
 	// A leader whose member is not the raft leader (KeepRaftLeaderAway) fails over in
 	// about TTL/2..TTL (its last keepalive) plus up to 0.5s (etcd checks expiry twice a
-	// second).
+	// second). A single embedded member defaults to DefaultSingleMemberSessionTTL instead:
+	// with no standby to take over, a short TTL buys nothing, and on one loaded host (basalt
+	// up starting a hundred tasks) a 1s lease expired under CPU starvation and every
+	// component lost and re-won its leadership.
 	SessionTTL time.Duration
 	// RequestTimeout bounds each etcd request the Store makes on its own behalf (group
 	// commits, resignations, dialing). Default 5s.
@@ -87,6 +90,7 @@ const (
 	DefaultHeartbeatInterval       = 50 * time.Millisecond
 	DefaultElectionTimeout         = 500 * time.Millisecond
 	DefaultSessionTTL              = 1 * time.Second
+	DefaultSingleMemberSessionTTL  = 5 * time.Second
 	DefaultRequestTimeout          = 5 * time.Second
 	DefaultMaxTxnOps               = 10000
 	DefaultMaxRequestBytes         = 4 << 20
@@ -201,6 +205,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SessionTTL == 0 {
 		c.SessionTTL = DefaultSessionTTL
+		if c.Embedded() && len(c.InitialCluster) <= 1 {
+			c.SessionTTL = DefaultSingleMemberSessionTTL
+		}
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = DefaultRequestTimeout
