@@ -156,7 +156,11 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	}
 	client := deps.HTTPClient
 	if client == nil {
-		client = &http.Client{}
+		// Status updates and calls to the master go out concurrently; keep
+		// their connections instead of dialing for each burst.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 16
+		client = &http.Client{Transport: t}
 	}
 	return &Agent{
 		cfg:            cfg,

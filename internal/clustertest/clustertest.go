@@ -318,7 +318,7 @@ func (c *Cluster) startAgent(n *AgentNode) {
 	c.t.Helper()
 	deps := agent.Deps{
 		Logger:     n.log,
-		HTTPClient: &http.Client{Transport: &http.Transport{DialContext: n.net.dial, DisableCompression: true}},
+		HTTPClient: &http.Client{Transport: &http.Transport{DialContext: n.net.dial, DisableCompression: true, MaxIdleConnsPerHost: 16}},
 	}
 	if n.Fake != nil {
 		deps.Containerizers = map[string]containerizer.Containerizer{

@@ -199,7 +199,11 @@ func New(cfg Config, deps Deps) (*Marathon, error) {
 		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if deps.HTTPClient == nil {
-		deps.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+		// Acknowledgements, kills and launches go out concurrently: keep
+		// enough idle connections to the master that bursts reuse them.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		deps.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: t}
 	}
 	m := &Marathon{cfg: cfg, deps: deps, log: deps.Logger.With("component", "marathon"), bus: newBus()}
 	m.snap.Store(&Snapshot{Root: emptyRoot(), Apps: map[string]*AppStatus{}})

@@ -102,7 +102,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	base := cfg.HTTPClient
 	if base == nil {
-		base = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		// Calls run concurrently (launches, kills, acknowledgements): keep
+		// more than net/http's 2 idle connections, or each burst dials anew
+		// and leaves sockets in TIME_WAIT.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		base = &http.Client{Transport: t}
 	}
 	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	calls := *base
