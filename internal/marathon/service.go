@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/basalt-dcos/basalt/internal/marathon/deploy"
@@ -47,6 +48,26 @@ type AppStatus struct {
 	Readiness []v2.ReadinessResult
 	// TaskStats are the taskStats buckets (embed=apps.taskStats).
 	TaskStats map[string]*v2.TaskStats
+
+	// encoded caches renderings of the app with this status, by a key the
+	// renderer chooses (e.g. the embed options). A status is replaced, never
+	// changed, when the app or its tasks change, so an entry stays valid for
+	// as long as the status is published.
+	encoded sync.Map
+}
+
+// Encoded returns the cached rendering for key, calling render once to
+// make it. Safe for concurrent use.
+func (s *AppStatus) Encoded(key string, render func() ([]byte, error)) ([]byte, error) {
+	if b, ok := s.encoded.Load(key); ok {
+		return b.([]byte), nil
+	}
+	b, err := render()
+	if err != nil {
+		return nil, err
+	}
+	s.encoded.Store(key, b)
+	return b, nil
 }
 
 // QueueEntry is an app with instances waiting to launch.

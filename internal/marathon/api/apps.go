@@ -1,10 +1,13 @@
 package api
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/basalt-dcos/basalt/internal/marathon"
@@ -58,11 +61,6 @@ func (f appFilter) match(app v2.App) bool {
 	return f.labels == nil || f.labels.matches(app.Labels)
 }
 
-// appsOut is the body of GET /v2/apps.
-type appsOut struct {
-	Apps []appInfoOut `json:"apps"`
-}
-
 // listApps is GET /v2/apps (and GET /v2/apps/{group}/*).
 func (a *API) listApps(w http.ResponseWriter, r *http.Request) {
 	a.listAppsUnder(w, r, "")
@@ -85,15 +83,56 @@ func (a *API) listAppsUnder(w http.ResponseWriter, r *http.Request, under string
 		e.tasks, e.lastTaskFailure = true, true
 	}
 	snap := a.b.Snapshot()
-	out := appsOut{Apps: []appInfoOut{}}
+	// Each app's rendering is cached on its (immutable) status, so a list
+	// costs the apps that changed since the last one, not the whole cluster.
+	// Encode (or fetch) every app first, so an error can still answer 500,
+	// then stream the pieces: no copy of the whole body is made.
+	parts := make([][]byte, 0, len(snap.AppIDs))
+	size := len(`{"apps":[]}`) + 1
 	for _, id := range snap.AppIDs {
 		app, ok := snap.Root.Apps[id]
 		if !ok || !f.match(app) {
 			continue
 		}
-		out.Apps = append(out.Apps, appInfo(app, snap.Apps[id], e))
+		b, err := encodeApp(app, snap.Apps[id], e)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		parts = append(parts, b)
+		size += len(b) + 1
 	}
-	writeJSON(w, http.StatusOK, out)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(size-min(1, len(parts))))
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteString(`{"apps":[`)
+	for i, b := range parts {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.Write(b)
+	}
+	bw.WriteString("]}\n")
+	_ = bw.Flush()
+}
+
+// encodeApp renders an app as AppInfo JSON, from the status's cache when
+// the same embeds were rendered before.
+func encodeApp(app v2.App, st *marathon.AppStatus, e appEmbeds) ([]byte, error) {
+	render := func() ([]byte, error) {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(appInfo(app, st, e)); err != nil {
+			return nil, fmt.Errorf("encode app %s: %w", app.ID, err)
+		}
+		return bytes.TrimRight(buf.Bytes(), "\n"), nil
+	}
+	if st == nil {
+		return render()
+	}
+	return st.Encoded(fmt.Sprintf("app:%t%t%t%t", e.tasks, e.readiness, e.lastTaskFailure, e.taskStats), render)
 }
 
 // getAppPath is GET /v2/apps/{rest...}: an app, its tasks, its versions.
