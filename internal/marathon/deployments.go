@@ -206,17 +206,20 @@ func validation(path string, errs ...error) error {
 // checkIDClashes refuses an app whose id is also a group (explicit, or
 // implied by another app's path).
 func checkIDClashes(r deploy.Root) error {
+	// Every ancestor path of an app is a group (implicit or explicit).
+	groups := make(map[string]bool, len(r.Groups)+len(r.Apps))
+	for id := range r.Groups {
+		groups[id] = true
+	}
+	for id := range r.Apps {
+		for i := strings.LastIndexByte(id, '/'); i > 0; i = strings.LastIndexByte(id[:i], '/') {
+			groups[id[:i]] = true
+		}
+	}
 	var bad []string
 	for id := range r.Apps {
-		if _, ok := r.Groups[id]; ok {
+		if groups[id] {
 			bad = append(bad, id)
-			continue
-		}
-		for other := range r.Apps {
-			if strings.HasPrefix(other, id+"/") {
-				bad = append(bad, id)
-				break
-			}
 		}
 	}
 	if len(bad) == 0 {
