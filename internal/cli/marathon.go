@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -185,6 +186,25 @@ func currentActions(d marathon.Deployment) []marathon.DeploymentAction {
 }
 
 // printDeploymentCreated is what every command that starts a deployment prints.
+// deployingCmd completes cmd as a command that starts a deployment: it adds
+// --force, calls do with a client, and prints the deployment's ID.
+func (m *marathonCmd) deployingCmd(cmd *cobra.Command, forceHelp string,
+	do func(ctx context.Context, c *marathon.Client, args []string, force bool) (*marathon.DeploymentResult, error)) *cobra.Command {
+	force := cmd.Flags().Bool("force", false, forceHelp)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := m.client()
+		if err != nil {
+			return err
+		}
+		res, err := do(cmd.Context(), c, args, *force)
+		if err != nil {
+			return err
+		}
+		return printDeploymentCreated(m.env.Stdout, res)
+	}
+	return cmd
+}
+
 func printDeploymentCreated(w io.Writer, res *marathon.DeploymentResult) error {
 	if res == nil || res.DeploymentID == "" {
 		return nil

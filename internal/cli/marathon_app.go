@@ -230,36 +230,18 @@ func (m *marathonCmd) appShowCmd() *cobra.Command {
 
 func (m *marathonCmd) appRemoveCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "remove <app-id>", Short: "Remove an app and kill its tasks", Args: cobra.ExactArgs(1)}
-	force := cmd.Flags().Bool("force", false, "override deployments that hold the app")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		c, err := m.client()
-		if err != nil {
-			return err
-		}
-		res, err := c.DeleteApp(cmd.Context(), args[0], *force)
-		if err != nil {
-			return err
-		}
-		return printDeploymentCreated(m.env.Stdout, res)
-	}
-	return cmd
+	return m.deployingCmd(cmd, "override deployments that hold the app",
+		func(ctx context.Context, c *marathon.Client, args []string, force bool) (*marathon.DeploymentResult, error) {
+			return c.DeleteApp(ctx, args[0], force)
+		})
 }
 
 func (m *marathonCmd) appRestartCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "restart <app-id>", Short: "Replace every task of an app (rolling)", Args: cobra.ExactArgs(1)}
-	force := cmd.Flags().Bool("force", false, "override deployments that hold the app")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		c, err := m.client()
-		if err != nil {
-			return err
-		}
-		res, err := c.RestartApp(cmd.Context(), args[0], *force)
-		if err != nil {
-			return err
-		}
-		return printDeploymentCreated(m.env.Stdout, res)
-	}
-	return cmd
+	return m.deployingCmd(cmd, "override deployments that hold the app",
+		func(ctx context.Context, c *marathon.Client, args []string, force bool) (*marathon.DeploymentResult, error) {
+			return c.RestartApp(ctx, args[0], force)
+		})
 }
 
 func (m *marathonCmd) appKillCmd() *cobra.Command {

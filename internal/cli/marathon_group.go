@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strconv"
@@ -109,59 +110,32 @@ func (m *marathonCmd) groupUpdateCmd() *cobra.Command {
 		Short: "Update a group from a JSON definition or key=value pairs",
 		Args:  cobra.MinimumNArgs(1),
 	}
-	force := cmd.Flags().Bool("force", false, "override deployments that hold the group's apps")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		c, err := m.client()
-		if err != nil {
-			return err
-		}
-		body, err := definitionArgs(cmd, args[1:])
-		if err != nil {
-			return err
-		}
-		res, err := c.UpdateGroup(cmd.Context(), args[0], body, *force)
-		if err != nil {
-			return err
-		}
-		return printDeploymentCreated(m.env.Stdout, res)
-	}
-	return cmd
+	return m.deployingCmd(cmd, "override deployments that hold the group's apps",
+		func(ctx context.Context, c *marathon.Client, args []string, force bool) (*marathon.DeploymentResult, error) {
+			body, err := definitionArgs(cmd, args[1:])
+			if err != nil {
+				return nil, err
+			}
+			return c.UpdateGroup(ctx, args[0], body, force)
+		})
 }
 
 func (m *marathonCmd) groupRemoveCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "remove <group-id>", Short: "Remove a group and everything in it", Args: cobra.ExactArgs(1)}
-	force := cmd.Flags().Bool("force", false, "override deployments that hold the group's apps")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		c, err := m.client()
-		if err != nil {
-			return err
-		}
-		res, err := c.DeleteGroup(cmd.Context(), args[0], *force)
-		if err != nil {
-			return err
-		}
-		return printDeploymentCreated(m.env.Stdout, res)
-	}
-	return cmd
+	return m.deployingCmd(cmd, "override deployments that hold the group's apps",
+		func(ctx context.Context, c *marathon.Client, args []string, force bool) (*marathon.DeploymentResult, error) {
+			return c.DeleteGroup(ctx, args[0], force)
+		})
 }
 
 func (m *marathonCmd) groupScaleCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "scale <group-id> <factor>", Short: "Multiply the instances of every app in a group", Args: cobra.ExactArgs(2)}
-	force := cmd.Flags().Bool("force", false, "override deployments that hold the group's apps")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		factor, err := strconv.ParseFloat(args[1], 64)
-		if err != nil || factor < 0 {
-			return usageError{fmt.Errorf("factor %q: want a number of 0 or more", args[1])}
-		}
-		c, err := m.client()
-		if err != nil {
-			return err
-		}
-		res, err := c.ScaleGroup(cmd.Context(), args[0], factor, *force)
-		if err != nil {
-			return err
-		}
-		return printDeploymentCreated(m.env.Stdout, res)
-	}
-	return cmd
+	return m.deployingCmd(cmd, "override deployments that hold the group's apps",
+		func(ctx context.Context, c *marathon.Client, args []string, force bool) (*marathon.DeploymentResult, error) {
+			factor, err := strconv.ParseFloat(args[1], 64)
+			if err != nil || factor < 0 {
+				return nil, usageError{fmt.Errorf("factor %q: want a number of 0 or more", args[1])}
+			}
+			return c.ScaleGroup(ctx, args[0], factor, force)
+		})
 }
