@@ -90,8 +90,8 @@ func (m *Marathon) lead(ctx context.Context) error {
 
 	loopDone := make(chan struct{})
 	go func() { defer close(loopDone); l.run() }()
-	ackDone := make(chan struct{})
-	go func() { defer close(ackDone); l.ackLoop() }()
+	callsDone := make(chan struct{})
+	go func() { defer close(callsDone); l.callLoop() }()
 	l.calls.Go(l.flowLoop)
 	for ctx.Err() == nil {
 		err := sched.Run(ctx, func(_ context.Context, _ *scheduler.Client, ev mesosv1.Event) error {
@@ -122,7 +122,7 @@ func (m *Marathon) lead(ctx context.Context) error {
 	}
 	<-loopDone
 	l.calls.Wait()
-	<-ackDone
+	<-callsDone
 	return nil
 }
 
@@ -247,13 +247,9 @@ func (l *loop) reconcile(now time.Time) {
 	})
 }
 
-// goCall runs a scheduler call off the loop.
+// goCall queues a scheduler call, made off the loop by the call workers.
 func (l *loop) goCall(fn func(ctx context.Context)) {
-	l.calls.Add(1)
-	go func() {
-		defer l.calls.Done()
-		fn(l.ctx)
-	}()
+	l.work.push(fn)
 }
 
 // offerFlow revives when instances wait for offers and suppresses when none do.
@@ -422,7 +418,7 @@ func (l *loop) onOffers(offers []mesosv1.Offer, now time.Time) {
 	}
 	sched := l.sched.Load()
 	refuse := l.cfg.DeclineOfferDuration.Seconds()
-	l.goCall(func(ctx context.Context) {
+	l.work.pushFront(func(ctx context.Context) {
 		for _, a := range accepts {
 			if err := sched.Accept(ctx, []mesosv1.ID{a.offer}, []mesosv1.Operation{scheduler.LaunchOp(a.tasks...)}, scheduler.Refuse(1)); err != nil {
 				// The tasks stay STAGING; reconciliation finds them lost.

@@ -57,7 +57,7 @@ type loop struct {
 	inbox   chan func()
 	stopped chan struct{}
 	calls   sync.WaitGroup // goroutines making scheduler calls
-	acks    *ackQueue
+	work    *callQueue
 	flow    chan bool // REVIVE (true) / SUPPRESS (false), in order
 
 	frameworkID string
@@ -94,7 +94,7 @@ func newLoop(m *Marathon, ctx context.Context, p *persisted) *loop {
 		m: m, cfg: m.cfg, log: m.log, st: m.deps.Store, ctx: ctx,
 		inbox:       make(chan func(), inboxSize),
 		stopped:     make(chan struct{}),
-		acks:        newAckQueue(),
+		work:        newCallQueue(),
 		flow:        make(chan bool, 16),
 		frameworkID: p.frameworkID,
 		root:        p.root,
@@ -240,30 +240,34 @@ func (l *loop) flush() error {
 		}
 	}
 	if len(l.pendingAcks) > 0 {
-		l.acks.push(l.pendingAcks)
+		l.acknowledge(l.pendingAcks)
 		l.pendingAcks = nil
 	}
 	return nil
 }
 
-// ackWorkers is how many acknowledgements are in flight at once. An agent
-// sends a task's next update only after the previous one is acknowledged,
-// so acknowledgements of different updates may go in any order.
-const ackWorkers = 8
+// callWorkers is how many scheduler calls (acknowledgements, kills,
+// accepts, declines, reconciliations) are in flight at once. A burst — a
+// thousand kills when a big app is removed — queues here instead of opening
+// a thousand connections to the master. An agent sends a task's next update
+// only after the previous one is acknowledged, so calls may complete in any
+// order.
+const callWorkers = 8
 
-// ackQueue holds acknowledgements waiting to be sent: unbounded, so the
-// loop never drops one (a dropped one costs an agent retry much later).
-type ackQueue struct {
+// callQueue holds scheduler calls waiting to be made: unbounded, so the
+// loop never blocks on it or drops one (a dropped acknowledgement costs an
+// agent retry much later).
+type callQueue struct {
 	mu    sync.Mutex
-	items []mesosv1.TaskStatus
+	items []func(context.Context)
 	wake  chan struct{}
 }
 
-func newAckQueue() *ackQueue { return &ackQueue{wake: make(chan struct{}, 1)} }
+func newCallQueue() *callQueue { return &callQueue{wake: make(chan struct{}, 1)} }
 
-func (q *ackQueue) push(sts []mesosv1.TaskStatus) {
+func (q *callQueue) push(fns ...func(context.Context)) {
 	q.mu.Lock()
-	q.items = append(q.items, sts...)
+	q.items = append(q.items, fns...)
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
@@ -271,14 +275,26 @@ func (q *ackQueue) push(sts []mesosv1.TaskStatus) {
 	}
 }
 
-func (q *ackQueue) pop() (mesosv1.TaskStatus, bool) {
+// pushFront queues fn ahead of everything waiting: answers to offers must
+// not wait behind a burst of kills or acknowledgements.
+func (q *callQueue) pushFront(fn func(context.Context)) {
+	q.mu.Lock()
+	q.items = append([]func(context.Context){fn}, q.items...)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *callQueue) pop() (func(context.Context), bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.items) == 0 {
-		return mesosv1.TaskStatus{}, false
+		return nil, false
 	}
-	st := q.items[0]
-	q.items[0] = mesosv1.TaskStatus{}
+	fn := q.items[0]
+	q.items[0] = nil
 	q.items = q.items[1:]
 	if len(q.items) > 0 {
 		select { // keep another worker busy
@@ -286,31 +302,42 @@ func (q *ackQueue) pop() (mesosv1.TaskStatus, bool) {
 		default:
 		}
 	}
-	return st, true
+	return fn, true
 }
 
-// ackLoop sends acknowledgements off the loop, ackWorkers at a time.
-func (l *loop) ackLoop() {
+// callLoop makes the queued calls, callWorkers at a time, until ctx ends.
+func (l *loop) callLoop() {
 	var wg sync.WaitGroup
-	for range ackWorkers {
+	for range callWorkers {
 		wg.Go(func() {
 			for {
-				st, ok := l.acks.pop()
+				fn, ok := l.work.pop()
 				if !ok {
 					select {
 					case <-l.ctx.Done():
 						return
-					case <-l.acks.wake:
+					case <-l.work.wake:
 						continue
 					}
 				}
-				if err := l.sched.Load().Acknowledge(l.ctx, st); err != nil && l.ctx.Err() == nil {
-					l.log.Debug("acknowledge", "task_id", st.TaskID.Value, "error", err)
-				}
+				fn(l.ctx)
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// acknowledge queues acknowledgements of updates.
+func (l *loop) acknowledge(sts []mesosv1.TaskStatus) {
+	fns := make([]func(context.Context), len(sts))
+	for i, st := range sts {
+		fns[i] = func(ctx context.Context) {
+			if err := l.sched.Load().Acknowledge(ctx, st); err != nil && ctx.Err() == nil {
+				l.log.Debug("acknowledge", "task_id", st.TaskID.Value, "error", err)
+			}
+		}
+	}
+	l.work.push(fns...)
 }
 
 // index adds or re-files an instance in the lookup maps.
