@@ -237,6 +237,17 @@ func TestAppLifecycle(t *testing.T) {
 	if code := m.do("GET", "/v2/apps/prod/web", nil, &nf); code != 404 || nf.Message != "App '/prod/web' does not exist" {
 		t.Errorf("GET deleted app = %d %q", code, nf.Message)
 	}
+	// Every instance is forgotten once its task is gone.
+	clustertest.Eventually(t, 20*time.Second, func() error {
+		var metrics struct {
+			Gauges map[string]struct{ Value float64 } `json:"gauges"`
+		}
+		m.do("GET", "/metrics", nil, &metrics)
+		if n := metrics.Gauges["marathon.instances.total.gauge"].Value; n != 0 {
+			return fmt.Errorf("%v instances kept", n)
+		}
+		return nil
+	})
 }
 
 func TestRollingUpgradeWaitsForHealth(t *testing.T) {
@@ -408,4 +419,51 @@ func subscribe(t *testing.T, url string) <-chan sseEvent {
 		}
 	}()
 	return out
+}
+
+// A task that fails its health check maxConsecutiveFailures times is
+// killed by its agent and replaced by Marathon, with an
+// unhealthy_instance_kill_event.
+func TestUnhealthyTaskIsReplaced(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Agents: 1})
+	m := newClient(t, c)
+	dir := t.TempDir()
+	healthy := filepath.Join(dir, "healthy")
+	if err := os.WriteFile(healthy, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	events := subscribe(t, m.base()+"/v2/events?event_type=unhealthy_instance_kill_event")
+	m.do("POST", "/v2/apps", fmt.Sprintf(`{"id": "/flaky", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16,
+		"healthChecks": [{"protocol": "COMMAND", "command": {"value": "test -f %s"},
+			"gracePeriodSeconds": 0, "intervalSeconds": 1, "timeoutSeconds": 1, "delaySeconds": 0, "maxConsecutiveFailures": 2}]}`, healthy), nil)
+	var first string
+	clustertest.Eventually(t, 20*time.Second, func() error {
+		a := m.app("/flaky")
+		if a.TasksHealthy != 1 {
+			return fmt.Errorf("healthy %d", a.TasksHealthy)
+		}
+		first = a.Tasks[0].ID
+		return nil
+	})
+	if err := os.Remove(healthy); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-events:
+		if !strings.Contains(string(ev.Data), first) {
+			t.Errorf("unhealthy_instance_kill_event for another task: %s", ev.Data)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no unhealthy_instance_kill_event")
+	}
+	if err := os.WriteFile(healthy, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	clustertest.Eventually(t, 30*time.Second, func() error {
+		a := m.app("/flaky")
+		if len(a.Tasks) != 1 || a.Tasks[0].ID == first || a.TasksHealthy != 1 {
+			return fmt.Errorf("tasks %v healthy %d", taskIDs(a), a.TasksHealthy)
+		}
+		return nil
+	})
 }

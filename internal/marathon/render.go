@@ -59,6 +59,7 @@ func (l *loop) publish(now time.Time, force bool) {
 		Apps:        apps,
 		Deployments: make([]v2.Deployment, 0, len(l.deployments)),
 		Queue:       l.renderQueue(now),
+		Instances:   len(l.instances),
 	}
 	for _, d := range l.deployments {
 		snap.Deployments = append(snap.Deployments, l.renderDeployment(d))

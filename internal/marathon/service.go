@@ -32,6 +32,9 @@ type Snapshot struct {
 	Deployments []v2.Deployment
 	// Queue lists apps with instances waiting for an offer.
 	Queue []QueueEntry
+	// Instances counts every instance Marathon keeps, including ones being
+	// killed and unreachable ones.
+	Instances int
 }
 
 // AppStatus is the runtime side of one app.
