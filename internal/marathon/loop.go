@@ -73,6 +73,7 @@ type loop struct {
 	reviveDue   bool // new launches or an elapsed backoff: clear decline filters
 	subscribed  bool
 	lastRecon   time.Time
+	lastScan    time.Time
 
 	pending     []store.Op
 	pendingAcks []mesosv1.TaskStatus

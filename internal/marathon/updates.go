@@ -160,18 +160,12 @@ func (l *loop) onUnknownTask(st mesosv1.TaskStatus, now time.Time) {
 
 // housekeeping runs on every tick.
 func (l *loop) housekeeping(now time.Time) {
-	for _, in := range l.instances {
-		app, hasApp := l.root.Apps[in.AppID]
-		switch {
-		case in.State == mesosv1.TaskUnreachable:
-			l.housekeepUnreachable(in, app, hasApp, now)
-		case in.active() && !in.killSentAt.IsZero() && now.Sub(in.killSentAt) >= l.cfg.KillRetry:
-			l.kill(in, now)
-		case in.State == mesosv1.TaskStaging && !in.StagedAt.IsZero() && now.Sub(in.StagedAt) >= l.cfg.TaskLaunchTimeout && in.killSentAt.IsZero():
-			l.log.Warn("task did not start in time; killing it", "task_id", in.TaskID)
-			l.kill(in, now)
-			in.killedByUs = false // a launch timeout is a failure: back off
-		}
+	// Timeouts on instances (unreachable strategy, kill retries, launch
+	// timeout) have second granularity: scan the instances once a second,
+	// not every tick, so a large idle cluster costs little.
+	if now.Sub(l.lastScan) >= instanceScanEvery {
+		l.lastScan = now
+		l.scanInstances(now)
 	}
 	if l.subscribed && now.Sub(l.lastRecon) >= l.cfg.ReconcileInterval {
 		l.reconcile(now)
@@ -185,6 +179,26 @@ func (l *loop) housekeeping(now time.Time) {
 		}
 	}
 	l.changed = true
+}
+
+// instanceScanEvery is the period of scanInstances.
+const instanceScanEvery = time.Second
+
+// scanInstances applies the time-based rules to every instance.
+func (l *loop) scanInstances(now time.Time) {
+	for _, in := range l.instances {
+		app, hasApp := l.root.Apps[in.AppID]
+		switch {
+		case in.State == mesosv1.TaskUnreachable:
+			l.housekeepUnreachable(in, app, hasApp, now)
+		case in.active() && !in.killSentAt.IsZero() && now.Sub(in.killSentAt) >= l.cfg.KillRetry:
+			l.kill(in, now)
+		case in.State == mesosv1.TaskStaging && !in.StagedAt.IsZero() && now.Sub(in.StagedAt) >= l.cfg.TaskLaunchTimeout && in.killSentAt.IsZero():
+			l.log.Warn("task did not start in time; killing it", "task_id", in.TaskID)
+			l.kill(in, now)
+			in.killedByUs = false // a launch timeout is a failure: back off
+		}
+	}
 }
 
 // housekeepUnreachable applies an app's unreachableStrategy to an
