@@ -231,6 +231,13 @@ func benchList(ctx context.Context, o options) ([]result, error) {
 		all := time.Since(t0)
 		fmt.Fprintf(os.Stderr, "list: %d apps posted in %s, %d tasks running and deployments done after %s\n",
 			o.apps, posted.Round(time.Millisecond), want, all.Round(time.Millisecond))
+		// Measure reads on a settled cluster: every status update of the
+		// setup acknowledged (reads under load are issue 7's scenario).
+		tq := time.Now()
+		if err := waitQuiet(ctx, newAPI(c.Masters[0].URL())); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "list: quiet %s later\n", time.Since(tq).Round(time.Millisecond))
 		name := fmt.Sprintf("%d apps / %d tasks", o.apps, want)
 		rs = append(rs,
 			summarize("list", fmt.Sprintf("setup: %d groups of %d apps × %d instances, one after the other → %d tasks running, no deployment",
