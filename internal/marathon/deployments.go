@@ -147,7 +147,7 @@ func (l *loop) update(req UpdateRequest) (UpdateResult, error) {
 		return UpdateResult{}, err
 	}
 	ctx, cancel := context.WithTimeout(l.ctx, 30*time.Second)
-	err = l.st.Apply(ctx, ops...)
+	err = l.write(ctx, ops...)
 	cancel()
 	if err != nil {
 		return UpdateResult{}, fmt.Errorf("persist deployment %s: %w", plan.ID, err)
@@ -437,7 +437,7 @@ func (l *loop) cancelDeployment(id string, force bool) (*v2.DeploymentResult, er
 	now := time.Now()
 	if force {
 		ctx, cancel := context.WithTimeout(l.ctx, 30*time.Second)
-		err := l.st.Apply(ctx, store.Delete(deploymentKey(id)))
+		err := l.write(ctx, store.Delete(deploymentKey(id)))
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("cancel deployment %s: %w", id, err)

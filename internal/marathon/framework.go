@@ -74,6 +74,10 @@ func (m *Marathon) lead(ctx context.Context) error {
 		return err
 	}
 	l := newLoop(m, ctx, p)
+	l.guard, l.guarded = store.LeadershipGuard(ctx)
+	if !l.guarded {
+		m.log.Warn("leading without a write fence (the leadership context carries no guard)")
+	}
 	sched, err := scheduler.New(m.schedulerConfig(p.frameworkID))
 	if err != nil {
 		return err
@@ -198,7 +202,7 @@ func (l *loop) forgetFramework() error {
 	l.subscribed = false
 	ctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
 	defer cancel()
-	return l.st.Apply(ctx, store.Delete(keyFrameworkID))
+	return l.write(ctx, store.Delete(keyFrameworkID))
 }
 
 // onSubscribed persists a new framework ID and reconciles every task.

@@ -47,12 +47,16 @@ type offerStats struct {
 
 // loop is the leader's state and the goroutine that owns it.
 type loop struct {
-	m     *Marathon
-	cfg   Config
-	log   *slog.Logger
-	st    *store.Store
-	sched atomic.Pointer[scheduler.Client]
-	ctx   context.Context
+	m   *Marathon
+	cfg Config
+	log *slog.Logger
+	st  *store.Store
+	// guard fences every write: it fails once this leadership's election
+	// key is gone, so a deposed leader cannot overwrite its successor.
+	guard   store.Op
+	guarded bool
+	sched   atomic.Pointer[scheduler.Client]
+	ctx     context.Context
 
 	inbox   chan func()
 	stopped chan struct{}
@@ -231,7 +235,7 @@ func (l *loop) flush() error {
 		ops := l.pending
 		l.pending = nil
 		ctx, cancel := context.WithTimeout(l.ctx, 30*time.Second)
-		err := l.st.Apply(ctx, ops...)
+		err := l.write(ctx, ops...)
 		cancel()
 		if err != nil {
 			// Unacknowledged updates are resent by the agent; dropping them
@@ -245,6 +249,20 @@ func (l *loop) flush() error {
 		l.pendingAcks = nil
 	}
 	return nil
+}
+
+// write applies ops, fenced by the leadership guard. A refused write means
+// leadership is gone: it reports a NotLeaderError.
+func (l *loop) write(ctx context.Context, ops ...store.Op) error {
+	if l.guarded {
+		ops = append([]store.Op{l.guard}, ops...)
+	}
+	err := l.st.Apply(ctx, ops...)
+	if errors.Is(err, store.ErrConflict) {
+		l.log.Warn("write refused: this node no longer holds Marathon's leadership")
+		return &NotLeaderError{}
+	}
+	return err
 }
 
 // callWorkers is how many scheduler calls (acknowledgements, kills,

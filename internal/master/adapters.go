@@ -62,6 +62,11 @@ func (r *storeRegistry) Apply(ctx context.Context, ops ...mesos.RegistryOp) erro
 	if len(sops) == 0 {
 		return nil
 	}
+	// Fence: a master that lost its leadership must not overwrite what its
+	// successor wrote (ctx descends from the election's leaderCtx).
+	if g, ok := store.LeadershipGuard(ctx); ok {
+		sops = append([]store.Op{g}, sops...)
+	}
 	if err := r.st.Apply(ctx, sops...); err != nil {
 		return fmt.Errorf("registry apply: %w", err)
 	}

@@ -134,12 +134,16 @@ func (s *Store) commitOne(r *applyReq) error {
 	var cmps []clientv3.Cmp
 	for _, op := range r.ops {
 		k := s.abs(op.key)
-		m.add(k, op)
+		if op.kind != opGuard {
+			m.add(k, op)
+		}
 		switch op.cond {
 		case condAbsent:
 			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
 		case condModRevision:
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", op.rev))
+		case condCreateRevision:
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", op.rev))
 		}
 	}
 	err := s.txn(cmps, m.ops())

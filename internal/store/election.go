@@ -143,7 +143,7 @@ func (e *Election) term(ctx context.Context, fn func(context.Context) error) err
 		return err
 	}
 
-	leaderCtx, demote := context.WithCancel(tctx)
+	leaderCtx, demote := context.WithCancel(context.WithValue(tctx, leadershipKey{}, Guard(s.rel([]byte(key)), myRev)))
 	defer demote()
 	go func() { // a deleted key (e.g. revoked lease) also ends leadership
 		e.watchOwnKey(leaderCtx, key, myRev)
@@ -270,6 +270,18 @@ func (e *Election) resign(lease clientv3.LeaseID) {
 	if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) { // not found: already expired
 		e.log.Warn("resign: revoke lease", "error", err)
 	}
+}
+
+// leadershipKey is the context key of a leadership's guard.
+type leadershipKey struct{}
+
+// LeadershipGuard returns, for a context derived from an Election's leaderCtx, an Op to
+// add to every Apply the leader makes: the Apply then fails with ErrConflict, writing
+// nothing, once this leadership's election key is gone (its lease expired or was
+// revoked), even if the leader has not noticed yet. ok is false for other contexts.
+func LeadershipGuard(ctx context.Context) (op Op, ok bool) {
+	op, ok = ctx.Value(leadershipKey{}).(Op)
+	return op, ok
 }
 
 // Leader returns the value advertised by the current leader of election name, or

@@ -237,3 +237,52 @@ func TestElectionFailoverOnCrash(t *testing.T) {
 }
 
 var _ = sync.Mutex{}
+
+// A leader's guarded writes succeed while it leads and fail, writing
+// nothing, once its election key is gone — even before it notices.
+func TestLeadershipGuardFencesAnOldLeader(t *testing.T) {
+	s := storetest.Open(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	guards := make(chan store.Op, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.NewElection("fenced", "me").Run(ctx, func(leaderCtx context.Context) error {
+			g, ok := store.LeadershipGuard(leaderCtx)
+			if !ok {
+				t.Error("leaderCtx carries no guard")
+			}
+			select {
+			case guards <- g:
+			default:
+			}
+			<-leaderCtx.Done()
+			return nil
+		})
+	}()
+	var g store.Op
+	select {
+	case g = <-guards:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not elected")
+	}
+	if _, ok := store.LeadershipGuard(t.Context()); ok {
+		t.Error("a plain context carries a guard")
+	}
+	if err := s.Apply(t.Context(), g, store.Put("fenced/a", []byte("1"))); err != nil {
+		t.Fatalf("guarded write while leading: %v", err)
+	}
+	// Delete the election key behind the leader's back: its next write is refused.
+	if _, err := s.Client().Delete(t.Context(), s.Prefix()+"/elections/fenced/", clientv3.WithPrefix()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(t.Context(), g, store.Put("fenced/a", []byte("2"))); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("guarded write after losing the key = %v, want ErrConflict", err)
+	}
+	if v, err := s.Get(t.Context(), "fenced/a"); err != nil || string(v) != "1" {
+		t.Fatalf("fenced/a = %q %v, want the leader's first write only", v, err)
+	}
+	cancel()
+	<-done
+}

@@ -87,6 +87,7 @@ const (
 	opPut opKind = iota + 1
 	opDelete
 	opDeletePrefix
+	opGuard // a condition only: writes nothing
 )
 
 type condKind uint8
@@ -95,6 +96,7 @@ const (
 	condNone condKind = iota
 	condAbsent
 	condModRevision
+	condCreateRevision
 )
 
 // Op is one write in an Apply. Build it with Put, Delete, DeletePrefix, PutIfAbsent,
@@ -135,6 +137,13 @@ func DeleteIfRevision(key string, modRevision int64) Op {
 	return Op{kind: opDelete, key: key, cond: condModRevision, rev: modRevision}
 }
 
+// Guard writes nothing: it makes the whole Apply fail with ErrConflict unless key exists
+// with this create revision (it was not deleted and re-created since). Leaders use it as
+// a fence (see LeadershipGuard).
+func Guard(key string, createRevision int64) Op {
+	return Op{kind: opGuard, key: key, cond: condCreateRevision, rev: createRevision}
+}
+
 // Key is the relative key (or prefix) the operation writes.
 func (o Op) Key() string { return o.key }
 
@@ -150,6 +159,10 @@ func (o Op) validate() error {
 	case opDeletePrefix:
 		if o.key == "" {
 			return errors.New("empty prefix: refusing to delete every key")
+		}
+	case opGuard:
+		if o.key == "" || o.rev <= 0 {
+			return errors.New("guard needs a key and a create revision")
 		}
 	default:
 		return errors.New("zero Op")
