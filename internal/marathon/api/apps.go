@@ -1,13 +1,11 @@
 package api
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/basalt-dcos/basalt/internal/marathon"
@@ -88,7 +86,6 @@ func (a *API) listAppsUnder(w http.ResponseWriter, r *http.Request, under string
 	// Encode (or fetch) every app first, so an error can still answer 500,
 	// then stream the pieces: no copy of the whole body is made.
 	parts := make([][]byte, 0, len(snap.AppIDs))
-	size := len(`{"apps":[]}`) + 1
 	for _, id := range snap.AppIDs {
 		app, ok := snap.Root.Apps[id]
 		if !ok || !f.match(app) {
@@ -100,21 +97,8 @@ func (a *API) listAppsUnder(w http.ResponseWriter, r *http.Request, under string
 			return
 		}
 		parts = append(parts, b)
-		size += len(b) + 1
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(size-min(1, len(parts))))
-	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 64<<10)
-	bw.WriteString(`{"apps":[`)
-	for i, b := range parts {
-		if i > 0 {
-			bw.WriteByte(',')
-		}
-		bw.Write(b)
-	}
-	bw.WriteString("]}\n")
-	_ = bw.Flush()
+	streamJSONList(w, `{"apps":[`, "]}\n", parts)
 }
 
 // encodeApp renders an app as AppInfo JSON, from the status's cache when
@@ -122,12 +106,10 @@ func (a *API) listAppsUnder(w http.ResponseWriter, r *http.Request, under string
 func encodeApp(app v2.App, st *marathon.AppStatus, e appEmbeds) ([]byte, error) {
 	render := func() ([]byte, error) {
 		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(appInfo(app, st, e)); err != nil {
+		if err := encodeCompact(&buf, appInfo(app, st, e)); err != nil {
 			return nil, fmt.Errorf("encode app %s: %w", app.ID, err)
 		}
-		return bytes.TrimRight(buf.Bytes(), "\n"), nil
+		return buf.Bytes(), nil
 	}
 	if st == nil {
 		return render()

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -110,6 +111,43 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 
 // writeJSON answers with v as JSON. HTML characters are not escaped:
 // Marathon writes "cmd": "a && b" as is.
+// encodeCompact appends v's JSON to buf, without HTML escaping and without
+// the trailing newline.
+func encodeCompact(buf *bytes.Buffer, v any) error {
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	buf.Truncate(buf.Len() - 1)
+	return nil
+}
+
+// streamJSONList writes 200 with head, the comma-joined parts and tail,
+// without copying the parts into one body.
+func streamJSONList(w http.ResponseWriter, head, tail string, parts [][]byte) {
+	size := len(head) + len(tail)
+	for i, p := range parts {
+		size += len(p)
+		if i > 0 {
+			size++
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(size))
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteString(head)
+	for i, p := range parts {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.Write(p)
+	}
+	bw.WriteString(tail)
+	_ = bw.Flush()
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"mime"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -52,19 +54,43 @@ func (a *API) listTasks(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	out := tasksOut{Tasks: []v2.Task{}}
+	keys := make([]string, 0, len(states))
+	for st := range states {
+		keys = append(keys, st)
+	}
+	sort.Strings(keys)
+	cacheKey := "tasks:" + strings.Join(keys, ",")
+	// Each app's tasks are encoded once per app status (see encodeApp).
+	parts := make([][]byte, 0, len(snap.AppIDs))
 	for _, id := range snap.AppIDs {
 		st := snap.Apps[id]
-		if st == nil {
+		if st == nil || len(st.Tasks) == 0 {
 			continue
 		}
-		for _, t := range st.Tasks {
-			if len(states) == 0 || states[t.State] {
-				out.Tasks = append(out.Tasks, t)
+		b, err := st.Encoded(cacheKey, func() ([]byte, error) {
+			var buf bytes.Buffer
+			for _, t := range st.Tasks {
+				if len(states) > 0 && !states[t.State] {
+					continue
+				}
+				if buf.Len() > 0 {
+					buf.WriteByte(',')
+				}
+				if err := encodeCompact(&buf, t); err != nil {
+					return nil, err
+				}
 			}
+			return buf.Bytes(), nil
+		})
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if len(b) > 0 {
+			parts = append(parts, b)
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	streamJSONList(w, `{"tasks":[`, "]}\n", parts)
 }
 
 // killParams reads scale, wipe and force.
