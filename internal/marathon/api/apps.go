@@ -307,26 +307,12 @@ func (a *API) putApp(root *deploy.Root, id string, body []byte, partial, create 
 // partial; 404 when absent).
 func (a *API) updateApp(patch bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := canonicalID(r.PathValue("rest"))
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		partial := true
-		if !patch {
-			if partial, err = boolParam(r, "partialUpdate", true); err != nil {
-				a.fail(w, r, err)
-				return
-			}
-		}
-		force, err := boolParam(r, "force", false)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		body, err := a.readBody(w, r)
-		if err != nil {
-			a.fail(w, r, err)
+		q := a.reader(w, r)
+		id := q.id(canonicalID)
+		partial := patch || q.flag("partialUpdate", true)
+		force := q.flag("force", false)
+		body := q.body()
+		if q.failed() {
 			return
 		}
 		if v, ok := versionOnly(body); ok {
@@ -377,22 +363,11 @@ func (a *API) updateApp(patch bool) http.HandlerFunc {
 // applied in one deployment. PUT creates absent apps; PATCH answers 404.
 func (a *API) updateApps(patch bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		partial := true
-		var err error
-		if !patch {
-			if partial, err = boolParam(r, "partialUpdate", true); err != nil {
-				a.fail(w, r, err)
-				return
-			}
-		}
-		force, err := boolParam(r, "force", false)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		body, err := a.readBody(w, r)
-		if err != nil {
-			a.fail(w, r, err)
+		q := a.reader(w, r)
+		partial := patch || q.flag("partialUpdate", true)
+		force := q.flag("force", false)
+		body := q.body()
+		if q.failed() {
 			return
 		}
 		raws, ids, err := appdef.DecodeApps(body)

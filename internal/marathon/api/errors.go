@@ -183,6 +183,58 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 }
 
 // boolParam reads a true/false query parameter; absent means def.
+// reader reads a mutating request's path id, query flags and body, keeping
+// the first error, so that a handler answers it once (failed).
+type reader struct {
+	a   *API
+	w   http.ResponseWriter
+	r   *http.Request
+	err error
+}
+
+func (a *API) reader(w http.ResponseWriter, r *http.Request) *reader {
+	return &reader{a: a, w: w, r: r}
+}
+
+// id parses the path's "rest" with parse (canonicalID or groupID).
+func (q *reader) id(parse func(string) (string, error)) string {
+	if q.err != nil {
+		return ""
+	}
+	id, err := parse(q.r.PathValue("rest"))
+	q.err = err
+	return id
+}
+
+// flag reads a boolean query parameter.
+func (q *reader) flag(name string, def bool) bool {
+	if q.err != nil {
+		return def
+	}
+	v, err := boolParam(q.r, name, def)
+	q.err = err
+	return v
+}
+
+// body reads the size-limited body.
+func (q *reader) body() []byte {
+	if q.err != nil {
+		return nil
+	}
+	b, err := q.a.readBody(q.w, q.r)
+	q.err = err
+	return b
+}
+
+// failed answers the first error, if any, and reports whether there was one.
+func (q *reader) failed() bool {
+	if q.err == nil {
+		return false
+	}
+	q.a.fail(q.w, q.r, q.err)
+	return true
+}
+
 func boolParam(r *http.Request, name string, def bool) (bool, error) {
 	s := r.URL.Query().Get(name)
 	if s == "" {

@@ -106,19 +106,11 @@ func (a *API) decodeGroup(body []byte, base string) (v2.Group, error) {
 
 // createGroup is POST /v2/groups[/{id}]: 201, 409 when the group exists.
 func (a *API) createGroup(w http.ResponseWriter, r *http.Request) {
-	base, err := groupID(r.PathValue("rest"))
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	force, err := boolParam(r, "force", false)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	body, err := a.readBody(w, r)
-	if err != nil {
-		a.fail(w, r, err)
+	q := a.reader(w, r)
+	base := q.id(groupID)
+	force := q.flag("force", false)
+	body := q.body()
+	if q.failed() {
 		return
 	}
 	g, err := a.decodeGroup(body, base)
@@ -168,26 +160,15 @@ func planSteps(p deploy.Plan) planOut {
 // dryRun=true answers the plan's steps and changes nothing.
 func (a *API) updateGroup(patch bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		gid, err := groupID(r.PathValue("rest"))
-		if err != nil {
-			a.fail(w, r, err)
+		q := a.reader(w, r)
+		gid := q.id(groupID)
+		force := q.flag("force", false)
+		dryRun := q.flag("dryRun", false)
+		body := q.body()
+		if q.failed() {
 			return
 		}
-		force, err := boolParam(r, "force", false)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		dryRun, err := boolParam(r, "dryRun", false)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		body, err := a.readBody(w, r)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
+		var err error
 		keys := bodyKeys(body)
 		var change func(*deploy.Root) error
 		switch {
