@@ -1,7 +1,11 @@
 package api
 
 import (
+	"fmt"
+	"io"
 	"net/http"
+	"sort"
+	"strconv"
 	"strings"
 
 	v2 "github.com/basalt-dcos/basalt/pkg/marathon"
@@ -113,6 +117,65 @@ func (a *API) metrics(w http.ResponseWriter, r *http.Request) {
 		m = map[string]any{}
 	}
 	writeJSON(w, http.StatusOK, m)
+}
+
+// metricsPrometheus is GET /metrics/prometheus (Marathon 1.7+): the
+// gauges and counters of /metrics in the Prometheus text format, names
+// with "." and "-" turned into "_".
+func (a *API) metricsPrometheus(w http.ResponseWriter, r *http.Request) {
+	m := a.b.Metrics()
+	var b strings.Builder
+	for _, kind := range []string{"gauges", "counters"} {
+		group, _ := m[kind].(map[string]any)
+		names := make([]string, 0, len(group))
+		for name := range group {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		typ := "gauge"
+		if kind == "counters" {
+			typ = "counter"
+		}
+		for _, name := range names {
+			var v float64
+			switch x := group[name].(type) {
+			case map[string]any:
+				v, _ = toFloat(x["value"])
+				if kind == "counters" {
+					v, _ = toFloat(x["count"])
+				}
+			default:
+				v, _ = toFloat(x)
+			}
+			pn := promName(name)
+			fmt.Fprintf(&b, "# TYPE %s %s\n%s %s\n", pn, typ, pn, strconv.FormatFloat(v, 'g', -1, 64))
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	_, _ = io.WriteString(w, b.String())
+}
+
+// promName turns a Dropwizard metric name into a Prometheus one.
+func promName(name string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == ':':
+			return r
+		}
+		return '_'
+	}, name)
+}
+
+func toFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case float64:
+		return x, true
+	}
+	return 0, false
 }
 
 // emptyList answers [] (GET /v2/pods: there are never pods).

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -54,6 +55,25 @@ func TestInfoLeaderPingMetrics(t *testing.T) {
 	wantStatus(t, rec, http.StatusOK)
 	if diff := cmp.Diff(map[string]any{"gauges": map[string]any{"apps": 3.0}}, obj(t, rec)); diff != "" {
 		t.Errorf("metrics (-want +got):\n%s", diff)
+	}
+}
+
+func TestMetricsPrometheus(t *testing.T) {
+	f := newFake()
+	f.metrics = map[string]any{
+		"gauges":   map[string]any{"marathon.apps.active.gauge": map[string]any{"value": 3}, "plain-one": 1.5},
+		"counters": map[string]any{"marathon.http.requests": map[string]any{"count": int64(7)}},
+	}
+	rec := call(t, newAPI(t, f), "GET", "/metrics/prometheus", "")
+	wantStatus(t, rec, http.StatusOK)
+	want := "# TYPE marathon_apps_active_gauge gauge\nmarathon_apps_active_gauge 3\n" +
+		"# TYPE plain_one gauge\nplain_one 1.5\n" +
+		"# TYPE marathon_http_requests counter\nmarathon_http_requests 7\n"
+	if diff := cmp.Diff(want, rec.Body.String()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("Content-Type = %q", ct)
 	}
 }
 

@@ -68,4 +68,5 @@ func (a *API) routes() {
 	// Process endpoints.
 	m.HandleFunc("GET /ping", a.ping)
 	m.HandleFunc("GET /metrics", a.metrics)
+	m.HandleFunc("GET /metrics/prometheus", a.metricsPrometheus)
 }
