@@ -56,14 +56,7 @@ func versionKey(id, version string) string { return prefixVersions + safeKey(id)
 func groupKey(id string) string            { return prefixGroups + safeKey(id) }
 func deploymentKey(id string) string       { return prefixDeployment + id }
 func instanceKey(id string) string         { return prefixInstances + id }
-func putJSON(key string, v any) store.Op   { b, err := json.Marshal(v); return putOrFail(key, b, err) }
-func putOrFail(key string, b []byte, err error) store.Op {
-	if err != nil {
-		// Everything stored is plain data; an encoding failure is a bug.
-		panic(fmt.Sprintf("marathon: encode %s: %v", key, err))
-	}
-	return store.Put(key, b)
-}
+func putJSON(key string, v any) store.Op   { return store.PutJSON(key, v) }
 
 // load reads Marathon's state from st.
 func load(ctx context.Context, st *store.Store) (*persisted, error) {

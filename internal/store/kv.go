@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -112,6 +113,16 @@ type Op struct {
 
 // Put sets key to val.
 func Put(key string, val []byte) Op { return Op{kind: opPut, key: key, val: val} }
+
+// PutJSON sets key to v encoded as JSON; an encoding error fails the Apply
+// that carries the op.
+func PutJSON(key string, v any) Op {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Op{kind: opPut, key: key, err: fmt.Errorf("encode %s: %w", key, err)}
+	}
+	return Put(key, b)
+}
 
 // Delete removes key (no error if it does not exist).
 func Delete(key string) Op { return Op{kind: opDelete, key: key} }

@@ -564,3 +564,21 @@ func TestExternalEndpoints(t *testing.T) {
 		t.Fatalf("Status = %+v, %v", st, err)
 	}
 }
+
+func TestPutJSON(t *testing.T) {
+	s := storetest.Open(t)
+	if err := s.Apply(t.Context(), store.PutJSON("j/ok", map[string]int{"a": 1})); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Get(t.Context(), "j/ok"); err != nil || string(v) != `{"a":1}` {
+		t.Fatalf("j/ok = %q %v", v, err)
+	}
+	// A value JSON cannot encode fails the whole Apply; nothing is written.
+	err := s.Apply(t.Context(), store.Put("j/other", []byte("x")), store.PutJSON("j/bad", make(chan int)))
+	if err == nil {
+		t.Fatal("Apply with an unencodable value succeeded")
+	}
+	if _, err := s.Get(t.Context(), "j/other"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("j/other written despite the failed Apply: %v", err)
+	}
+}
