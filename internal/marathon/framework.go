@@ -218,23 +218,44 @@ func (l *loop) onSubscribed(sub *mesosv1.EventSubscribedBody) {
 	l.subscribed = true
 	l.suppressed = false // SUBSCRIBE without suppressed roles
 	l.allDirty = true
-	l.reconcile(time.Now())
+	now := time.Now()
+	l.reconcile(now)
+	// A master that just took over learns tasks as agents re-register, and
+	// tells no framework about them: reconcile again while they come back,
+	// so tasks nobody owns any more are found and killed.
+	l.reconcileAt = l.reconcileAt[:0]
+	for _, d := range reconcileFollowUps {
+		l.reconcileAt = append(l.reconcileAt, now.Add(d))
+	}
 }
 
 // reconcile asks for the state of every known task (explicit), then for
 // every task Mesos knows (implicit), so unknown ones can be killed.
 func (l *loop) reconcile(now time.Time) {
 	l.lastRecon = now
+	l.explicitReconcile(now, func(*instance) bool { return true }, true)
+}
+
+// explicitReconcile asks Mesos for the state of the active tasks that pick
+// selects (and, with implicit, of every task Mesos knows). Each task stays
+// marked until an update for it arrives; unanswered ones are asked again
+// (reconcileRetry), as Mesos expects: a master that is still waiting for
+// agents to re-register after a failover does not answer for their tasks.
+func (l *loop) explicitReconcile(now time.Time, pick func(*instance) bool, implicit bool) {
 	var tasks []mesosv1.ReconcileTask
 	for _, in := range l.instances {
-		if in.TaskID == "" || !in.active() {
+		if in.TaskID == "" || !in.active() || !pick(in) {
 			continue
 		}
+		in.reconcileSent = now
 		rt := mesosv1.ReconcileTask{TaskID: mesosv1.ID{Value: in.TaskID}}
 		if in.AgentID != "" {
 			rt.AgentID = &mesosv1.ID{Value: in.AgentID}
 		}
 		tasks = append(tasks, rt)
+	}
+	if len(tasks) == 0 && !implicit {
+		return
 	}
 	sched := l.sched.Load()
 	l.goCall(func(ctx context.Context) {
@@ -245,11 +266,20 @@ func (l *loop) reconcile(now time.Time) {
 				return
 			}
 		}
-		if err := sched.Reconcile(ctx, nil); err != nil {
-			l.log.Warn("implicit reconciliation", "error", err)
+		if implicit {
+			if err := sched.Reconcile(ctx, nil); err != nil {
+				l.log.Warn("implicit reconciliation", "error", err)
+			}
 		}
 	})
 }
+
+// reconcileFollowUps are the extra reconciliations after a (re)subscription.
+var reconcileFollowUps = [...]time.Duration{5 * time.Second, 20 * time.Second, time.Minute} // read-only
+
+// reconcileRetry is how long a task may go unanswered after an explicit
+// reconciliation before it is asked about again.
+const reconcileRetry = 5 * time.Second
 
 // goCall queues a scheduler call, made off the loop by the call workers.
 func (l *loop) goCall(fn func(ctx context.Context)) {
@@ -460,6 +490,8 @@ func (l *loop) stage(in *instance, app v2.App, offer mesosv1.Offer, res match.Re
 	next.IPs = nil
 	next.ready = false
 	next.killSentAt = time.Time{}
+	next.killFirst = time.Time{}
+	next.reconcileSent = time.Time{}
 	next.killedByUs = false
 	ti, err := match.BuildTask(app, match.TaskParams{
 		TaskID: next.TaskID, AgentID: next.AgentID, Hostname: next.Hostname,
@@ -486,6 +518,9 @@ func configVersion(app v2.App) string {
 func (l *loop) kill(in *instance, now time.Time) {
 	if in.TaskID == "" || !in.active() {
 		return
+	}
+	if in.killSentAt.IsZero() {
+		in.killFirst = now
 	}
 	in.killSentAt = now
 	in.killedByUs = true

@@ -58,7 +58,11 @@ type instance struct {
 	// Runtime only.
 	ready      bool      // readiness check passed for the current task
 	killSentAt time.Time // last kill sent for the current task
+	killFirst  time.Time // first kill sent for the current task
 	killedByUs bool      // the current task's end was asked for (no backoff)
+	// reconcileSent is when the task was last asked about; zero once an
+	// update for it arrived.
+	reconcileSent time.Time
 }
 
 // Instance goals.
@@ -96,14 +100,19 @@ func uuid() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
+// ended reports whether a task in state s is over for Marathon: a Mesos
+// terminal state, or TASK_UNKNOWN (the master has no record of it, which it
+// answers to a kill or a reconciliation of a task it never saw or forgot).
+func ended(s string) bool { return mesosv1.IsTerminalState(s) || s == mesosv1.TaskUnknown }
+
 // scheduled: wants a task and has none active.
 func (in *instance) scheduled() bool {
-	return in.Goal == goalRunning && !in.Inactive && (in.State == "" || mesosv1.IsTerminalState(in.State))
+	return in.Goal == goalRunning && !in.Inactive && (in.State == "" || ended(in.State))
 }
 
 // active: has a task that is not terminal.
 func (in *instance) active() bool {
-	return in.State != "" && !mesosv1.IsTerminalState(in.State)
+	return in.State != "" && !ended(in.State)
 }
 
 // live: counts toward the app's instances (not decommissioned, not inactive).

@@ -78,6 +78,9 @@ type loop struct {
 	subscribed  bool
 	lastRecon   time.Time
 	lastScan    time.Time
+	reconcileAt []time.Time // follow-up reconciliations still due
+	// unknownKills rate-limits kills of tasks no instance owns.
+	unknownKills map[string]time.Time
 
 	pending     []store.Op
 	pendingAcks []mesosv1.TaskStatus
@@ -97,23 +100,24 @@ type loop struct {
 func newLoop(m *Marathon, ctx context.Context, p *persisted) *loop {
 	l := &loop{
 		m: m, cfg: m.cfg, log: m.log, st: m.deps.Store, ctx: ctx,
-		inbox:       make(chan func(), inboxSize),
-		stopped:     make(chan struct{}),
-		work:        newCallQueue(),
-		flow:        make(chan bool, 16),
-		frameworkID: p.frameworkID,
-		root:        p.root,
-		versions:    p.versions,
-		deployments: p.deployments,
-		instances:   map[string]*instance{},
-		byApp:       map[string]map[string]*instance{},
-		byTask:      map[string]*instance{},
-		apps:        map[string]*appRuntime{},
-		dirtyApps:   map[string]bool{},
-		checkApps:   map[string]bool{},
-		allDirty:    true,
-		rendered:    map[string]*AppStatus{},
-		readiness:   map[string]context.CancelFunc{},
+		inbox:        make(chan func(), inboxSize),
+		stopped:      make(chan struct{}),
+		work:         newCallQueue(),
+		flow:         make(chan bool, 16),
+		frameworkID:  p.frameworkID,
+		root:         p.root,
+		versions:     p.versions,
+		deployments:  p.deployments,
+		instances:    map[string]*instance{},
+		byApp:        map[string]map[string]*instance{},
+		byTask:       map[string]*instance{},
+		apps:         map[string]*appRuntime{},
+		dirtyApps:    map[string]bool{},
+		checkApps:    map[string]bool{},
+		allDirty:     true,
+		rendered:     map[string]*AppStatus{},
+		readiness:    map[string]context.CancelFunc{},
+		unknownKills: map[string]time.Time{},
 	}
 	for _, in := range p.instances {
 		l.index(in)

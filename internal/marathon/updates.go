@@ -21,6 +21,7 @@ func (l *loop) onUpdate(st mesosv1.TaskStatus, now time.Time) {
 		l.onUnknownTask(st, now)
 		return
 	}
+	in.reconcileSent = time.Time{}
 	app, hasApp := l.root.Apps[in.AppID]
 	prevState, prevHealthy := in.State, in.Healthy
 	changed := prevState != st.State
@@ -55,7 +56,7 @@ func (l *loop) onUpdate(st mesosv1.TaskStatus, now time.Time) {
 			changed = true
 		}
 		l.housekeepUnreachable(in, app, hasApp, now)
-	case mesosv1.IsTerminalState(st.State):
+	case ended(st.State):
 		l.stopReadiness(in.TaskID)
 		l.onTerminal(in, app, hasApp, st, now)
 	}
@@ -137,12 +138,26 @@ func (l *loop) backoff(app v2.App, now time.Time) {
 // onUnknownTask handles an update for a task no instance owns: a task
 // left over from an expunged instance is killed.
 func (l *loop) onUnknownTask(st mesosv1.TaskStatus, now time.Time) {
-	if mesosv1.IsTerminalState(st.State) {
+	if ended(st.State) {
 		l.event(EventUnknownInstance, now, map[string]any{
 			"instanceId": instanceOfTask(st.TaskID.Value), "runSpecId": "", "condition": conditionOf(st.State),
 		})
 		return
 	}
+	switch st.State {
+	case mesosv1.TaskStaging, mesosv1.TaskStarting, mesosv1.TaskRunning:
+	default:
+		// KILLING is already dying; UNREACHABLE is killed if it comes back.
+		// (Killing those again only brings the same answer back.)
+		return
+	}
+	if last, ok := l.unknownKills[st.TaskID.Value]; ok && now.Sub(last) < l.cfg.KillRetry {
+		return
+	}
+	if len(l.unknownKills) > 10000 {
+		clear(l.unknownKills) // bound it; a task still alive is killed again
+	}
+	l.unknownKills[st.TaskID.Value] = now
 	var agentID *mesosv1.ID
 	if st.AgentID != nil {
 		a := *st.AgentID
@@ -166,8 +181,17 @@ func (l *loop) housekeeping(now time.Time) {
 	if now.Sub(l.lastScan) >= instanceScanEvery {
 		l.lastScan = now
 		l.scanInstances(now)
+		if l.subscribed {
+			l.explicitReconcile(now, func(in *instance) bool {
+				return !in.reconcileSent.IsZero() && now.Sub(in.reconcileSent) >= reconcileRetry
+			}, false)
+		}
 	}
-	if l.subscribed && now.Sub(l.lastRecon) >= l.cfg.ReconcileInterval {
+	if l.subscribed && (now.Sub(l.lastRecon) >= l.cfg.ReconcileInterval ||
+		(len(l.reconcileAt) > 0 && !now.Before(l.reconcileAt[0]))) {
+		for len(l.reconcileAt) > 0 && !now.Before(l.reconcileAt[0]) {
+			l.reconcileAt = l.reconcileAt[1:]
+		}
 		l.reconcile(now)
 	}
 	for appID, rt := range l.apps {
@@ -184,9 +208,19 @@ func (l *loop) housekeeping(now time.Time) {
 // instanceScanEvery is the period of scanInstances.
 const instanceScanEvery = time.Second
 
+// suspectAfter is how long a task may stay STAGING, or unconfirmed after a
+// kill, before Marathon asks Mesos about it (a launch or kill lost with a
+// restarting agent or a failing-over master leaves no update behind).
+const suspectAfter = 30 * time.Second
+
 // scanInstances applies the time-based rules to every instance.
 func (l *loop) scanInstances(now time.Time) {
 	for _, in := range l.instances {
+		if in.reconcileSent.IsZero() && in.active() &&
+			((in.State == mesosv1.TaskStaging && now.Sub(in.StagedAt) >= suspectAfter) ||
+				(!in.killFirst.IsZero() && now.Sub(in.killFirst) >= suspectAfter)) {
+			in.reconcileSent = now.Add(-reconcileRetry) // ask at once
+		}
 		app, hasApp := l.root.Apps[in.AppID]
 		switch {
 		case in.State == mesosv1.TaskUnreachable:
