@@ -23,12 +23,12 @@ import (
 // instances running and no deployment left; no app that was removed
 // exists; Mesos runs no Marathon task that no app owns.
 func TestRandomOperationsUnderFaults(t *testing.T) {
-	// Opt-in until two open bugs are fixed (they fail about one run in
-	// three): an agent that restarts mid-launch can leave a task in
-	// TASK_STARTING for good, and a task the master still lists as running
-	// after its agent restarted without it is never killed (the agent
-	// ignores a KILL for a task it does not have instead of answering
-	// TASK_DROPPED). BASALT_SEED replays a run.
+	// Opt-in until two open bugs are fixed (together they fail about one
+	// run in three): a task can stay in TASK_STARTING for good on an agent
+	// restarted mid-launch; and tasks of a deleted app can stay running in
+	// the master's state although Marathon kills them (suspect: the agent
+	// ignores a KILL for a task it does not have, rather than answering
+	// TASK_DROPPED; not confirmed). BASALT_SEED replays a run.
 	if os.Getenv("BASALT_ROBUSTNESS") == "" {
 		t.Skip("set BASALT_ROBUSTNESS=1 to run the randomized fault scenario (two known open bugs; see the comment)")
 	}
