@@ -62,7 +62,7 @@ func (l *loop) publish(now time.Time, force bool) {
 		Instances:   len(l.instances),
 	}
 	for _, d := range l.deployments {
-		snap.Deployments = append(snap.Deployments, l.renderDeployment(d))
+		snap.Deployments = append(snap.Deployments, l.renderPlan(d))
 	}
 	l.m.snap.Store(snap)
 	l.allDirty = false
@@ -189,11 +189,6 @@ func (l *loop) renderQueue(now time.Time) []QueueEntry {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].AppID < out[j].AppID })
 	return out
-}
-
-func (l *loop) renderDeployment(d *deploymentRecord) v2.Deployment {
-	w := l.renderPlan(d)
-	return w
 }
 
 // renderPlan renders a deployment as GET /v2/deployments lists it.

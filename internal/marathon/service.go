@@ -191,9 +191,6 @@ func (e *ConflictError) Error() string {
 		strings.Join(e.Deployments, ", "))
 }
 
-// compile-time check that the stubs below keep the API's surface.
-var _ = (*Marathon).Update
-
 // Update applies req (see UpdateRequest).
 func (m *Marathon) Update(ctx context.Context, req UpdateRequest) (UpdateResult, error) {
 	var res UpdateResult
