@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,6 +71,11 @@ type Master struct {
 	kernel atomic.Pointer[kernel]
 	snap   atomic.Pointer[state.Snapshot]
 	leader atomic.Pointer[LeaderInfo]
+
+	// changedMu guards changed, which publish closes and replaces so that
+	// readers (the operator event stream) wake without polling.
+	changedMu sync.Mutex
+	changed   chan struct{}
 }
 
 // New validates cfg and returns a Master. It does no I/O.
@@ -107,7 +113,7 @@ func New(cfg Config, deps Deps) (*Master, error) {
 	}
 	m := &Master{
 		cfg: cfg, log: log.With("component", "mesos-master"), registry: deps.Registry, elector: deps.Elector,
-		transport: tr, startTime: time.Now(),
+		transport: tr, startTime: time.Now(), changed: make(chan struct{}),
 	}
 	m.self = mesosv1.MasterInfo{
 		ID: cfg.ID, IP: packIP(cfg.IP), Port: cfg.Port, PID: fmt.Sprintf("master@%s:%d", cfg.IP, cfg.Port),
@@ -185,7 +191,23 @@ func (m *Master) Leader() (LeaderInfo, bool) {
 // Current implements state.Source: the latest published snapshot.
 func (m *Master) Current() *state.Snapshot { return m.snap.Load() }
 
-func (m *Master) publish(s *state.Snapshot) { m.snap.Store(s) }
+// Changed implements state.Notifier: the channel is closed by the next
+// publish.
+func (m *Master) Changed() <-chan struct{} {
+	m.changedMu.Lock()
+	defer m.changedMu.Unlock()
+	return m.changed
+}
+
+// publish stores s and wakes whoever waits on Changed. It runs at most
+// every SnapshotInterval, so the channel allocation is negligible.
+func (m *Master) publish(s *state.Snapshot) {
+	m.snap.Store(s)
+	m.changedMu.Lock()
+	close(m.changed)
+	m.changed = make(chan struct{})
+	m.changedMu.Unlock()
+}
 
 func (m *Master) standbySnapshot() *state.Snapshot {
 	s := &state.Snapshot{

@@ -53,6 +53,9 @@ type API struct {
 	lastTasks   atomic.Pointer[memo[*Task]]
 	lastV1Tasks atomic.Pointer[memo[*Task]]
 	lastAgents  atomic.Pointer[memo[*Agent]]
+
+	// hub serves the SUBSCRIBE event stream (subscribe.go).
+	hub hub
 }
 
 // NewAPI returns the read-side API over src. actions may be nil, in which
@@ -61,12 +64,14 @@ func NewAPI(src Source, actions Actions, logger *slog.Logger) *API {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &API{
+	a := &API{
 		src:     src,
 		actions: actions,
 		log:     logger.With("component", "mesos-state"),
 		now:     time.Now,
 	}
+	a.SetSubscribeConfig(SubscribeConfig{})
+	return a
 }
 
 // rendering caches everything derived from one Snapshot. Each piece is

@@ -25,7 +25,7 @@ const maxCallBytes = 1 << 20
 // implement (yet); they answer 501 rather than "unknown".
 var notImplemented = map[string]bool{ // read-only
 	"GET_LOGGING_LEVEL": true, "SET_LOGGING_LEVEL": true, "LIST_FILES": true, "READ_FILE": true,
-	"GET_OPERATIONS": true, "UPDATE_WEIGHTS": true, "SUBSCRIBE": true,
+	"GET_OPERATIONS": true, "UPDATE_WEIGHTS": true,
 	"RESERVE_RESOURCES": true, "UNRESERVE_RESOURCES": true, "CREATE_VOLUMES": true, "DESTROY_VOLUMES": true,
 	"GROW_VOLUME": true, "SHRINK_VOLUME": true, "GET_MAINTENANCE_STATUS": true, "GET_MAINTENANCE_SCHEDULE": true,
 	"UPDATE_MAINTENANCE_SCHEDULE": true, "START_MAINTENANCE": true, "STOP_MAINTENANCE": true,
@@ -74,7 +74,7 @@ func decodeOperatorCall(body []byte) (*mesosv1.OperatorCall, error) {
 		}
 	case notImplemented[c.Type]:
 		return nil, &callError{status: http.StatusNotImplemented, msg: fmt.Sprintf("Call type %s is not implemented", c.Type)}
-	case c.Type == mesosv1.OperatorGetMetrics:
+	case c.Type == mesosv1.OperatorGetMetrics, c.Type == mesosv1.OperatorSubscribe:
 	default:
 		if !isCached(c.Type) {
 			return nil, badCall("Unknown call type %q", c.Type)
@@ -143,6 +143,9 @@ func (a *API) handleOperator(w http.ResponseWriter, r *http.Request) {
 	a.log.Debug("operator call", "type", call.Type)
 
 	switch call.Type {
+	case mesosv1.OperatorSubscribe:
+		a.handleSubscribe(w, r)
+		return
 	case mesosv1.OperatorTeardown:
 		a.teardown(w, r, call.Teardown.FrameworkID.Value)
 		return
@@ -267,25 +270,29 @@ func v1Agents(s *Snapshot) *mesosv1.OperatorAgents {
 		if !registered(a) {
 			continue
 		}
-		caps := make([]mesosv1.AgentCapability, len(a.Capabilities))
-		for i, c := range a.Capabilities {
-			caps[i] = mesosv1.AgentCapability{Type: c}
-		}
-		out.Agents = append(out.Agents, mesosv1.OperatorAgent{
-			AgentInfo:          a.Info,
-			Active:             a.Active,
-			Deactivated:        !a.Active,
-			Version:            a.Version,
-			PID:                a.PID,
-			RegisteredTime:     timeInfo(a.RegisteredTime),
-			ReregisteredTime:   timeInfo(a.ReregisteredTime),
-			TotalResources:     resourcesOrEmpty(a.Total),
-			AllocatedResources: resourcesOrEmpty(a.Used),
-			OfferedResources:   resourcesOrEmpty(a.Offered),
-			Capabilities:       caps,
-		})
+		out.Agents = append(out.Agents, v1Agent(a))
 	}
 	return out
+}
+
+func v1Agent(a *Agent) mesosv1.OperatorAgent {
+	caps := make([]mesosv1.AgentCapability, len(a.Capabilities))
+	for i, c := range a.Capabilities {
+		caps[i] = mesosv1.AgentCapability{Type: c}
+	}
+	return mesosv1.OperatorAgent{
+		AgentInfo:          a.Info,
+		Active:             a.Active,
+		Deactivated:        !a.Active,
+		Version:            a.Version,
+		PID:                a.PID,
+		RegisteredTime:     timeInfo(a.RegisteredTime),
+		ReregisteredTime:   timeInfo(a.ReregisteredTime),
+		TotalResources:     resourcesOrEmpty(a.Total),
+		AllocatedResources: resourcesOrEmpty(a.Used),
+		OfferedResources:   resourcesOrEmpty(a.Offered),
+		Capabilities:       caps,
+	}
 }
 
 func v1Framework(f *Framework, idx *index) mesosv1.OperatorFramework {
