@@ -455,3 +455,153 @@ func TestServeStopsWithContext(t *testing.T) {
 		t.Errorf("Serve: %v", err)
 	}
 }
+
+func packQuery(tb testing.TB, name string, qtype uint16, edns bool) []byte {
+	tb.Helper()
+	q := new(mdns.Msg)
+	q.SetQuestion(name, qtype)
+	if edns {
+		q.SetEdns0(1232, false)
+	}
+	b, err := q.Pack()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func FuzzHandlePacket(f *testing.F) {
+	for _, s := range []struct {
+		name  string
+		qtype uint16
+		edns  bool
+	}{
+		{"web.marathon.mesos.", mdns.TypeA, false},
+		{"_web._tcp.marathon.mesos.", mdns.TypeSRV, true},
+		{"big.marathon.mesos.", mdns.TypeA, false},
+		{"mesos.", mdns.TypeANY, true},
+		{"WEB.marathon.MESOS.", mdns.TypeAAAA, false},
+		{"example.com.", mdns.TypeA, false},
+	} {
+		f.Add(packQuery(f, s.name, s.qtype, s.edns))
+	}
+	f.Add([]byte{})
+	f.Add([]byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0})
+	s := newTestServer(f, testConfig(), testTable()) // recursion off: no network
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, udp := range []bool{true, false} {
+			out := s.handlePacket(b, udp)
+			if out == nil {
+				continue
+			}
+			var m mdns.Msg
+			if err := m.Unpack(out); err != nil {
+				t.Fatalf("answer does not parse: %v", err)
+			}
+			if !m.Response {
+				t.Fatal("answer without QR")
+			}
+			if udp && len(out) > 65535 {
+				t.Fatalf("answer of %d bytes", len(out))
+			}
+		}
+	})
+	if st := s.Stats(); st.Panics != 0 {
+		f.Errorf("%d panics", st.Panics)
+	}
+}
+
+// benchTable has n names of two A records each, plus SRVs for a tenth.
+func benchTable(n int) *records.Table {
+	t := &records.Table{Domain: "mesos", Names: make(map[string]*records.RRSet, n+n/10)}
+	for i := range n {
+		ip1 := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		ip2 := netip.AddrFrom4([4]byte{10, 128 | byte(i>>16), byte(i >> 8), byte(i)})
+		t.Names[fmt.Sprintf("app%d.marathon.mesos.", i)] = &records.RRSet{A: []netip.Addr{ip1, ip2}}
+		if i%10 == 0 {
+			t.Names[fmt.Sprintf("_app%d._tcp.marathon.mesos.", i)] = &records.RRSet{SRV: []records.SRV{
+				{Target: fmt.Sprintf("app%d.marathon.mesos.", i), Port: 31000, Weight: 1}}}
+		}
+	}
+	t.Names["web.marathon.mesos."] = &records.RRSet{A: addrs("10.0.0.1", "10.0.0.2", "10.0.0.3")}
+	return t
+}
+
+func BenchmarkCompile10k(b *testing.B) {
+	cfg := testConfig()
+	t := benchTable(10000)
+	b.ReportAllocs()
+	for b.Loop() {
+		compile(cfg, t, 1)
+	}
+}
+
+// BenchmarkServeA is the query path without the network: unpack a query,
+// answer it, pack the answer (what miekg's server does around ServeDNS).
+func BenchmarkServeA(b *testing.B) {
+	s := newTestServer(b, testConfig(), benchTable(10000))
+	q := packQuery(b, "web.marathon.mesos.", mdns.TypeA, false)
+	b.ReportAllocs()
+	for b.Loop() {
+		if s.handlePacket(q, true) == nil {
+			b.Fatal("no answer")
+		}
+	}
+}
+
+// BenchmarkHandleA is the handler alone on a decoded query.
+func BenchmarkHandleA(b *testing.B) {
+	s := newTestServer(b, testConfig(), benchTable(10000))
+	q := new(mdns.Msg)
+	q.SetQuestion("web.marathon.mesos.", mdns.TypeA)
+	b.ReportAllocs()
+	for b.Loop() {
+		s.handle(q, true)
+	}
+}
+
+// BenchmarkServeAUDP is one query at a time through real UDP on loopback,
+// miekg's client included.
+func BenchmarkServeAUDP(b *testing.B) {
+	s := newTestServer(b, testConfig(), benchTable(10000))
+	addr := startServer(b, s)
+	c := &mdns.Client{Net: "udp", Timeout: 5 * time.Second}
+	conn, err := c.Dial(addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	q := new(mdns.Msg)
+	q.SetQuestion("web.marathon.mesos.", mdns.TypeA)
+	b.ReportAllocs()
+	for b.Loop() {
+		r, _, err := c.ExchangeWithConn(q, conn)
+		if err != nil || len(r.Answer) != 3 {
+			b.Fatalf("%v %v", r, err)
+		}
+	}
+}
+
+// BenchmarkServeAUDPParallel is many clients at once through real UDP.
+func BenchmarkServeAUDPParallel(b *testing.B) {
+	s := newTestServer(b, testConfig(), benchTable(10000))
+	addr := startServer(b, s)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		c := &mdns.Client{Net: "udp", Timeout: 5 * time.Second}
+		conn, err := c.Dial(addr)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer conn.Close()
+		q := new(mdns.Msg)
+		q.SetQuestion("web.marathon.mesos.", mdns.TypeA)
+		for pb.Next() {
+			if _, _, err := c.ExchangeWithConn(q, conn); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
