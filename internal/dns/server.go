@@ -302,7 +302,8 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener) 
 		})
 	}
 	if pc != nil {
-		run(&mdns.Server{PacketConn: pc, Handler: s, UDPSize: 65535})
+		// Queries are small; 4096 bytes per pooled read buffer is plenty.
+		run(&mdns.Server{PacketConn: pc, Handler: s, UDPSize: 4096})
 	}
 	if ln != nil {
 		run(&mdns.Server{Listener: ln, Handler: s, ReadTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }})

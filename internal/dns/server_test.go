@@ -41,11 +41,11 @@ func testTable() *records.Table {
 				{Target: "web-abcde-s1.marathon.mesos.", Port: 31000, Weight: 1},
 				{Target: "web-fghij-s2.marathon.mesos.", Port: 31001, Weight: 1},
 			}},
-			"web-abcde-s1.marathon.mesos.":                 {A: addrs("10.0.0.1")},
-			"web-fghij-s2.marathon.mesos.":                 {A: addrs("10.0.0.2")},
-			"big.marathon.mesos.":                          big,
+			"web-abcde-s1.marathon.mesos.":                  {A: addrs("10.0.0.1")},
+			"web-fghij-s2.marathon.mesos.":                  {A: addrs("10.0.0.2")},
+			"big.marathon.mesos.":                           big,
 			"web.marathon.agentip.dcos.thisdcos.directory.": {A: addrs("10.0.0.1")},
-			"outside.example.":                             {A: addrs("192.0.2.99")}, // not in a zone: ignored
+			"outside.example.":                              {A: addrs("192.0.2.99")}, // not in a zone: ignored
 		},
 		Frameworks: []records.EnumFramework{{
 			Name: "marathon",
