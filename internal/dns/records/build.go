@@ -25,6 +25,9 @@ const (
 	labelDockerIP = "Docker.NetworkSettings.IPAddress"
 
 	mesosBridge = "mesos-bridge"
+
+	// maxTaskPorts bounds the ports read from one task's resources.
+	maxTaskPorts = 1024
 )
 
 // NSName is the name the server gives its own SOA MNAME and NS record in
@@ -51,8 +54,9 @@ func domainOrDefault(d string) string {
 //   - `_framework._tcp.F.<d>` and the A record of `F.<d>` come from
 //     FrameworkInfo.hostname, else webui_url (the v1 API has no scheduler
 //     PID); the SRV port is webui_url's explicit port.
-//   - The `*.<d>.thisdcos.directory.` mirror rewrites SRV targets into the
-//     mirror too, so that answers stay inside the zone asked.
+//   - The `*.<d>.thisdcos.directory.` mirror holds the same records as the
+//     original name: SRV targets stay in the Mesos-DNS domain (answered by
+//     the same server), and the mirror costs no copies.
 //   - containerip falls back to the agent IP for a task without a container
 //     address (what Mesos itself reports for host networking).
 //   - VIP backends use the container address only for tasks on a routable
@@ -79,11 +83,26 @@ type entry struct {
 	name  string
 	set   RRSet
 	mesos bool // in the Mesos-DNS domain (mirrored under thisdcos.directory)
+	// Counts of the records in builder.addrs and builder.srvs, which
+	// finish hands out from one slab per type instead of growing a slice
+	// per name.
+	nA, nAAAA, nSRV int32
+}
+
+type addrRec struct {
+	e  *entry
+	ip netip.Addr
+}
+
+type srvRec struct {
+	e   *entry
+	srv SRV
 }
 
 type agentInfo struct {
 	ip   netip.Addr
-	tail string // last '-' field of the agent ID, sanitised
+	ips  []netip.Addr // ip alone, shared by the tasks whose address it is
+	tail string       // last '-' field of the agent ID, sanitised
 }
 
 type fwInfo struct {
@@ -106,22 +125,43 @@ type builder struct {
 	fwList  []*fwInfo
 	ipStr   map[netip.Addr]string
 	buf     []byte
+	tmp     []byte
 	vips    []vipDecl
 	sources []string
+
+	// Scratch and slabs, to keep allocations per task low (Build runs on
+	// every state change of clusters with 100k tasks).
+	labels     map[string]string // task/discovery name -> Label
+	frags      map[string]string // discovery name -> DomainFrag
+	ports      []uint16
+	cips       []netip.Addr
+	groups     map[groupKey]*group
+	portLabels map[string]string
+	entries    []entry
+	list       []*entry // every entry, in the order made
+	addrs      []addrRec
+	srvs       []srvRec
 }
 
 func newBuilder(cfg Config, st *State) *builder {
 	n := len(st.Tasks)
 	b := &builder{
-		cfg:     cfg,
-		rfc952:  cfg.EnforceRFC952,
-		dom:     domainOrDefault(cfg.Domain) + ".",
-		names:   make(map[string]*entry, 64+n*4),
-		agents:  make(map[string]agentInfo, len(st.Agents)),
-		fws:     make(map[string]*fwInfo, len(st.Frameworks)),
-		ipStr:   make(map[netip.Addr]string, len(st.Agents)+16),
-		buf:     make([]byte, 0, 256),
-		sources: cfg.IPSources,
+		cfg:        cfg,
+		rfc952:     cfg.EnforceRFC952,
+		dom:        domainOrDefault(cfg.Domain) + ".",
+		names:      make(map[string]*entry, 64+n*4),
+		agents:     make(map[string]agentInfo, len(st.Agents)),
+		fws:        make(map[string]*fwInfo, len(st.Frameworks)),
+		ipStr:      make(map[netip.Addr]string, len(st.Agents)+16),
+		buf:        make([]byte, 0, 256),
+		tmp:        make([]byte, 0, 256),
+		labels:     make(map[string]string),
+		groups:     make(map[groupKey]*group),
+		portLabels: make(map[string]string),
+		addrs:      make([]addrRec, 0, 64+n*10),
+		srvs:       make([]srvRec, 0, 64+n*10),
+		frags:      make(map[string]string),
+		sources:    cfg.IPSources,
 	}
 	if len(b.sources) == 0 {
 		b.sources = DefaultConfig().IPSources
@@ -135,14 +175,20 @@ func (b *builder) get(mesos bool) *entry {
 	if e, ok := b.names[string(b.buf)]; ok { // no allocation for the lookup
 		return e
 	}
-	if !validNameBytes(b.buf) {
+	if !validName(b.buf) {
 		return nil
 	}
-	e := &entry{name: string(b.buf), mesos: mesos}
+	if len(b.entries) == 0 {
+		b.entries = make([]entry, 1024)
+	}
+	e := &b.entries[0]
+	b.entries = b.entries[1:]
+	e.name, e.mesos = string(b.buf), mesos
 	if mesos {
 		b.nMesos++
 	}
 	b.names[e.name] = e
+	b.list = append(b.list, e)
 	return e
 }
 
@@ -153,12 +199,13 @@ func (b *builder) name(parts ...string) {
 	}
 }
 
-func addAddr(s *RRSet, ip netip.Addr) {
+func (b *builder) addAddr(e *entry, ip netip.Addr) {
 	if ip.Is4() {
-		s.A = append(s.A, ip)
+		e.nA++
 	} else {
-		s.AAAA = append(s.AAAA, ip)
+		e.nAAAA++
 	}
+	b.addrs = append(b.addrs, addrRec{e: e, ip: ip})
 }
 
 func (b *builder) ipString(ip netip.Addr) string {
@@ -170,17 +217,13 @@ func (b *builder) ipString(ip netip.Addr) string {
 	return s
 }
 
-// addA adds ips to the name in b.buf, recording them in et when set.
-func (b *builder) addA(mesos bool, et *EnumTask, ips ...netip.Addr) {
-	if len(ips) == 0 {
-		return
-	}
-	e := b.get(mesos)
+// addA adds ips to e (nil: an invalid name), recording them in et when set.
+func (b *builder) addA(e *entry, et *EnumTask, ips ...netip.Addr) {
 	if e == nil {
 		return
 	}
 	for _, ip := range ips {
-		addAddr(&e.set, ip)
+		b.addAddr(e, ip)
 		if et != nil {
 			rt := "A"
 			if !ip.Is4() {
@@ -191,18 +234,18 @@ func (b *builder) addA(mesos bool, et *EnumTask, ips ...netip.Addr) {
 	}
 }
 
-// addSRV adds an SRV record to the name in b.buf.
-func (b *builder) addSRV(et *EnumTask, target string, port uint16) {
-	if port == 0 || target == "" {
+// addSRV adds an SRV record to e (nil: an invalid name).
+func (b *builder) addSRV(e *entry, et *EnumTask, target string, port uint16) {
+	if e == nil || port == 0 || target == "" {
 		return
 	}
-	e := b.get(true)
-	if e == nil {
-		return
-	}
-	e.set.SRV = append(e.set.SRV, SRV{Target: target, Port: port, Weight: 1})
+	e.nSRV++
+	b.srvs = append(b.srvs, srvRec{e: e, srv: SRV{Target: target, Port: port, Weight: 1}})
 	if et != nil {
-		et.Records = append(et.Records, EnumRecord{Name: e.name, Host: target + ":" + strconv.Itoa(int(port)), RType: "SRV"})
+		h := append(append(b.tmp[:0], target...), ':')
+		h = strconv.AppendUint(h, uint64(port), 10)
+		b.tmp = h
+		et.Records = append(et.Records, EnumRecord{Name: e.name, Host: string(h), RType: "SRV"})
 	}
 }
 
@@ -253,14 +296,14 @@ func (b *builder) masters(st *State) {
 	}
 	if leader.IsValid() {
 		b.name("leader.", b.dom)
-		b.addA(true, nil, leader)
+		b.addA(b.get(true), nil, leader)
 		target := "leader." + b.dom
 		b.name("_leader._tcp.", b.dom)
-		b.addSRV(nil, target, port)
+		b.addSRV(b.get(true), nil, target, port)
 		b.name("_leader._udp.", b.dom)
-		b.addSRV(nil, target, port)
+		b.addSRV(b.get(true), nil, target, port)
 		b.name("master.", b.dom)
-		b.addA(true, nil, leader)
+		b.addA(b.get(true), nil, leader)
 	}
 	for i, m := range st.Masters {
 		if !m.IsValid() {
@@ -269,11 +312,11 @@ func (b *builder) masters(st *State) {
 		m = m.Unmap()
 		n := "master" + strconv.Itoa(i) + "."
 		b.name(n, b.dom)
-		b.addA(true, nil, m)
+		b.addA(b.get(true), nil, m)
 		b.name("master.", b.dom)
-		b.addA(true, nil, m)
+		b.addA(b.get(true), nil, m)
 		b.name("_master._tcp.", b.dom)
-		b.addSRV(nil, n+b.dom, port)
+		b.addSRV(b.get(true), nil, n+b.dom, port)
 	}
 }
 
@@ -314,14 +357,18 @@ func (b *builder) agent(a *mesosv1.OperatorAgent) {
 		return
 	}
 	ip, port := agentAddr(a)
-	b.agents[a.AgentInfo.ID.Value] = agentInfo{ip: ip, tail: agentTail(a.AgentInfo.ID.Value)}
+	ai := agentInfo{ip: ip, tail: agentTail(a.AgentInfo.ID.Value)}
+	if ip.IsValid() {
+		ai.ips = []netip.Addr{ip}
+	}
+	b.agents[a.AgentInfo.ID.Value] = ai
 	if !ip.IsValid() {
 		return
 	}
 	b.name("slave.", b.dom)
-	b.addA(true, nil, ip)
+	b.addA(b.get(true), nil, ip)
 	b.name("_slave._tcp.", b.dom)
-	b.addSRV(nil, "slave."+b.dom, port)
+	b.addSRV(b.get(true), nil, "slave."+b.dom, port)
 }
 
 // frameworkAddr is where a framework's scheduler is, as far as the v1 API
@@ -382,9 +429,9 @@ func (b *builder) framework(f *mesosv1.OperatorFramework) {
 		return
 	}
 	b.name(frag, ".", b.dom)
-	b.addA(true, nil, ip)
+	b.addA(b.get(true), nil, ip)
 	b.name("_framework._tcp.", frag, ".", b.dom)
-	b.addSRV(nil, frag+"."+b.dom, port)
+	b.addSRV(b.get(true), nil, frag+"."+b.dom, port)
 }
 
 // latest is the task's most recent status (nil when it has none).
@@ -405,12 +452,11 @@ func runningStatus(t *mesosv1.Task) *mesosv1.TaskStatus {
 	return latest(t)
 }
 
-// containerIPs are the addresses in the status's network_infos.
-func containerIPs(s *mesosv1.TaskStatus) []netip.Addr {
+// appendContainerIPs appends the addresses in the status's network_infos.
+func appendContainerIPs(out []netip.Addr, s *mesosv1.TaskStatus) []netip.Addr {
 	if s == nil || s.ContainerStatus == nil {
-		return nil
+		return out
 	}
-	var out []netip.Addr
 	for _, ni := range s.ContainerStatus.NetworkInfos {
 		for _, a := range ni.IPAddresses {
 			if ip, err := netip.ParseAddr(a.IPAddress); err == nil && ip.Zone() == "" {
@@ -435,15 +481,14 @@ func labelIP(s *mesosv1.TaskStatus, key string) []netip.Addr {
 	return nil
 }
 
-// hostPorts lists the task's port resources in resource order.
-func hostPorts(t *mesosv1.Task) []uint16 {
-	var out []uint16
+// appendHostPorts appends the task's port resources in resource order.
+func appendHostPorts(out []uint16, t *mesosv1.Task) []uint16 {
 	for _, r := range t.Resources {
 		if r.Name != "ports" || r.Ranges == nil {
 			continue
 		}
 		for _, rg := range r.Ranges.Range {
-			for p := rg.Begin; p <= rg.End && p <= 65535 && len(out) < 1024; p++ {
+			for p := rg.Begin; p <= rg.End && p <= 65535 && len(out) < maxTaskPorts; p++ {
 				if p > 0 {
 					out = append(out, uint16(p))
 				}
@@ -476,7 +521,7 @@ type taskCtx struct {
 	t         *mesosv1.Task
 	fw        *fwInfo
 	agent     agentInfo
-	hash      string
+	hash      [5]byte
 	taskIPs   []netip.Addr
 	cIPs      []netip.Addr
 	hostPorts []uint16
@@ -496,13 +541,13 @@ func (b *builder) task(t *mesosv1.Task) {
 		return
 	}
 	rs := runningStatus(t)
-	tc := taskCtx{t: t, fw: fw, agent: ag, hostPorts: hostPorts(t), cIPs: containerIPs(rs)}
+	b.ports = appendHostPorts(b.ports[:0], t)
+	b.cips = appendContainerIPs(b.cips[:0], rs)
+	tc := taskCtx{t: t, fw: fw, agent: ag, hostPorts: b.ports, cIPs: b.cips}
 	for _, src := range b.sources {
 		switch src {
 		case "host":
-			if ag.ip.IsValid() {
-				tc.taskIPs = []netip.Addr{ag.ip}
-			}
+			tc.taskIPs = ag.ips
 		case "netinfo":
 			tc.taskIPs = tc.cIPs
 		case "mesos":
@@ -514,20 +559,30 @@ func (b *builder) task(t *mesosv1.Task) {
 			break
 		}
 	}
-	fw.enum.Tasks = append(fw.enum.Tasks, EnumTask{Name: t.Name, ID: t.TaskID.Value})
+	nDisc := 0
+	if t.Discovery != nil && t.Discovery.Ports != nil {
+		nDisc = len(t.Discovery.Ports.Ports)
+	}
+	// One label name (the discovery name usually equals the task name),
+	// maybe one dotted name, and their A and SRV records.
+	est := 2 + 4*len(tc.taskIPs) + 2*len(tc.hostPorts) + 2*nDisc
+	if nDisc == 0 {
+		est += 2 * len(tc.hostPorts)
+	}
+	fw.enum.Tasks = append(fw.enum.Tasks, EnumTask{Name: t.Name, ID: t.TaskID.Value, Records: make([]EnumRecord, 0, est)})
 	tc.et = &fw.enum.Tasks[len(fw.enum.Tasks)-1]
 
 	if fw.frag != "" {
-		tc.hash = TaskHash(t.TaskID.Value)
+		tc.hash = taskHash(t.TaskID.Value)
 		// The names a task answers to: its name as one label, and with
 		// DiscoveryInfo its discovery name both with its dots kept and as
 		// one label, as Mesos-DNS does (which is how Marathon's "web.prod"
 		// gives both web.prod.marathon.mesos and web-prod.marathon.mesos).
 		var variants [3]string
-		variants[0] = Label(t.Name, b.rfc952)
+		variants[0] = b.label(t.Name)
 		if d := t.Discovery; d != nil && d.Name != "" {
-			variants[1] = DomainFrag(d.Name, b.rfc952)
-			variants[2] = Label(d.Name, b.rfc952)
+			variants[1] = b.frag(d.Name)
+			variants[2] = b.label(d.Name)
 		}
 		for i, v := range variants {
 			if v == "" || slices.Contains(variants[:i], v) {
@@ -546,19 +601,41 @@ func (b *builder) task(t *mesosv1.Task) {
 		b.thisDCOS(&tc, variants[0])
 	}
 	b.taskVIPs(&tc)
-	// A task's records are sorted and deduplicated once it is complete.
-	slices.SortFunc(tc.et.Records, cmpEnumRecord)
-	tc.et.Records = slices.Compact(tc.et.Records)
+	// A task's records come in the order they were made, which depends on
+	// the task alone; repeats (a port listed twice) are dropped.
+	tc.et.Records = dedupe(tc.et.Records)
 }
 
-func cmpEnumRecord(x, y EnumRecord) int {
-	if c := strings.Compare(x.Name, y.Name); c != 0 {
-		return c
+// label is Label with the builder's setting, cached: an app's tasks
+// share their names.
+func (b *builder) label(s string) string {
+	l, ok := b.labels[s]
+	if !ok {
+		l = Label(s, b.rfc952)
+		b.labels[s] = l
 	}
-	if c := strings.Compare(x.RType, y.RType); c != 0 {
-		return c
+	return l
+}
+
+func (b *builder) frag(s string) string {
+	l, ok := b.frags[s]
+	if !ok {
+		l = DomainFrag(s, b.rfc952)
+		b.frags[s] = l
 	}
-	return strings.Compare(x.Host, y.Host)
+	return l
+}
+
+// dedupe drops repeated records, keeping the first of each. Tasks have a
+// handful of records, so the quadratic scan is cheaper than sorting.
+func dedupe(rs []EnumRecord) []EnumRecord {
+	out := rs[:0]
+	for _, r := range rs {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // cutLastLabel cuts name's last dot-separated label to at most n characters
@@ -584,40 +661,112 @@ func cutFirstLabel(name string, n int) string {
 	return strings.TrimRight(name[:n], "-") + name[i:]
 }
 
+// group caches the entries of the names that an app's tasks share
+// (T.F.<d>, its SRV names, ...), saving most map lookups per task.
+type group struct {
+	slots [nSlots]*entry
+	done  [nSlots]bool
+	disc  []discSlot
+}
+
+// Slots of a group.
+const (
+	slotTF          = iota // T.F.<d>
+	slotTS                 // T.F.slave.<d>
+	slotSlaveTCP           // _T._tcp.F.slave.<d>
+	slotSlaveUDP           // _T._udp.F.slave.<d>
+	slotTCP                // _T._tcp.F.<d> (no DiscoveryInfo)
+	slotUDP                // _T._udp.F.<d> (no DiscoveryInfo)
+	slotAgentIP            // T.F.agentip.dcos.thisdcos.directory.
+	slotContainerIP        // T.F.containerip.dcos.thisdcos.directory.
+	slotAutoIP             // T.F.autoip.dcos.thisdcos.directory.
+	nSlots
+)
+
+// discSlot is the entry of a DiscoveryInfo port's SRV name:
+// _T._<proto>.F.<d> (name empty) or _<name>._T._<proto>.F.<d>.
+type discSlot struct {
+	name, proto string
+	e           *entry
+}
+
+type groupKey struct {
+	fw *fwInfo
+	T  string
+}
+
+func (b *builder) group(fw *fwInfo, T string) *group {
+	k := groupKey{fw: fw, T: T}
+	g := b.groups[k]
+	if g == nil {
+		g = &group{}
+		b.groups[k] = g
+	}
+	return g
+}
+
+// slot returns g's entry i, made from parts the first time.
+func (b *builder) slot(g *group, i int, mesos bool, parts ...string) *entry {
+	if !g.done[i] {
+		b.name(parts...)
+		g.slots[i], g.done[i] = b.get(mesos), true
+	}
+	return g.slots[i]
+}
+
+// discEntry returns the entry of a DiscoveryInfo port's SRV name.
+func (b *builder) discEntry(g *group, name, proto string, parts ...string) *entry {
+	for _, d := range g.disc {
+		if d.name == name && d.proto == proto {
+			return d.e
+		}
+	}
+	b.name(parts...)
+	e := b.get(true)
+	g.disc = append(g.disc, discSlot{name: name, proto: proto, e: e})
+	return e
+}
+
 // taskNames adds the `.mesos` records of one name T of a task (§4.1).
 func (b *builder) taskNames(tc *taskCtx, T string) {
 	fw, et := tc.fw, tc.et
-	suffix := "-" + tc.hash
+	g := b.group(fw, T)
+	suffixLen := 1 + len(tc.hash)
 	if tc.agent.tail != "" {
-		suffix += "-" + tc.agent.tail
+		suffixLen += 1 + len(tc.agent.tail)
 	}
-	canon := cutLastLabel(T, 63-len(suffix)) + suffix
+	// canon is "T-<hash>-<tail>" (T cut so that the label fits in 63).
+	c := append(b.tmp[:0], cutLastLabel(T, 63-suffixLen)...)
+	c = append(c, '-')
+	c = append(c, tc.hash[:]...)
+	if tc.agent.tail != "" {
+		c = append(c, '-')
+		c = append(c, tc.agent.tail...)
+	}
+	n := len(c)
+	canonF := string(append(c, fw.fsuf...))
+	canonS := string(append(c[:n], fw.fslv...))
+	b.tmp = c
 	srvT := cutFirstLabel(T, 62) // "_T" must fit in 63
 
-	b.name(T, fw.fsuf)
-	b.addA(true, et, tc.taskIPs...)
-	b.name(canon, fw.fsuf)
-	b.addA(true, et, tc.taskIPs...)
+	if len(tc.taskIPs) > 0 {
+		b.addA(b.slot(g, slotTF, true, T, fw.fsuf), et, tc.taskIPs...)
+		b.name(canonF)
+		b.addA(b.get(true), et, tc.taskIPs...)
+	}
 	if tc.agent.ip.IsValid() {
-		b.name(T, fw.fslv)
-		b.addA(true, et, tc.agent.ip)
-		b.name(canon, fw.fslv)
-		b.addA(true, et, tc.agent.ip)
+		b.addA(b.slot(g, slotTS, true, T, fw.fslv), et, tc.agent.ip)
+		b.name(canonS)
+		b.addA(b.get(true), et, tc.agent.ip)
 	}
 
-	canonF := canon + fw.fsuf
-	canonS := canon + fw.fslv
 	disc := tc.t.Discovery
 	for _, p := range tc.hostPorts {
-		b.name("_", srvT, "._tcp", fw.fslv)
-		b.addSRV(et, canonS, p)
-		b.name("_", srvT, "._udp", fw.fslv)
-		b.addSRV(et, canonS, p)
+		b.addSRV(b.slot(g, slotSlaveTCP, true, "_", srvT, "._tcp", fw.fslv), et, canonS, p)
+		b.addSRV(b.slot(g, slotSlaveUDP, true, "_", srvT, "._udp", fw.fslv), et, canonS, p)
 		if disc == nil {
-			b.name("_", srvT, "._tcp", fw.fsuf)
-			b.addSRV(et, canonS, p)
-			b.name("_", srvT, "._udp", fw.fsuf)
-			b.addSRV(et, canonS, p)
+			b.addSRV(b.slot(g, slotTCP, true, "_", srvT, "._tcp", fw.fsuf), et, canonS, p)
+			b.addSRV(b.slot(g, slotUDP, true, "_", srvT, "._udp", fw.fsuf), et, canonS, p)
 		}
 	}
 	if disc == nil || disc.Ports == nil {
@@ -628,22 +777,34 @@ func (b *builder) taskNames(tc *taskCtx, T string) {
 			continue
 		}
 		proto := portProto(p.Protocol)
-		b.name("_", srvT, "._", proto, fw.fsuf)
-		b.addSRV(et, canonF, uint16(p.Number))
-		if pn := Label(p.Name, false); pn != "" {
-			b.name("_", cutFirstLabel(pn, 62), "._", srvT, "._", proto, fw.fsuf)
-			b.addSRV(et, canonF, uint16(p.Number))
+		b.addSRV(b.discEntry(g, "", proto, "_", srvT, "._", proto, fw.fsuf), et, canonF, uint16(p.Number))
+		if pn := b.portLabel(p.Name); pn != "" {
+			b.addSRV(b.discEntry(g, pn, proto, "_", pn, "._", srvT, "._", proto, fw.fsuf), et, canonF, uint16(p.Number))
 		}
 	}
 }
 
+// portLabel is a port name as an SRV label (without its '_'), cached.
+func (b *builder) portLabel(name string) string {
+	if name == "" {
+		return ""
+	}
+	l, ok := b.portLabels[name]
+	if !ok {
+		l = cutFirstLabel(Label(name, false), 62)
+		b.portLabels[name] = l
+	}
+	return l
+}
+
 // dottedNames adds the A records of a task name that has dots.
 func (b *builder) dottedNames(tc *taskCtx, T string) {
-	b.name(T, tc.fw.fsuf)
-	b.addA(true, tc.et, tc.taskIPs...)
+	g := b.group(tc.fw, T)
+	if len(tc.taskIPs) > 0 {
+		b.addA(b.slot(g, slotTF, true, T, tc.fw.fsuf), tc.et, tc.taskIPs...)
+	}
 	if tc.agent.ip.IsValid() {
-		b.name(T, tc.fw.fslv)
-		b.addA(true, tc.et, tc.agent.ip)
+		b.addA(b.slot(g, slotTS, true, T, tc.fw.fslv), tc.et, tc.agent.ip)
 	}
 }
 
@@ -666,23 +827,25 @@ func (b *builder) thisDCOS(tc *taskCtx, T string) {
 	if T == "" {
 		return
 	}
+	g := b.group(tc.fw, T)
 	frag := tc.fw.frag
 	cips := tc.cIPs
-	if len(cips) == 0 && tc.agent.ip.IsValid() {
-		cips = []netip.Addr{tc.agent.ip}
+	if len(cips) == 0 {
+		cips = tc.agent.ips
 	}
 	if tc.agent.ip.IsValid() {
-		b.name(T, ".", frag, ".agentip.dcos.", ThisDCOSDomain)
-		b.addA(false, nil, tc.agent.ip)
+		b.addA(b.slot(g, slotAgentIP, false, T, ".", frag, ".agentip.dcos.", ThisDCOSDomain), nil, tc.agent.ip)
 	}
-	b.name(T, ".", frag, ".containerip.dcos.", ThisDCOSDomain)
-	b.addA(false, nil, cips...)
+	if len(cips) > 0 {
+		b.addA(b.slot(g, slotContainerIP, false, T, ".", frag, ".containerip.dcos.", ThisDCOSDomain), nil, cips...)
+	}
 	auto := cips
 	if len(tc.hostPorts) > 0 && tc.agent.ip.IsValid() {
-		auto = []netip.Addr{tc.agent.ip}
+		auto = tc.agent.ips
 	}
-	b.name(T, ".", frag, ".autoip.dcos.", ThisDCOSDomain)
-	b.addA(false, nil, auto...)
+	if len(auto) > 0 {
+		b.addA(b.slot(g, slotAutoIP, false, T, ".", frag, ".autoip.dcos.", ThisDCOSDomain), nil, auto...)
+	}
 }
 
 // vipDecl is one VIP declared by one task.
@@ -828,24 +991,12 @@ func (b *builder) finish() *Table {
 			continue
 		}
 		b.buf = append(b.buf[:0], v.FQDN...)
-		b.addA(false, nil, v.IP)
+		b.addA(b.get(false), nil, v.IP)
 	}
 
-	names := make(map[string]*RRSet, len(b.names)+b.nMesos)
-	mirrored := make(map[string]string)
-	mirror := func(n string) string {
-		m, ok := mirrored[n]
-		if !ok {
-			m = n + ThisDCOSDomain
-			if !ValidName(m) {
-				m = n
-			}
-			mirrored[n] = m
-		}
-		return m
-	}
-	var mirrors []*entry
-	for n, e := range b.names {
+	b.distribute()
+	names := make(map[string]*RRSet, len(b.list)+b.nMesos)
+	for _, e := range b.list {
 		s := &e.set
 		if len(s.A) > 1 {
 			slices.SortFunc(s.A, netip.Addr.Compare)
@@ -859,31 +1010,29 @@ func (b *builder) finish() *Table {
 			slices.SortFunc(s.SRV, cmpSRV)
 			s.SRV = slices.Compact(s.SRV)
 		}
-		names[n] = s
-		if e.mesos {
-			mirrors = append(mirrors, e)
-		}
+		names[e.name] = s
 	}
-	for _, e := range mirrors {
+	// The mirror shares the records themselves (a Table is immutable):
+	// SRV targets stay in the Mesos-DNS domain, which the same server
+	// answers.
+	for _, e := range b.list {
+		if !e.mesos {
+			continue
+		}
 		mn := e.name + ThisDCOSDomain
 		if !ValidName(mn) {
 			continue
 		}
-		m := &RRSet{A: e.set.A, AAAA: e.set.AAAA}
-		if len(e.set.SRV) > 0 {
-			m.SRV = make([]SRV, len(e.set.SRV))
-			for i, r := range e.set.SRV {
-				r.Target = mirror(r.Target)
-				m.SRV[i] = r
-			}
-			slices.SortFunc(m.SRV, cmpSRV)
-		}
 		if old, ok := names[mn]; ok { // only if Domain itself ends in thisdcos.directory
-			m.A = slices.Compact(slices.SortedFunc(slices.Values(append(slices.Clone(old.A), m.A...)), netip.Addr.Compare))
-			m.AAAA = slices.Compact(slices.SortedFunc(slices.Values(append(slices.Clone(old.AAAA), m.AAAA...)), netip.Addr.Compare))
-			m.SRV = slices.Compact(slices.SortedFunc(slices.Values(append(slices.Clone(old.SRV), m.SRV...)), cmpSRV))
+			m := &RRSet{
+				A:    slices.Compact(slices.SortedFunc(slices.Values(append(slices.Clone(old.A), e.set.A...)), netip.Addr.Compare)),
+				AAAA: slices.Compact(slices.SortedFunc(slices.Values(append(slices.Clone(old.AAAA), e.set.AAAA...)), netip.Addr.Compare)),
+				SRV:  slices.Compact(slices.SortedFunc(slices.Values(append(slices.Clone(old.SRV), e.set.SRV...)), cmpSRV)),
+			}
+			names[mn] = m
+			continue
 		}
-		names[mn] = m
+		names[mn] = &e.set
 	}
 
 	fws := make([]EnumFramework, 0, len(b.fwList))
@@ -897,6 +1046,45 @@ func (b *builder) finish() *Table {
 		fws = append(fws, *f.enum)
 	}
 	return &Table{Domain: strings.TrimSuffix(b.dom, "."), Names: names, Frameworks: fws, VIPs: vips}
+}
+
+// distribute moves the records collected in b.addrs and b.srvs into their
+// names' sets, carving every set's slice out of one slab per type.
+func (b *builder) distribute() {
+	var nA, nAAAA, nSRV int
+	for _, e := range b.list {
+		nA += int(e.nA)
+		nAAAA += int(e.nAAAA)
+		nSRV += int(e.nSRV)
+	}
+	slabA := make([]netip.Addr, nA)
+	slabAAAA := make([]netip.Addr, nAAAA)
+	slabSRV := make([]SRV, nSRV)
+	for _, e := range b.list {
+		e.set.A, slabA = take(slabA, int(e.nA))
+		e.set.AAAA, slabAAAA = take(slabAAAA, int(e.nAAAA))
+		e.set.SRV, slabSRV = take(slabSRV, int(e.nSRV))
+	}
+	for _, r := range b.addrs {
+		if r.ip.Is4() {
+			r.e.set.A = append(r.e.set.A, r.ip)
+		} else {
+			r.e.set.AAAA = append(r.e.set.AAAA, r.ip)
+		}
+	}
+	for _, r := range b.srvs {
+		r.e.set.SRV = append(r.e.set.SRV, r.srv)
+	}
+	b.addrs, b.srvs = nil, nil
+}
+
+// take splits n elements off slab as an empty slice with room for
+// exactly n (nil when n is 0), and returns the rest.
+func take[T any](slab []T, n int) ([]T, []T) {
+	if n == 0 {
+		return nil, slab
+	}
+	return slab[:0:n], slab[n:]
 }
 
 func cmpSRV(x, y SRV) int {

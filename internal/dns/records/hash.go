@@ -13,11 +13,16 @@ const zbase32Alphabet = "ybndrfg8ejkmcpqxot1uwisza345h769"
 // z-base-32 encoding of SHA-1(taskID), as Mesos-DNS computes it. Five
 // characters are 25 bits, all within the first four bytes of the digest.
 func TaskHash(taskID string) string {
+	h := taskHash(taskID)
+	return string(h[:])
+}
+
+func taskHash(taskID string) [5]byte {
 	sum := sha1.Sum([]byte(taskID))
 	v := binary.BigEndian.Uint32(sum[:4])
 	var out [5]byte
 	for i := range out {
 		out[i] = zbase32Alphabet[(v>>(27-5*i))&31]
 	}
-	return string(out[:])
+	return out
 }

@@ -118,7 +118,7 @@ func TestKeyLines(t *testing.T) {
 		"_framework._tcp.marathon.mesos. SRV 0 1 8080 marathon.mesos.",
 		// The mirror.
 		"web.marathon.mesos.thisdcos.directory. A 10.0.1.3",
-		"_web._tcp.marathon.mesos.thisdcos.directory. SRV 0 1 31000 web-" + h1 + "-s3.marathon.mesos.thisdcos.directory.",
+		"_web._tcp.marathon.mesos.thisdcos.directory. SRV 0 1 31000 web-" + h1 + "-s3.marathon.mesos.",
 	}
 	lines := map[string]bool{}
 	for _, l := range strings.Split(dump, "\n") {

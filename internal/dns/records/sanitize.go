@@ -89,7 +89,9 @@ func VIPName(s string) string { return DomainFrag(s, false) }
 // as the Table holds them: ending in ".", at most 253 characters without
 // that dot, labels of 1 to 63 characters made of a-z, 0-9 and '-', where a
 // label may start with '_' (SRV service and protocol labels).
-func ValidName(name string) bool {
+func ValidName(name string) bool { return validName(name) }
+
+func validName[T string | []byte](name T) bool {
 	n := len(name)
 	if n < 2 || n > 254 || name[n-1] != '.' {
 		return false
@@ -115,8 +117,3 @@ func ValidName(name string) bool {
 	return true
 }
 
-// validNameBytes is ValidName for a name being built.
-func validNameBytes(b []byte) bool {
-	// The conversion does not allocate: the compiler sees it does not escape.
-	return ValidName(string(b))
-}
