@@ -63,6 +63,8 @@ type Options struct {
 	// NoMarathon turns Marathon off on every master (kernel tests that
 	// count frameworks).
 	NoMarathon bool
+	// NoDNS turns the masters' DNS servers off.
+	NoDNS bool
 }
 
 // Cluster is a running cluster. Its methods must be called from the test's
@@ -168,6 +170,9 @@ func New(t testing.TB, opts Options) *Cluster {
 		cfg.MarathonTick = 50 * time.Millisecond
 		cfg.MarathonDeclineOfferDuration = time.Second
 		cfg.MarathonKillRetry = 2 * time.Second
+		cfg.DNS.Enabled = !opts.NoDNS
+		cfg.DNS.Listen = "127.0.0.1:0"
+		cfg.DNS.HTTPListen = "127.0.0.1:0"
 		if opts.Master != nil {
 			opts.Master(i, &cfg)
 		}

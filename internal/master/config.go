@@ -58,6 +58,8 @@ type Config struct {
 	MarathonTick                         time.Duration `flag:"marathon-tick" help:"period of Marathon's housekeeping (deployments, timeouts, backoff)"`
 	MarathonMaxInstancesPerOffer         int           `flag:"marathon-max-instances-per-offer" help:"most instances Marathon launches on one offer"`
 
+	DNS DNSConfig
+
 	// ShutdownTimeout bounds the HTTP server's graceful shutdown.
 	ShutdownTimeout time.Duration `flag:"shutdown-timeout" help:"how long a stopping master waits for HTTP requests to finish"`
 }
@@ -95,6 +97,7 @@ func DefaultConfig() Config {
 		MarathonKillRetry:                    mcfg.KillRetry,
 		MarathonTick:                         mcfg.Tick,
 		MarathonMaxInstancesPerOffer:         mcfg.MaxInstancesPerOffer,
+		DNS:                                  DefaultDNSConfig(),
 	}
 }
 
@@ -126,6 +129,9 @@ func (c Config) Validate() error {
 		if err := c.marathonConfig("http://127.0.0.1:1", "127.0.0.1:1").Validate(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := c.DNS.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown-timeout must be positive"))

@@ -24,12 +24,14 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/basalt-dcos/basalt/internal/dns"
 	"github.com/basalt-dcos/basalt/internal/marathon"
 	marathonapi "github.com/basalt-dcos/basalt/internal/marathon/api"
 	"github.com/basalt-dcos/basalt/internal/mesos"
 	"github.com/basalt-dcos/basalt/internal/mesos/state"
 	"github.com/basalt-dcos/basalt/internal/store"
 	"github.com/basalt-dcos/basalt/internal/version"
+	"github.com/basalt-dcos/basalt/pkg/operator"
 )
 
 // Master is one master process.
@@ -43,6 +45,7 @@ type Master struct {
 	mesos     atomic.Pointer[mesos.Master]
 	marathon  atomic.Pointer[marathon.Marathon]
 	marAddr   atomic.Value // string
+	dns       atomic.Pointer[dns.Node]
 	st        atomic.Pointer[store.Store]
 }
 
@@ -244,6 +247,15 @@ func (m *Master) Run(ctx context.Context) error {
 		m.marathon.Store(mar)
 		m.marAddr.Store(madv)
 	}
+	var dnsNode *dns.Node
+	var follower *operator.Follower
+	if m.cfg.DNS.Enabled {
+		dnsNode, follower, err = m.newDNS(ip, baseURL)
+		if err != nil {
+			return fmt.Errorf("master: %w", err)
+		}
+		m.dns.Store(dnsNode)
+	}
 	m.mesos.Store(mm)
 	m.addr.Store(advertised)
 	m.log.Info("master serving", "addr", advertised, "listen", ln.Addr().String(), "store_members", len(sc.InitialCluster))
@@ -300,6 +312,19 @@ func (m *Master) Run(ctx context.Context) error {
 			}
 			return nil
 		})
+	}
+	if dnsNode != nil {
+		g.Go(func() error {
+			if err := follower.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("dns: follow the leader: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error { return dnsNode.Run(gctx) })
+		select {
+		case <-dnsNode.Ready():
+		case <-gctx.Done():
+		}
 	}
 	m.readyOnce.Do(func() { close(m.ready) })
 	err = g.Wait()

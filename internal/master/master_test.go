@@ -37,6 +37,8 @@ func testConfig(t *testing.T) Config {
 	cfg.DataDir = t.TempDir()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.MarathonListen = "127.0.0.1:0"
+	cfg.DNS.Listen = "127.0.0.1:0"
+	cfg.DNS.HTTPListen = "127.0.0.1:0"
 	cfg.AdvertiseIP = "127.0.0.1"
 	cfg.AllocationInterval = 50 * time.Millisecond
 	cfg.ShutdownTimeout = 2 * time.Second

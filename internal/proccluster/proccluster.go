@@ -52,12 +52,40 @@ func FreePort(ip string) (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// pickDNS picks a port free for both UDP and TCP on ip and holds both
+// until Start releases them.
+func pickDNS(ip string, held *[]net.Listener) (int, error) {
+	for range 20 {
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		if err != nil {
+			l.Close()
+			continue
+		}
+		*held = append(*held, l, packetCloser{pc})
+		return port, nil
+	}
+	return 0, fmt.Errorf("no port free for both UDP and TCP on %s", ip)
+}
+
+// packetCloser lets a held UDP socket sit in the list of held listeners.
+type packetCloser struct{ net.PacketConn }
+
+func (packetCloser) Accept() (net.Conn, error) { return nil, net.ErrClosed }
+func (p packetCloser) Addr() net.Addr         { return p.LocalAddr() }
+
 // Proc is one basalt process.
 type Proc struct {
 	Name        string
 	IP          string
 	URL         string // base URL of its HTTP API
 	MarathonURL string // base URL of its Marathon API (masters only)
+	DNSAddr     string // host:port of its DNS server, UDP and TCP (masters only)
+	DNSHTTPURL  string // base URL of its Mesos-DNS HTTP API (masters only)
 	Args        []string
 	LogPath     string
 	bin         string
@@ -229,7 +257,7 @@ func Start(opts Options) (*Cluster, error) {
 		return l.Addr().(*net.TCPAddr).Port, nil
 	}
 	var peers []string
-	type ports struct{ http, peer, client, marathon int }
+	type ports struct{ http, peer, client, marathon, dns, dnsHTTP int }
 	mports := make([]ports, opts.Masters)
 	for i := range opts.Masters {
 		ip := MasterIP(i)
@@ -246,6 +274,12 @@ func Start(opts Options) (*Cluster, error) {
 		if mports[i].marathon, err = pick(ip); err != nil {
 			return nil, err
 		}
+		if mports[i].dns, err = pickDNS(ip, &held); err != nil {
+			return nil, err
+		}
+		if mports[i].dnsHTTP, err = pick(ip); err != nil {
+			return nil, err
+		}
 		peers = append(peers, net.JoinHostPort(ip, strconv.Itoa(mports[i].peer)))
 	}
 	for i := range opts.Masters {
@@ -257,6 +291,8 @@ func Start(opts Options) (*Cluster, error) {
 			"--data-dir", filepath.Join(opts.Dir, name),
 			"--store-client-port", strconv.Itoa(mports[i].client),
 			"--marathon-listen", net.JoinHostPort(ip, strconv.Itoa(mports[i].marathon)),
+			"--dns-listen", net.JoinHostPort(ip, strconv.Itoa(mports[i].dns)),
+			"--dns-http-listen", net.JoinHostPort(ip, strconv.Itoa(mports[i].dnsHTTP)),
 		}
 		if opts.Masters > 1 {
 			args = append(args, "--masters", strings.Join(peers, ","))
@@ -264,6 +300,8 @@ func Start(opts Options) (*Cluster, error) {
 		args = append(args, opts.MasterArgs...)
 		p := &Proc{Name: name, IP: ip, URL: fmt.Sprintf("http://%s:%d", ip, mports[i].http), Args: args,
 			MarathonURL: fmt.Sprintf("http://%s:%d", ip, mports[i].marathon),
+			DNSAddr:     net.JoinHostPort(ip, strconv.Itoa(mports[i].dns)),
+			DNSHTTPURL:  fmt.Sprintf("http://%s:%d", ip, mports[i].dnsHTTP),
 			LogPath:     filepath.Join(opts.Dir, name+".log"), bin: opts.Bin}
 		c.Masters = append(c.Masters, p)
 	}

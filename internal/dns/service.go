@@ -1,0 +1,193 @@
+package dns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/basalt-dcos/basalt/internal/dns/records"
+	"github.com/basalt-dcos/basalt/pkg/operator"
+)
+
+// StateSource is where a Node learns the cluster's state: the leading
+// master's operator event stream, mirrored (*operator.Follower).
+type StateSource interface {
+	// Changed receives a signal after the state changed (coalesced).
+	Changed() <-chan struct{}
+	// State is the current immutable view; never nil.
+	State() *operator.State
+}
+
+// NodeConfig configures the DNS role of one node.
+type NodeConfig struct {
+	Server  Config
+	Records records.Config
+	// Masters are the masters' addresses (master.<domain>, zk-N.zk).
+	Masters []netip.Addr
+	// Listen is the DNS address (UDP and TCP on the same port; port 0
+	// picks one).
+	Listen string
+	// HTTPListen is the Mesos-DNS HTTP API's address ("" = none).
+	HTTPListen string
+}
+
+// Node serves DNS for one node: it rebuilds the records whenever the
+// followed state changes, swaps them into the server atomically, and hands
+// the VIPs to OnVIPs (the l4lb balancer) when set. Without a StateSource it
+// is a pure forwarder (an agent's local resolver).
+type Node struct {
+	cfg    NodeConfig
+	src    StateSource
+	onVIPs func([]records.VIP)
+	log    *slog.Logger
+	srv    *Server
+
+	ready    chan struct{}
+	once     sync.Once
+	addr     atomic.Value // string
+	httpAddr atomic.Value // string
+	table    atomic.Pointer[records.Table]
+	builds   atomic.Uint64
+	// lastBuild is how long the last rebuild took (nanoseconds).
+	lastBuild atomic.Int64
+}
+
+// NewNode validates cfg and builds the server. It does no I/O. src may be
+// nil (forward only); onVIPs may be nil.
+func NewNode(cfg NodeConfig, src StateSource, onVIPs func([]records.VIP), logger *slog.Logger) (*Node, error) {
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Listen == "" {
+		return nil, errors.New("dns: listen address is required")
+	}
+	if len(cfg.Server.NSAddrs) == 0 {
+		cfg.Server.NSAddrs = cfg.Masters
+	}
+	srv, err := New(cfg.Server, logger)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, src: src, onVIPs: onVIPs, log: logger.With("component", "dns"), srv: srv, ready: make(chan struct{})}
+	n.addr.Store("")
+	n.httpAddr.Store("")
+	return n, nil
+}
+
+// Ready is closed once the listeners are bound.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// Addr is the bound DNS address ("" before Ready).
+func (n *Node) Addr() string { return n.addr.Load().(string) }
+
+// HTTPAddr is the bound HTTP API address ("" before Ready or when off).
+func (n *Node) HTTPAddr() string { return n.httpAddr.Load().(string) }
+
+// Server is the node's DNS server (for stats and tests).
+func (n *Node) Server() *Server { return n.srv }
+
+// Table is the records currently served (nil before the first build).
+func (n *Node) Table() *records.Table { return n.table.Load() }
+
+// Run binds the listeners and serves until ctx is done.
+func (n *Node) Run(ctx context.Context) error {
+	pc, ln, err := ListenPair(n.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("dns: listen %s: %w", n.cfg.Listen, err)
+	}
+	var hln net.Listener
+	if n.cfg.HTTPListen != "" {
+		hln, err = net.Listen("tcp", n.cfg.HTTPListen)
+		if err != nil {
+			pc.Close()
+			ln.Close()
+			return fmt.Errorf("dns: http listen %s: %w", n.cfg.HTTPListen, err)
+		}
+		n.httpAddr.Store(hln.Addr().String())
+	}
+	n.addr.Store(pc.LocalAddr().String())
+	if n.src != nil {
+		n.rebuild() // serve what the source already knows before the first change
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return n.srv.Serve(gctx, pc, ln) })
+	if hln != nil {
+		hs := &http.Server{
+			Handler:           n.srv.HTTPHandler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    1 << 16,
+			ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+		}
+		g.Go(func() error {
+			if err := hs.Serve(hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("dns: http serve: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 2*time.Second)
+			defer cancel()
+			if err := hs.Shutdown(sctx); err != nil {
+				hs.Close()
+			}
+			return nil
+		})
+	}
+	if n.src != nil {
+		g.Go(func() error {
+			for {
+				select {
+				case <-gctx.Done():
+					return nil
+				case <-n.src.Changed():
+					n.rebuild()
+				}
+			}
+		})
+	}
+	n.once.Do(func() { close(n.ready) })
+	n.log.Info("dns serving", "addr", n.Addr(), "http", n.HTTPAddr(), "authoritative", n.src != nil)
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// rebuild builds the records from the current state and swaps them in.
+// Changes that arrive while it runs coalesce into the next signal.
+func (n *Node) rebuild() {
+	start := time.Now()
+	st := n.src.State()
+	t := records.Build(n.cfg.Records, &records.State{
+		Leader:     st.Leader,
+		Masters:    n.cfg.Masters,
+		Agents:     st.Agents,
+		Frameworks: st.Frameworks,
+		Tasks:      st.Tasks,
+	})
+	n.srv.Swap(t)
+	n.table.Store(t)
+	if n.onVIPs != nil {
+		n.onVIPs(t.VIPs)
+	}
+	d := time.Since(start)
+	n.lastBuild.Store(int64(d))
+	if n.builds.Add(1) == 1 {
+		n.log.Info("dns records built", "names", len(t.Names), "tasks", len(st.Tasks), "duration", d)
+	} else {
+		n.log.Debug("dns records built", "names", len(t.Names), "tasks", len(st.Tasks), "duration", d)
+	}
+}
