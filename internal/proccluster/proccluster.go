@@ -76,7 +76,7 @@ func pickDNS(ip string, held *[]net.Listener) (int, error) {
 type packetCloser struct{ net.PacketConn }
 
 func (packetCloser) Accept() (net.Conn, error) { return nil, net.ErrClosed }
-func (p packetCloser) Addr() net.Addr         { return p.LocalAddr() }
+func (p packetCloser) Addr() net.Addr          { return p.LocalAddr() }
 
 // Proc is one basalt process.
 type Proc struct {
