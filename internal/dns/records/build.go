@@ -106,12 +106,11 @@ type agentInfo struct {
 }
 
 type fwInfo struct {
-	frag  string // sanitised name, dots kept
-	fsuf  string // "." + frag + "." + domain + "."
-	fslv  string // "." + frag + ".slave." + domain + "."
-	enum  *EnumFramework
-	order int
-	id    string
+	frag string // sanitised name, dots kept
+	fsuf string // "." + frag + "." + domain + "."
+	fslv string // "." + frag + ".slave." + domain + "."
+	enum *EnumFramework
+	id   string
 }
 
 type builder struct {
@@ -234,19 +233,28 @@ func (b *builder) addA(e *entry, et *EnumTask, ips ...netip.Addr) {
 	}
 }
 
-// addSRV adds an SRV record to e (nil: an invalid name).
-func (b *builder) addSRV(e *entry, et *EnumTask, target string, port uint16) {
+// addSRV adds an SRV record to e (nil: an invalid name), recording it in
+// et when set with host ("target:port", made when empty).
+func (b *builder) addSRV(e *entry, et *EnumTask, target string, port uint16, host string) {
 	if e == nil || port == 0 || target == "" {
 		return
 	}
 	e.nSRV++
 	b.srvs = append(b.srvs, srvRec{e: e, srv: SRV{Target: target, Port: port, Weight: 1}})
 	if et != nil {
-		h := append(append(b.tmp[:0], target...), ':')
-		h = strconv.AppendUint(h, uint64(port), 10)
-		b.tmp = h
-		et.Records = append(et.Records, EnumRecord{Name: e.name, Host: string(h), RType: "SRV"})
+		if host == "" {
+			host = b.hostPort(target, port)
+		}
+		et.Records = append(et.Records, EnumRecord{Name: e.name, Host: host, RType: "SRV"})
 	}
+}
+
+// hostPort is "target:port", as /v1/enumerate shows an SRV record.
+func (b *builder) hostPort(target string, port uint16) string {
+	h := append(append(b.tmp[:0], target...), ':')
+	h = strconv.AppendUint(h, uint64(port), 10)
+	b.tmp = h
+	return string(h)
 }
 
 // masterAddr is a MasterInfo's IP and port.
@@ -299,9 +307,9 @@ func (b *builder) masters(st *State) {
 		b.addA(b.get(true), nil, leader)
 		target := "leader." + b.dom
 		b.name("_leader._tcp.", b.dom)
-		b.addSRV(b.get(true), nil, target, port)
+		b.addSRV(b.get(true), nil, target, port, "")
 		b.name("_leader._udp.", b.dom)
-		b.addSRV(b.get(true), nil, target, port)
+		b.addSRV(b.get(true), nil, target, port, "")
 		b.name("master.", b.dom)
 		b.addA(b.get(true), nil, leader)
 	}
@@ -316,7 +324,7 @@ func (b *builder) masters(st *State) {
 		b.name("master.", b.dom)
 		b.addA(b.get(true), nil, m)
 		b.name("_master._tcp.", b.dom)
-		b.addSRV(b.get(true), nil, n+b.dom, port)
+		b.addSRV(b.get(true), nil, n+b.dom, port, "")
 	}
 }
 
@@ -368,7 +376,7 @@ func (b *builder) agent(a *mesosv1.OperatorAgent) {
 	b.name("slave.", b.dom)
 	b.addA(b.get(true), nil, ip)
 	b.name("_slave._tcp.", b.dom)
-	b.addSRV(b.get(true), nil, "slave."+b.dom, port)
+	b.addSRV(b.get(true), nil, "slave."+b.dom, port, "")
 }
 
 // frameworkAddr is where a framework's scheduler is, as far as the v1 API
@@ -408,10 +416,9 @@ func (b *builder) framework(f *mesosv1.OperatorFramework) {
 	id := f.FrameworkInfo.ID.Value
 	frag := DomainFrag(f.FrameworkInfo.Name, b.rfc952)
 	fw := &fwInfo{
-		frag:  frag,
-		enum:  &EnumFramework{Name: f.FrameworkInfo.Name},
-		order: len(b.fwList),
-		id:    id,
+		frag: frag,
+		enum: &EnumFramework{Name: f.FrameworkInfo.Name},
+		id:   id,
 	}
 	if frag != "" {
 		fw.fsuf = "." + frag + "." + b.dom
@@ -431,7 +438,7 @@ func (b *builder) framework(f *mesosv1.OperatorFramework) {
 	b.name(frag, ".", b.dom)
 	b.addA(b.get(true), nil, ip)
 	b.name("_framework._tcp.", frag, ".", b.dom)
-	b.addSRV(b.get(true), nil, frag+"."+b.dom, port)
+	b.addSRV(b.get(true), nil, frag+"."+b.dom, port, "")
 }
 
 // latest is the task's most recent status (nil when it has none).
@@ -762,11 +769,12 @@ func (b *builder) taskNames(tc *taskCtx, T string) {
 
 	disc := tc.t.Discovery
 	for _, p := range tc.hostPorts {
-		b.addSRV(b.slot(g, slotSlaveTCP, true, "_", srvT, "._tcp", fw.fslv), et, canonS, p)
-		b.addSRV(b.slot(g, slotSlaveUDP, true, "_", srvT, "._udp", fw.fslv), et, canonS, p)
+		h := b.hostPort(canonS, p) // shared by the records of this port
+		b.addSRV(b.slot(g, slotSlaveTCP, true, "_", srvT, "._tcp", fw.fslv), et, canonS, p, h)
+		b.addSRV(b.slot(g, slotSlaveUDP, true, "_", srvT, "._udp", fw.fslv), et, canonS, p, h)
 		if disc == nil {
-			b.addSRV(b.slot(g, slotTCP, true, "_", srvT, "._tcp", fw.fsuf), et, canonS, p)
-			b.addSRV(b.slot(g, slotUDP, true, "_", srvT, "._udp", fw.fsuf), et, canonS, p)
+			b.addSRV(b.slot(g, slotTCP, true, "_", srvT, "._tcp", fw.fsuf), et, canonS, p, h)
+			b.addSRV(b.slot(g, slotUDP, true, "_", srvT, "._udp", fw.fsuf), et, canonS, p, h)
 		}
 	}
 	if disc == nil || disc.Ports == nil {
@@ -777,9 +785,10 @@ func (b *builder) taskNames(tc *taskCtx, T string) {
 			continue
 		}
 		proto := portProto(p.Protocol)
-		b.addSRV(b.discEntry(g, "", proto, "_", srvT, "._", proto, fw.fsuf), et, canonF, uint16(p.Number))
+		h := b.hostPort(canonF, uint16(p.Number))
+		b.addSRV(b.discEntry(g, "", proto, "_", srvT, "._", proto, fw.fsuf), et, canonF, uint16(p.Number), h)
 		if pn := b.portLabel(p.Name); pn != "" {
-			b.addSRV(b.discEntry(g, pn, proto, "_", pn, "._", srvT, "._", proto, fw.fsuf), et, canonF, uint16(p.Number))
+			b.addSRV(b.discEntry(g, pn, proto, "_", pn, "._", srvT, "._", proto, fw.fsuf), et, canonF, uint16(p.Number), h)
 		}
 	}
 }
