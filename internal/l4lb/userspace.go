@@ -137,6 +137,9 @@ func (u *userspace) start(k vipKey, backends []netip.AddrPort) error {
 			return fmt.Errorf("vip %s: %w", k, err)
 		}
 		u.addrOwned[k.IP] = added
+		if added {
+			u.log.Info("vip address added", "address", k.IP.String(), "interface", u.cfg.Interface)
+		}
 	}
 	sock, err := u.listen(k.Proto, netip.AddrPortFrom(k.IP, k.Port))
 	if err != nil {
@@ -179,6 +182,7 @@ func (u *userspace) reap() {
 				u.log.Warn("remove VIP address", "address", ip.String(), "error", err)
 				continue // tried again on the next sync
 			}
+			u.log.Info("vip address removed", "address", ip.String(), "interface", u.cfg.Interface)
 		}
 		delete(u.addrOwned, ip)
 	}
