@@ -28,6 +28,7 @@ import (
 	"github.com/basalt-dcos/basalt/internal/agent/files"
 	"github.com/basalt-dcos/basalt/internal/containerizer"
 	"github.com/basalt-dcos/basalt/internal/containerizer/posix"
+	"github.com/basalt-dcos/basalt/internal/l4lb"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
 )
 
@@ -43,7 +44,9 @@ type Deps struct {
 
 // Agent is one agent. Create it with New and start it with Run.
 type Agent struct {
-	cfg  Config
+	cfg Config
+	// disc is the DNS server and VIP balancer (nil when both are off).
+	disc *discovery
 	log  *slog.Logger
 	http *http.Client
 	// fetchCache holds the downloads of URIs fetched with cache: true; nil
@@ -162,7 +165,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		t.MaxIdleConnsPerHost = 16
 		client = &http.Client{Transport: t}
 	}
-	return &Agent{
+	a := &Agent{
 		cfg:            cfg,
 		log:            log,
 		http:           client,
@@ -176,7 +179,30 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		wake:           make(chan struct{}, 1),
 		frameworks:     map[string]*framework{},
 		counters:       counters{terminal: map[string]int{}},
-	}, nil
+	}
+	disc, err := a.newDiscovery()
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	a.disc = disc
+	return a, nil
+}
+
+// DNSAddr is the bound address of the agent's DNS server ("" when off or
+// before it listens).
+func (a *Agent) DNSAddr() string {
+	if a.disc == nil || a.disc.node == nil {
+		return ""
+	}
+	return a.disc.node.Addr()
+}
+
+// L4LBStatus is the VIP balancer's status (ok false when it is off).
+func (a *Agent) L4LBStatus() (l4lb.Status, bool) {
+	if a.disc == nil || a.disc.lb == nil {
+		return l4lb.Status{}, false
+	}
+	return a.disc.lb.Status(), true
 }
 
 // Ready is closed once the agent's HTTP API listens.
@@ -250,6 +276,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer scancel()
 		return srv.Shutdown(sctx)
 	})
+	if a.disc != nil {
+		a.disc.run(gctx, g)
+	}
 	g.Go(func() error { return a.connectLoop(gctx) })
 	g.Go(func() error { return a.sendLoop(gctx) })
 	close(a.ready)

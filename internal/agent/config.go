@@ -51,6 +51,7 @@ type Config struct {
 
 	Domain       Domain
 	FetcherCache FetcherCacheConfig
+	Discovery    DiscoveryConfig
 }
 
 // Domain is the agent's fault domain (optional; both or neither).
@@ -76,12 +77,16 @@ func DefaultConfig() Config {
 		ExecutorShutdownGrace:  5 * time.Second,
 		GCDelay:                48 * time.Hour,
 		FetcherCache:           FetcherCacheConfig{Size: DefaultFetcherCacheSize},
+		Discovery:              DefaultDiscoveryConfig(),
 	}
 }
 
 // Validate reports every problem of the configuration at once.
 func (c Config) Validate() error {
 	var errs []error
+	if err := c.Discovery.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if len(c.Masters) == 0 {
 		errs = append(errs, errors.New("at least one master URL is required"))
 	}

@@ -1,13 +1,11 @@
 package master
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -164,35 +162,6 @@ func parseForwardZones(entries []string) (map[string][]string, error) {
 	return out, errors.Join(errs...)
 }
 
-// hostResolvers reads the nameservers of /etc/resolv.conf. Addresses this
-// node's own DNS answers on are left out, so a host that points its
-// resolv.conf at Basalt does not make it forward to itself.
-func hostResolvers(path string, self func(netip.AddrPort) bool) []string {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 2 || fields[0] != "nameserver" {
-			continue
-		}
-		a, err := netip.ParseAddr(fields[1])
-		if err != nil {
-			continue
-		}
-		ap := netip.AddrPortFrom(a.Unmap(), 53)
-		if self != nil && self(ap) {
-			continue
-		}
-		out = append(out, ap.String())
-	}
-	return out
-}
-
 // masterAddrs are the masters' IPs for master.<domain>: the hosts of
 // --masters, else this master's own IP.
 func masterAddrs(c Config, ip string) []netip.Addr {
@@ -224,7 +193,7 @@ func (m *Master) newDNS(ip, baseURL string) (*dns.Node, *operator.Follower, erro
 	self := func(ap netip.AddrPort) bool {
 		return strconv.Itoa(int(ap.Port())) == lport && (ap.Addr().IsLoopback() || ap.Addr().String() == ip)
 	}
-	ncfg, err := m.cfg.DNS.nodeConfig(ip, masterAddrs(m.cfg, ip), hostResolvers("/etc/resolv.conf", self))
+	ncfg, err := m.cfg.DNS.nodeConfig(ip, masterAddrs(m.cfg, ip), dns.HostResolvers("/etc/resolv.conf", self))
 	if err != nil {
 		return nil, nil, fmt.Errorf("dns: %w", err)
 	}

@@ -208,6 +208,8 @@ type Options struct {
 	// Extra flags per role, appended to the ones the harness sets.
 	MasterArgs []string
 	AgentArgs  []string
+	// AgentArgsFor adds flags to agent i only (after AgentArgs).
+	AgentArgsFor func(i int) []string
 	// AgentResources is passed as --resources (default: a small fixed set
 	// so tests do not depend on the machine).
 	AgentResources func(i int) string
@@ -325,6 +327,9 @@ func Start(opts Options) (*Cluster, error) {
 			"--resources", res,
 		}
 		args = append(args, opts.AgentArgs...)
+		if opts.AgentArgsFor != nil {
+			args = append(args, opts.AgentArgsFor(i)...)
+		}
 		c.Agents = append(c.Agents, &Proc{Name: name, IP: ip, URL: fmt.Sprintf("http://%s:%d", ip, port), Args: args,
 			LogPath: filepath.Join(opts.Dir, name+".log"), bin: opts.Bin})
 	}

@@ -116,4 +116,3 @@ func validName[T string | []byte](name T) bool {
 	}
 	return true
 }
-

@@ -1,0 +1,279 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/basalt-dcos/basalt/internal/proccluster"
+)
+
+// roleEnv makes the e2e test binary play a part instead of running tests:
+// "backend" is a Marathon task serving its identity over HTTP.
+const roleEnv = "BASALT_E2E_ROLE"
+
+// inNetnsEnv marks the re-executed test binary that runs inside a fresh
+// network namespace.
+const inNetnsEnv = "BASALT_E2E_IN_NETNS"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(roleEnv) == "backend" {
+		if err := serveBackend(); err != nil {
+			fmt.Fprintln(os.Stderr, "backend:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// serveBackend answers GET / with the task's id and GET /health with 200,
+// or 503 once a file named "unhealthy" exists in its sandbox.
+func serveBackend() error {
+	id := os.Getenv("MESOS_TASK_ID")
+	sandbox := os.Getenv("MESOS_SANDBOX")
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, id) })
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := os.Stat(filepath.Join(sandbox, "unhealthy")); err == nil {
+			http.Error(w, "unhealthy", http.StatusServiceUnavailable)
+		}
+	})
+	return http.ListenAndServe(":"+os.Getenv("PORT0"), mux)
+}
+
+// TestVIPThroughMarathon runs a whole cluster inside a fresh network
+// namespace (so VIP addresses land on that namespace's loopback only): one
+// master and two agents, the first running the agent DNS server and the VIP
+// balancer. A Marathon app with three instances declares VIP_0
+// "/prod/web:80"; a client resolves prodweb.marathon.l4lb.thisdcos.directory
+// through the agent's DNS and connects to the VIP: all three instances
+// answer. One instance is made unhealthy (it still serves when asked
+// directly): no new connection through the VIP reaches it.
+func TestVIPThroughMarathon(t *testing.T) {
+	if os.Getenv(inNetnsEnv) == "1" {
+		vipScenario(t)
+		return
+	}
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the VIP e2e test needs root (network namespaces)")
+		}
+		t.Skip("the VIP e2e test needs root (network namespaces)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the VIP e2e test needs ip (iproute2; scripts/test installs it)")
+		}
+		t.Skip("the VIP e2e test needs ip (iproute2)")
+	}
+	ns := fmt.Sprintf("basalt-e2e-%d", os.Getpid())
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	run("netns", "add", ns)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	run("-n", ns, "link", "set", "lo", "up")
+
+	dir := t.TempDir()
+	cmd := exec.CommandContext(t.Context(), "ip", "netns", "exec", ns, os.Args[0],
+		"-test.run", "^TestVIPThroughMarathon$", "-test.v", "-test.timeout", "5m")
+	cmd.Env = append(os.Environ(), inNetnsEnv+"=1", "BASALT_E2E_DIR="+dir)
+	out, err := cmd.CombinedOutput()
+	// Processes of a failed run must not outlive the namespace.
+	proccluster.KillUnder(dir)
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestVIPThroughMarathon") {
+		t.Fatalf("in namespace %s: %v\n%s", ns, err, out)
+	}
+	t.Logf("in namespace %s:\n%s", ns, lastLines(string(out), 15))
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// vipScenario is the test proper, inside the namespace.
+func vipScenario(t *testing.T) {
+	b := buildBins(t)
+	dir := os.Getenv("BASALT_E2E_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	agentDNS := net.JoinHostPort(proccluster.AgentIP(0), "53")
+	c, err := proccluster.Start(proccluster.Options{
+		Bin: b.basalt, Dir: dir, Masters: 1, Agents: 2,
+		MasterArgs: fastMasterArgs, AgentArgs: fastAgentArgs,
+		AgentArgsFor: func(i int) []string {
+			if i == 0 {
+				return []string{"--l4lb", "--dns-listen", agentDNS}
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("cluster logs:\n%s", c.Logs())
+		}
+		c.Close()
+	})
+	ctx := t.Context()
+	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := c.WaitReady(rctx); err != nil {
+		t.Fatalf("cluster not ready: %v", err)
+	}
+	m := c.Masters[0]
+	app := fmt.Sprintf(`{
+	  "id": "/prod/web", "cmd": %q, "cpus": 0.1, "mem": 32, "instances": 3,
+	  "portDefinitions": [{"port": 0, "name": "http", "labels": {"VIP_0": "/prod/web:80"}}],
+	  "healthChecks": [{"protocol": "MESOS_HTTP", "path": "/health", "portIndex": 0,
+	    "gracePeriodSeconds": 5, "intervalSeconds": 1, "timeoutSeconds": 1, "maxConsecutiveFailures": 0}]
+	}`, roleEnv+"=backend exec "+os.Args[0])
+	if st, body := marathonDo(ctx, "POST", m.MarathonURL+"/v2/apps", app); st != http.StatusCreated {
+		t.Fatalf("POST /v2/apps = %d %s", st, body)
+	}
+
+	// The VIP's address, from the agent's own DNS server.
+	var vip string
+	waitFor(t, 60*time.Second, "the VIP name through the agent's DNS", func(ctx context.Context) error {
+		q := new(mdns.Msg)
+		q.SetQuestion("prodweb.marathon.l4lb.thisdcos.directory.", mdns.TypeA)
+		r, _, err := (&mdns.Client{Timeout: time.Second}).ExchangeContext(ctx, q, agentDNS)
+		if err != nil {
+			return err
+		}
+		if len(r.Answer) != 1 {
+			return fmt.Errorf("answer %v", r.Answer)
+		}
+		vip = net.JoinHostPort(r.Answer[0].(*mdns.A).A.String(), "80")
+		return nil
+	})
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	get := func(ctx context.Context, addr string) (string, error) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/", nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return string(body), err
+	}
+	var tasks []string
+	waitFor(t, 60*time.Second, "three healthy instances", func(ctx context.Context) error {
+		a, err := getApp(ctx, m.MarathonURL, "/prod/web")
+		if err != nil {
+			return err
+		}
+		if a.TasksHealthy != 3 {
+			return fmt.Errorf("%d healthy", a.TasksHealthy)
+		}
+		tasks = tasks[:0]
+		for _, tk := range a.Tasks {
+			tasks = append(tasks, tk.ID)
+		}
+		return nil
+	})
+	waitFor(t, 30*time.Second, "all three instances behind the VIP "+vip, func(ctx context.Context) error {
+		seen := map[string]bool{}
+		for range 12 {
+			id, err := get(ctx, vip)
+			if err != nil {
+				return err
+			}
+			seen[id] = true
+		}
+		for _, id := range tasks {
+			if !seen[id] {
+				return fmt.Errorf("not reached: %s (seen %v)", id, seen)
+			}
+		}
+		return nil
+	})
+
+	// Make one instance unhealthy: it keeps serving when asked directly,
+	// but the VIP stops sending it new connections.
+	sick := tasks[0]
+	all, _ := filepath.Glob(filepath.Join(dir, "agent*", "slaves", "*", "frameworks", "*", "executors", sick, "runs", "latest"))
+	var sandboxes []string
+	for _, p := range all {
+		if !strings.Contains(p, "/slaves/latest/") { // the agent's "latest" link names the same directory
+			sandboxes = append(sandboxes, p)
+		}
+	}
+	if len(sandboxes) != 1 {
+		t.Fatalf("sandbox of %s: %q", sick, sandboxes)
+	}
+	if err := os.WriteFile(filepath.Join(sandboxes[0], "unhealthy"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "Marathon sees the instance unhealthy", func(ctx context.Context) error {
+		a, err := getApp(ctx, m.MarathonURL, "/prod/web")
+		if err != nil {
+			return err
+		}
+		if a.TasksUnhealthy < 1 {
+			return fmt.Errorf("%d unhealthy", a.TasksUnhealthy)
+		}
+		return nil
+	})
+	// The balancer applies the change within a second of the status update;
+	// wait for one clean round, then every further connection must avoid it.
+	waitFor(t, 10*time.Second, "the VIP drops the unhealthy instance", func(ctx context.Context) error {
+		for range 6 {
+			id, err := get(ctx, vip)
+			if err != nil {
+				return err
+			}
+			if id == sick {
+				return fmt.Errorf("reached %s", sick)
+			}
+		}
+		return nil
+	})
+	var got []string
+	for range 30 {
+		id, err := get(ctx, vip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, id)
+	}
+	if slices.Contains(got, sick) {
+		t.Errorf("a connection through the VIP reached the unhealthy instance %s", sick)
+	}
+	// It is alive: asked directly, it answers.
+	a, err := getApp(ctx, m.MarathonURL, "/prod/web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range a.Tasks {
+		if tk.ID == sick {
+			id, err := get(ctx, net.JoinHostPort(tk.Host, fmt.Sprint(tk.Ports[0])))
+			if err != nil || id != sick {
+				t.Errorf("the unhealthy instance asked directly: %q %v", id, err)
+			}
+		}
+	}
+}

@@ -1,0 +1,180 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/basalt-dcos/basalt/internal/dns"
+	"github.com/basalt-dcos/basalt/internal/dns/records"
+	"github.com/basalt-dcos/basalt/internal/l4lb"
+	"github.com/basalt-dcos/basalt/pkg/operator"
+)
+
+// DiscoveryConfig is the agent's share of service discovery (the dcos-dns
+// and dcos-l4lb roles of a DC/OS agent): a local DNS server for tasks and a
+// balancer for named VIPs. Both follow the leading master's operator event
+// stream, so the agent answers `.mesos` and `thisdcos.directory` names from
+// its own copy of the records (the same records the masters serve) and
+// keeps answering while the masters fail over.
+type DiscoveryConfig struct {
+	DNSListen    string   `flag:"dns-listen" help:"address of the agent's local DNS server for tasks, UDP and TCP (dcos-dns uses 198.51.100.1:53); empty: off"`
+	DNSResolvers []string `flag:"dns-resolvers" help:"upstream resolvers (ip or ip:port) for names outside the cluster (default: the nameservers of /etc/resolv.conf)"`
+	DNSDomain    string   `flag:"dns-domain" help:"the Mesos-DNS domain (as on the masters)"`
+	L4LB         bool     `flag:"l4lb" help:"balance named VIPs (11.0.0.0/8 by default) on this agent; adding VIP addresses needs root"`
+	L4LBIface    string   `flag:"l4lb-interface" help:"interface the VIP addresses are added to"`
+	VIPRange     string   `flag:"vip-range" help:"address range of named VIPs (as on the masters)"`
+}
+
+// DefaultDiscoveryConfig has both parts off.
+func DefaultDiscoveryConfig() DiscoveryConfig {
+	return DiscoveryConfig{
+		DNSDomain: records.DefaultConfig().Domain,
+		L4LBIface: l4lb.DefaultConfig().Interface,
+		VIPRange:  records.DefaultConfig().VIPRange.String(),
+	}
+}
+
+func (c DiscoveryConfig) enabled() bool { return c.DNSListen != "" || c.L4LB }
+
+// validate reports every problem at once.
+func (c DiscoveryConfig) validate() error {
+	if !c.enabled() {
+		return nil
+	}
+	var errs []error
+	if c.DNSListen != "" {
+		if _, _, err := net.SplitHostPort(c.DNSListen); err != nil {
+			errs = append(errs, fmt.Errorf("dns-listen %q: %w", c.DNSListen, err))
+		}
+	}
+	if _, err := netip.ParsePrefix(c.VIPRange); err != nil {
+		errs = append(errs, fmt.Errorf("vip-range %q: %w", c.VIPRange, err))
+	}
+	for _, r := range c.DNSResolvers {
+		if _, err := upstreamAddr(r); err != nil {
+			errs = append(errs, fmt.Errorf("dns-resolvers: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// upstreamAddr normalises "ip" or "ip:port" to "ip:port".
+func upstreamAddr(s string) (string, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.String(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is neither ip nor ip:port", s)
+	}
+	return netip.AddrPortFrom(a, 53).String(), nil
+}
+
+// discovery is the running DNS server and VIP balancer of an agent.
+type discovery struct {
+	follower *operator.Follower
+	node     *dns.Node      // nil when DNSListen is empty
+	lb       *l4lb.Balancer // nil when L4LB is off
+	rcfg     records.Config
+	masters  []netip.Addr
+}
+
+// newDiscovery builds what the config enables (no I/O).
+func (a *Agent) newDiscovery() (*discovery, error) {
+	c := a.cfg.Discovery
+	if !c.enabled() {
+		return nil, nil
+	}
+	d := &discovery{
+		follower: &operator.Follower{
+			Masters: a.cfg.Masters,
+			HTTP:    &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2, IdleConnTimeout: time.Minute}},
+			Logger:  a.log,
+		},
+	}
+	d.rcfg = records.DefaultConfig()
+	d.rcfg.Domain = c.DNSDomain
+	d.rcfg.VIPRange, _ = netip.ParsePrefix(c.VIPRange)
+	for _, m := range a.cfg.Masters {
+		if u, err := url.Parse(m); err == nil {
+			if ip, err := netip.ParseAddr(u.Hostname()); err == nil {
+				d.masters = append(d.masters, ip)
+			}
+		}
+	}
+	if c.L4LB {
+		lcfg := l4lb.DefaultConfig()
+		lcfg.Interface = c.L4LBIface
+		lb, err := l4lb.New(lcfg, a.log)
+		if err != nil {
+			return nil, fmt.Errorf("l4lb: %w", err)
+		}
+		d.lb = lb
+	}
+	if c.DNSListen != "" {
+		scfg := dns.DefaultConfig()
+		scfg.Domain = d.rcfg.Domain
+		scfg.SOAMname = "ns1." + d.rcfg.Domain
+		scfg.SOARname = "root.ns1." + d.rcfg.Domain
+		scfg.Recurse = true
+		resolvers := c.DNSResolvers
+		if len(resolvers) == 0 {
+			_, port, _ := net.SplitHostPort(c.DNSListen)
+			resolvers = dns.HostResolvers("/etc/resolv.conf", func(ap netip.AddrPort) bool {
+				return fmt.Sprint(ap.Port()) == port && ap.Addr().IsLoopback()
+			})
+		}
+		for _, r := range resolvers {
+			hp, _ := upstreamAddr(r)
+			scfg.Resolvers = append(scfg.Resolvers, hp)
+		}
+		var onVIPs func([]records.VIP)
+		if d.lb != nil {
+			onVIPs = d.lb.Sync
+		}
+		n, err := dns.NewNode(dns.NodeConfig{Server: scfg, Records: d.rcfg, Masters: d.masters, Listen: c.DNSListen}, d.follower, onVIPs, a.log)
+		if err != nil {
+			return nil, fmt.Errorf("dns: %w", err)
+		}
+		d.node = n
+	}
+	return d, nil
+}
+
+// run starts the follower, the DNS node and the balancer in g.
+func (d *discovery) run(ctx context.Context, g *errgroup.Group) {
+	g.Go(func() error {
+		if err := d.follower.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("follow the leading master: %w", err)
+		}
+		return nil
+	})
+	if d.lb != nil {
+		g.Go(func() error { return d.lb.Run(ctx) })
+	}
+	if d.node != nil {
+		g.Go(func() error { return d.node.Run(ctx) })
+		return
+	}
+	// VIPs only: rebuild on every change and hand the VIPs to the balancer.
+	g.Go(func() error {
+		for {
+			st := d.follower.State()
+			t := records.Build(d.rcfg, &records.State{Leader: st.Leader, Masters: d.masters, Agents: st.Agents, Frameworks: st.Frameworks, Tasks: st.Tasks})
+			d.lb.Sync(t.VIPs)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-d.follower.Changed():
+			}
+		}
+	})
+}
