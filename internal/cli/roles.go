@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -64,8 +65,9 @@ func newUpCmd(env Env) *cobra.Command {
 		Short: "Run a single-node cluster in this process: one master and one agent",
 		Long: `Run a whole single-node cluster in one process: a master on a single-member
 embedded store (DATA_DIR/master) and an agent (DATA_DIR/agent) registered with it.
-It uses the DC/OS ports (master 5050, agent 5051) when they are free, else any
-free port, and prints the URLs it chose. Stop it with Ctrl-C.`,
+It uses the DC/OS ports (master 5050, Marathon 8080, DNS 61053 and its HTTP API
+8123, agent 5051) when they are free, else any free port, and prints the
+addresses it chose. Stop it with Ctrl-C.`,
 	}
 	return serverCmd(env, cmd, []any{&up}, func(ctx context.Context, logger *slog.Logger) error {
 		started := time.Now()
@@ -84,6 +86,8 @@ free port, and prints the URLs it chose. Stop it with Ctrl-C.`,
 			mcfg.Listen = preferPort(":5050")
 		}
 		mcfg.MarathonListen = preferPort(":8080")
+		mcfg.DNS.Listen = preferDNSPort(":61053")
+		mcfg.DNS.HTTPListen = preferPort(":8123")
 
 		acfg := agent.DefaultConfig()
 		acfg.WorkDir = filepath.Join(dataDir, "agent")
@@ -112,6 +116,7 @@ free port, and prints the URLs it chose. Stop it with Ctrl-C.`,
 			printReady(env, started, [][2]string{
 				{"master", masterURL},
 				{"marathon", roles[0].(*master.Master).MarathonURL()},
+				{"dns", strings.TrimPrefix(baseURL(roles[0].(*master.Master).DNSAddr()), "http://") + " (Mesos-DNS API " + roles[0].(*master.Master).DNSHTTPURL() + ")"},
 				{"agent", baseURL(roles[1].Addr())},
 			})
 			fmt.Fprintf(env.Stdout, "data in %s; try: basalt node list --master %s\n", dataDir, masterURL)

@@ -122,6 +122,21 @@ func preferPort(addr string) string {
 	return addr
 }
 
+// preferDNSPort is preferPort for a DNS address, which needs the port free
+// for both UDP and TCP.
+func preferDNSPort(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return net.JoinHostPort(host, "0")
+	}
+	_ = pc.Close()
+	return preferPort(addr)
+}
+
 // UpConfig is the configuration of `basalt up`.
 type UpConfig struct {
 	DataDir      string `flag:"data-dir" help:"directory for the master's store and the agent's sandboxes (default ~/.basalt)"`
