@@ -60,7 +60,13 @@ type Node struct {
 	builds   atomic.Uint64
 	// lastBuild is how long the last rebuild took (nanoseconds).
 	lastBuild atomic.Int64
+	// lastEnd is when the last rebuild finished (owned by the rebuild loop).
+	lastEnd time.Time
 }
+
+// minRebuildGap is the least time between the end of one rebuild and the
+// start of the next.
+const minRebuildGap = 20 * time.Millisecond
 
 // NewNode validates cfg and builds the server. It does no I/O. src may be
 // nil (forward only); onVIPs may be nil.
@@ -152,8 +158,20 @@ func (n *Node) Run(ctx context.Context) error {
 				case <-gctx.Done():
 					return nil
 				case <-n.src.Changed():
-					n.rebuild()
 				}
+				// Under continuous churn, rebuilds are spaced so that they use
+				// at most half of a core: a pause as long as the last build
+				// (at least minRebuildGap) before the next. Changes that arrive
+				// meanwhile coalesce into that next build.
+				gap := max(minRebuildGap, time.Duration(n.lastBuild.Load()))
+				if wait := gap - time.Since(n.lastEnd); wait > 0 {
+					select {
+					case <-gctx.Done():
+						return nil
+					case <-time.After(wait):
+					}
+				}
+				n.rebuild()
 			}
 		})
 	}
@@ -183,7 +201,8 @@ func (n *Node) rebuild() {
 	if n.onVIPs != nil {
 		n.onVIPs(t.VIPs)
 	}
-	d := time.Since(start)
+	n.lastEnd = time.Now()
+	d := n.lastEnd.Sub(start)
 	n.lastBuild.Store(int64(d))
 	if n.builds.Add(1) == 1 {
 		n.log.Info("dns records built", "names", len(t.Names), "tasks", len(st.Tasks), "duration", d)
