@@ -31,6 +31,7 @@ var domainPackages = []string{
 	"internal/marathon/appdef",
 	"internal/marathon/deploy",
 	"internal/marathon/match",
+	"internal/dns/records",
 	"internal/containerizer",
 	"pkg/mesosv1",
 }
