@@ -65,6 +65,8 @@ type Options struct {
 	NoMarathon bool
 	// NoDNS turns the masters' DNS servers off.
 	NoDNS bool
+	// AgentDNS runs every agent's local DNS server (on 127.0.0.1, port 0).
+	AgentDNS bool
 }
 
 // Cluster is a running cluster. Its methods must be called from the test's
@@ -207,6 +209,9 @@ func New(t testing.TB, opts Options) *Cluster {
 		cfg.StatusUpdateRetryMax = 2 * time.Second
 		cfg.DefaultKillGrace = time.Second
 		cfg.Containerizers = []string{string(opts.Runtime)}
+		if opts.AgentDNS {
+			cfg.Discovery.DNSListen = "127.0.0.1:0"
+		}
 		if opts.Agent != nil {
 			opts.Agent(i, &cfg)
 		}

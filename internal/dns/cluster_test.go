@@ -71,7 +71,7 @@ func ask(server, name string, qtype uint16) ([]string, int, error) {
 }
 
 func TestMarathonAppResolvable(t *testing.T) {
-	c := clustertest.New(t, clustertest.Options{Agents: 2, LoopbackHostnames: true})
+	c := clustertest.New(t, clustertest.Options{Agents: 2, LoopbackHostnames: true, AgentDNS: true})
 	m := c.Masters[0]
 	dnsAddr := m.Master().DNSAddr()
 	post(t, m.MarathonURL()+"/v2/apps", `{"id": "/prod/web", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16, "instances": 3,
@@ -104,6 +104,19 @@ func TestMarathonAppResolvable(t *testing.T) {
 	vips := m.Master().DNS().Table().VIPs
 	if len(vips) != 1 || len(vips[0].Backends) != 3 || vips[0].Port != 80 {
 		t.Errorf("VIPs = %+v", vips)
+	}
+	// The agents' own DNS servers hold the same records.
+	for _, a := range c.Agents {
+		clustertest.Eventually(t, 10*time.Second, func() error {
+			got, _, err := ask(a.Agent().DNSAddr(), "_web-prod._tcp.marathon.mesos", mdns.TypeSRV)
+			if err != nil {
+				return err
+			}
+			if len(got) != 3 {
+				return fmt.Errorf("%s: SRV %q", a.Name, got)
+			}
+			return nil
+		})
 	}
 	_, rcode, _ = ask(dnsAddr, "nope.marathon.mesos", mdns.TypeA)
 	if rcode != mdns.RcodeNameError {
