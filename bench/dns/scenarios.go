@@ -1,0 +1,598 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/basalt-dcos/basalt/internal/agent"
+	"github.com/basalt-dcos/basalt/internal/clustertest"
+	"github.com/basalt-dcos/basalt/internal/dns"
+	"github.com/basalt-dcos/basalt/pkg/marathon"
+)
+
+// api talks to one HTTP API (Marathon or the Mesos-DNS HTTP API).
+type api struct {
+	base string
+	hc   *http.Client
+}
+
+func newAPI(base string) *api {
+	return &api{base: base, hc: &http.Client{Timeout: 2 * time.Minute,
+		Transport: &http.Transport{MaxIdleConnsPerHost: 8}}}
+}
+
+// do sends one request and reads the whole answer.
+func (a *api) do(ctx context.Context, method, path string, body any) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, nil, fmt.Errorf("%s %s: read body: %w", method, path, err)
+	}
+	return resp.StatusCode, data, nil
+}
+
+// expect is do that fails unless the status is one of ok.
+func (a *api) expect(ctx context.Context, method, path string, body any, ok ...int) ([]byte, error) {
+	st, data, err := a.do(ctx, method, path, body)
+	if err != nil {
+		return nil, err
+	}
+	if slices.Contains(ok, st) {
+		return data, nil
+	}
+	return nil, fmt.Errorf("%s %s: HTTP %d: %.300s", method, path, st, data)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// errTimeout is waitUntil's error when the condition did not come true.
+var errTimeout = errors.New("timed out")
+
+// waitUntil polls cond every interval until it returns true, an error, or
+// timeout passes.
+func waitUntil(timeout, interval time.Duration, what string, cond func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := cond()
+		if err != nil {
+			return fmt.Errorf("wait for %s: %w", what, err)
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("wait for %s: %w after %s", what, errTimeout, timeout)
+		}
+		time.Sleep(interval)
+	}
+}
+
+// benchApp is a tiny app with one host port (so that it has SRV records);
+// the fake runtime never runs its command.
+func benchApp(id string, instances int) map[string]any {
+	return map[string]any{
+		"id": id, "cmd": "sleep 3600", "instances": instances,
+		"cpus": 0.01, "mem": 1, "disk": 0,
+		"portDefinitions": []any{map[string]any{"port": 0, "protocol": "tcp", "name": "http"}},
+	}
+}
+
+// clusterOptions are agents big enough for thousands of tiny tasks, which
+// advertise 127.0.0.1 so that A records have an address.
+func clusterOptions(agents int) clustertest.Options {
+	return clustertest.Options{
+		Agents:            agents,
+		LoopbackHostnames: true,
+		Agent: func(_ int, cfg *agent.Config) {
+			cfg.Resources = "cpus:1000;mem:1000000;disk:100000;ports:[10000-60000]"
+		},
+	}
+}
+
+// ready waits until Marathon leads and answers and the master's DNS
+// listens; it returns Marathon's API.
+func ready(ctx context.Context, c *clustertest.Cluster) (*api, error) {
+	m := c.Masters[0].Master()
+	var a *api
+	err := waitUntil(60*time.Second, 20*time.Millisecond, "Marathon leading and DNS listening", func() (bool, error) {
+		u := c.Masters[0].MarathonURL()
+		if u == "" || m.DNSAddr() == "" || m.DNSHTTPURL() == "" {
+			return false, nil
+		}
+		a = newAPI(u)
+		st, _, err := a.do(ctx, http.MethodGet, "/v2/apps", nil)
+		return err == nil && st == http.StatusOK, nil
+	})
+	return a, err
+}
+
+// waitNoDeployment waits until Marathon runs no deployment.
+func waitNoDeployment(ctx context.Context, a *api) error {
+	return waitUntil(2*time.Minute, 10*time.Millisecond, "no deployment", func() (bool, error) {
+		st, data, err := a.do(ctx, http.MethodGet, "/v2/deployments", nil)
+		if err != nil || st != http.StatusOK {
+			return false, err // 503: no leader for a moment; poll on
+		}
+		var ds []any
+		if err := json.Unmarshal(data, &ds); err != nil {
+			return false, err
+		}
+		return len(ds) == 0, nil
+	})
+}
+
+// enumeration is GET /v1/enumerate.
+type enumeration struct {
+	Frameworks []struct {
+		Name  string `json:"name"`
+		Tasks []struct {
+			Name    string `json:"name"`
+			ID      string `json:"id"`
+			Records []struct {
+				Name  string `json:"name"`
+				Host  string `json:"host"`
+				RType string `json:"rtype"`
+			} `json:"records"`
+		} `json:"tasks"`
+	} `json:"frameworks"`
+}
+
+func (e enumeration) tasks(framework string) int {
+	n := 0
+	for _, f := range e.Frameworks {
+		if f.Name == framework {
+			n += len(f.Tasks)
+		}
+	}
+	return n
+}
+
+func enumerate(ctx context.Context, dnsHTTP *api) (enumeration, error) {
+	var e enumeration
+	data, err := dnsHTTP.expect(ctx, http.MethodGet, "/v1/enumerate", nil, http.StatusOK)
+	if err != nil {
+		return e, err
+	}
+	return e, json.Unmarshal(data, &e)
+}
+
+// --- qps (and staleness on the loaded cluster) -------------------------------
+
+// benchLoaded sets up -apps × -instances tasks, runs qps and, with stale,
+// the staleness trials on the same cluster.
+func benchLoaded(ctx context.Context, o options, stale bool) ([]result, error) {
+	var rs []result
+	err := withCluster(clusterOptions(o.agents), o.logs, func(c *clustertest.Cluster) error {
+		a, err := ready(ctx, c)
+		if err != nil {
+			return err
+		}
+		m := c.Masters[0].Master()
+		dnsHTTP := newAPI(m.DNSHTTPURL())
+		want := o.apps * o.instances
+		// Groups of o.chunk apps, each POSTed once its predecessor's
+		// deployment is done (bench/marathon's list found one group of
+		// 1,000 apps does not converge).
+		t0 := time.Now()
+		for g := 0; g*o.chunk < o.apps; g++ {
+			var apps []any
+			for i := g * o.chunk; i < min((g+1)*o.chunk, o.apps); i++ {
+				apps = append(apps, benchApp(appID(i, o.chunk), o.instances))
+			}
+			group := map[string]any{"id": groupID(g), "apps": apps}
+			if _, err := a.expect(ctx, http.MethodPost, "/v2/groups", group, http.StatusCreated); err != nil {
+				return err
+			}
+			if err := waitNoDeployment(ctx, a); err != nil {
+				return err
+			}
+		}
+		posted := time.Since(t0)
+		var enum enumeration
+		err = waitUntil(5*time.Minute, 250*time.Millisecond, fmt.Sprintf("%d marathon tasks in /v1/enumerate", want), func() (bool, error) {
+			e, err := enumerate(ctx, dnsHTTP)
+			if err != nil {
+				return false, err
+			}
+			enum = e
+			return e.tasks("marathon") >= want, nil
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "qps: %d apps posted in %s; %d tasks in DNS after %s\n", o.apps,
+			posted.Round(time.Millisecond), want, time.Since(t0).Round(time.Millisecond))
+		rs = append(rs, summarize("qps", fmt.Sprintf("setup: %d groups of %d apps × %d instances → %d tasks in the DNS table (/v1/enumerate)",
+			(o.apps+o.chunk-1)/o.chunk, o.chunk, o.instances, want), "ms", []float64{ms(time.Since(t0))}, "", nil))
+
+		q, err := benchQPS(ctx, o, m.DNS().Server(), m.DNSAddr(), enum)
+		rs = append(rs, q...)
+		if err != nil {
+			return err
+		}
+		if stale {
+			s, err := staleness(ctx, c, a, o.stale, fmt.Sprintf("%d-task cluster, after qps", want))
+			rs = append(rs, s...)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return rs, err
+}
+
+func appID(i, chunk int) string { return fmt.Sprintf("%s/a%04d", groupID(i/chunk), i) }
+
+func groupID(g int) string { return fmt.Sprintf("/dnsbench/g%02d", g) }
+
+// queryMix is the dnsperf data file's content by kind.
+type queryMix struct {
+	appA, appSRV, taskA, nx []string
+}
+
+func (q queryMix) total() int { return len(q.appA) + len(q.appSRV) + len(q.taskA) + len(q.nx) }
+
+// mixFrom sorts Marathon's records into app A names (the name every
+// instance shares), app SRV names and canonical task A names
+// ("<app>-<hash>-<tail>", one per task), and adds nxPercent% names that do
+// not exist, shaped like the others.
+func mixFrom(e enumeration, nxPercent int) queryMix {
+	appA, srv, task := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, f := range e.Frameworks {
+		if f.Name != "marathon" {
+			continue
+		}
+		for _, t := range f.Tasks {
+			for _, r := range t.Records {
+				name := strings.TrimSuffix(r.Name, ".")
+				if !strings.HasSuffix(name, ".marathon.mesos") {
+					continue // .slave.mesos duplicates
+				}
+				// A task named "a.g" has "a.g.marathon.mesos" (asked here as
+				// the app's name), the alias "a-g.marathon.mesos" (left
+				// out), "_a-g._tcp.marathon.mesos" and the canonical
+				// "a-g-<hash>-<tail>.marathon.mesos".
+				hyphen := strings.ReplaceAll(t.Name, ".", "-")
+				switch {
+				case r.RType == "SRV":
+					if strings.HasPrefix(name, "_"+t.Name+".") || strings.HasPrefix(name, "_"+hyphen+".") {
+						srv[name] = true
+					}
+				case r.RType == "A" && name == t.Name+".marathon.mesos":
+					appA[name] = true
+				case r.RType == "A" && strings.HasPrefix(name, hyphen+"-"):
+					task[name] = true
+				}
+			}
+		}
+	}
+	q := queryMix{appA: sortedKeys(appA), appSRV: sortedKeys(srv), taskA: sortedKeys(task)}
+	n := q.total() * nxPercent / max(100-nxPercent, 1)
+	for i := range n {
+		q.nx = append(q.nx, fmt.Sprintf("nx%05d.dnsbench.marathon.mesos", i))
+	}
+	return q
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// dataFile is the dnsperf input: one "name type" per line, shuffled with a
+// fixed seed so that kinds interleave and runs repeat.
+func (q queryMix) dataFile() []byte {
+	var lines []string
+	for _, n := range q.appA {
+		lines = append(lines, n+" A")
+	}
+	for _, n := range q.appSRV {
+		lines = append(lines, n+" SRV")
+	}
+	for _, n := range q.taskA {
+		lines = append(lines, n+" A")
+	}
+	for _, n := range q.nx {
+		lines = append(lines, n+" A")
+	}
+	r := rand.New(rand.NewPCG(6, 6))
+	r.Shuffle(len(lines), func(i, j int) { lines[i], lines[j] = lines[j], lines[i] })
+	return []byte(strings.Join(lines, "\n") + "\n")
+}
+
+// benchQPS runs the throughput and fixed-rate dnsperf runs.
+func benchQPS(ctx context.Context, o options, srv *dns.Server, addr string, enum enumeration) ([]result, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("dns address %q: %w", addr, err)
+	}
+	mix := mixFrom(enum, o.nxPercent)
+	if len(mix.appA) == 0 || len(mix.appSRV) == 0 || len(mix.taskA) == 0 {
+		return nil, fmt.Errorf("query mix has %d app A, %d SRV, %d task A names: /v1/enumerate's names are not what this benchmark expects",
+			len(mix.appA), len(mix.appSRV), len(mix.taskA))
+	}
+	dir := o.keep
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "dnsbench"); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	file := filepath.Join(dir, "queries.txt")
+	if err := os.WriteFile(file, mix.dataFile(), 0o644); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "qps: query file %s: %d app A, %d app SRV, %d task A, %d NXDOMAIN names\n",
+		file, len(mix.appA), len(mix.appSRV), len(mix.taskA), len(mix.nx))
+	mixNote := fmt.Sprintf("%d names: %d app A, %d app SRV, %d canonical task A, %d NXDOMAIN",
+		mix.total(), len(mix.appA), len(mix.appSRV), len(mix.taskA), len(mix.nx))
+	base := []string{"-s", "127.0.0.1", "-p", port, "-d", file}
+	before := srv.Stats()
+
+	// Throughput: every trial back to back, under the CPU profile.
+	tput := append(slices.Clone(base), "-l", strconv.Itoa(o.duration), "-c", strconv.Itoa(o.clients),
+		"-T", strconv.Itoa(o.threads), "-q", strconv.Itoa(o.outstand))
+	tputCmd := "dnsperf " + strings.Join(tput, " ")
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
+	}
+	var qps, avg, lost []float64
+	for i := range o.trials {
+		r, err := dnsperf(ctx, tput, false)
+		if err != nil {
+			pprof.StopCPUProfile()
+			return nil, err
+		}
+		s := r.Summary
+		fmt.Fprintf(os.Stderr, "qps: throughput trial %d: %.0f queries/s, avg %.3f ms, %d/%d lost; %s\n",
+			i, s.QPS, s.AvgLatency*1000, s.Lost, s.Sent, s.Rcodes)
+		qps = append(qps, s.QPS)
+		avg = append(avg, s.AvgLatency*1000)
+		lost = append(lost, float64(s.Lost))
+	}
+	if o.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	rs := []result{
+		summarize("qps", "throughput (queries/s per trial; "+mixNote+")", "qps", qps, "", nil),
+		summarize("qps", "throughput run: average latency", "ms", avg, "", nil),
+		summarize("qps", "throughput run: queries lost (of ~qps × "+strconv.Itoa(o.duration)+" s)", "queries", lost, "", nil),
+	}
+	rs[0].Command = tputCmd
+
+	// Fixed rates: per-query latencies from -v.
+	half := int(summarize("", "", "", qps, "", nil).P50 / 2)
+	for _, rate := range []int{o.rate, half} {
+		args := append(slices.Clone(base), "-l", strconv.Itoa(o.latDur), "-c", strconv.Itoa(o.clients),
+			"-T", strconv.Itoa(o.threads), "-q", strconv.Itoa(max(o.outstand, 1000)), "-Q", strconv.Itoa(rate))
+		var p50, p99, p999, got, lostR []float64
+		for i := range o.trials {
+			r, err := dnsperf(ctx, args, true)
+			if err != nil {
+				return rs, err
+			}
+			if len(r.Latencies) == 0 {
+				return rs, fmt.Errorf("dnsperf -v printed no per-query latency")
+			}
+			slices.Sort(r.Latencies)
+			p50 = append(p50, percentile(r.Latencies, 50))
+			p99 = append(p99, percentile(r.Latencies, 99))
+			p999 = append(p999, percentile(r.Latencies, 99.9))
+			got = append(got, r.Summary.QPS)
+			lostR = append(lostR, float64(r.Summary.Lost))
+			fmt.Fprintf(os.Stderr, "qps: -Q %d trial %d: %.0f queries/s, %d latencies, p50 %.0f µs p99 %.0f µs p99.9 %.0f µs, %d lost\n",
+				rate, i, r.Summary.QPS, len(r.Latencies), p50[i], p99[i], p999[i], r.Summary.Lost)
+		}
+		what := fmt.Sprintf("at -Q %d", rate)
+		if rate == half {
+			what += " (50% of median throughput)"
+		}
+		first := summarize("qps", what+": p50 latency (per trial, from dnsperf -v)", "µs", p50, "", nil)
+		first.Command = "dnsperf " + strings.Join(args, " ") + " -v"
+		rs = append(rs, first,
+			summarize("qps", what+": p99 latency", "µs", p99, "", nil),
+			summarize("qps", what+": p99.9 latency", "µs", p999, "", nil),
+			summarize("qps", what+": achieved queries/s", "qps", got, "", nil),
+			summarize("qps", what+": queries lost", "queries", lostR, "", nil))
+	}
+	after := srv.Stats()
+	for _, c := range []struct {
+		name    string
+		b, a    uint64
+		include bool
+	}{
+		{"queries", before.Queries, after.Queries, true},
+		{"NOERROR", before.NoError, after.NoError, true},
+		{"NXDOMAIN", before.NXDomain, after.NXDomain, true},
+		{"SERVFAIL", before.ServFail, after.ServFail, true},
+		{"truncated (TC)", before.Truncated, after.Truncated, true},
+		{"forwarded", before.Forwarded, after.Forwarded, true},
+		{"FORMERR", before.FormErr, after.FormErr, true},
+		{"panics", before.Panics, after.Panics, true},
+	} {
+		rs = append(rs, summarize("qps", "server counter over all qps runs (Server().Stats()): "+c.name, "queries", []float64{float64(c.a - c.b)}, "", nil))
+	}
+	return rs, nil
+}
+
+// --- staleness ----------------------------------------------------------------
+
+func benchStaleEmpty(ctx context.Context, o options) ([]result, error) {
+	var rs []result
+	err := withCluster(clusterOptions(2), o.logs, func(c *clustertest.Cluster) error {
+		a, err := ready(ctx, c)
+		if err != nil {
+			return err
+		}
+		rs, err = staleness(ctx, c, a, o.stale, "empty cluster, 2 agents")
+		return err
+	})
+	return rs, err
+}
+
+// staleness launches n 1-instance apps one at a time and times, for each,
+// its TASK_RUNNING status_update_event on /v2/events against the first A
+// answer for its name from the master's DNS, polled every 2 ms.
+func staleness(ctx context.Context, c *clustertest.Cluster, a *api, n int, where string) ([]result, error) {
+	cl, err := marathon.NewClient(a.base)
+	if err != nil {
+		return nil, err
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	events, err := cl.Events(sctx, "status_update_event")
+	if err != nil {
+		return nil, err
+	}
+	dnsAddr := c.Masters[0].Master().DNSAddr()
+	var stale, postToRunning, postToDNS []float64
+	polls := 0
+	for i := range n {
+		id := fmt.Sprintf("/stale-%03d", i)
+		name := fmt.Sprintf("stale-%03d.marathon.mesos.", i)
+		resolved := make(chan pollResult, 1)
+		pctx, cancel := context.WithTimeout(ctx, time.Minute)
+		go func() { resolved <- pollDNS(pctx, dnsAddr, name, 2*time.Millisecond) }()
+		t0 := time.Now()
+		if _, err := a.expect(ctx, http.MethodPost, "/v2/apps", benchApp(id, 1), http.StatusCreated); err != nil {
+			cancel()
+			return nil, err
+		}
+		running, err := waitRunning(events, id, time.Minute)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("app %d: %w", i, err)
+		}
+		pr := <-resolved
+		cancel()
+		if pr.err != nil {
+			return nil, fmt.Errorf("%s: %w", name, pr.err)
+		}
+		polls += pr.polls
+		stale = append(stale, ms(pr.at.Sub(running)))
+		postToRunning = append(postToRunning, ms(running.Sub(t0)))
+		postToDNS = append(postToDNS, ms(pr.at.Sub(t0)))
+	}
+	fmt.Fprintf(os.Stderr, "staleness (%s): %d DNS polls; staleness ms %v\n", where, polls, stale)
+	return []result{
+		summarize("staleness", "TASK_RUNNING event (/v2/events) → first A answer, polled every 2 ms ("+where+"; negative: DNS first)", "ms", stale,
+			"≤ 1 s (ARCHITECTURE.md)", func(r result) bool { return r.Max <= 1000 }),
+		summarize("staleness", "POST /v2/apps → TASK_RUNNING event ("+where+")", "ms", postToRunning, "", nil),
+		summarize("staleness", "POST /v2/apps → first A answer ("+where+")", "ms", postToDNS, "", nil),
+	}, nil
+}
+
+type pollResult struct {
+	at    time.Time
+	polls int
+	err   error
+}
+
+// pollDNS asks for name's A record every interval until an answer has one.
+// A query's time is when it was sent (the name became resolvable no later).
+func pollDNS(ctx context.Context, server, name string, interval time.Duration) pollResult {
+	cl := &mdns.Client{Timeout: time.Second}
+	conn, err := cl.DialContext(ctx, server)
+	if err != nil {
+		return pollResult{err: err}
+	}
+	defer conn.Close()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	var r pollResult
+	for {
+		q := new(mdns.Msg)
+		q.SetQuestion(name, mdns.TypeA)
+		sent := time.Now()
+		r.polls++
+		resp, _, err := cl.ExchangeWithConnContext(ctx, q, conn)
+		if err == nil && resp.Rcode == mdns.RcodeSuccess && len(resp.Answer) > 0 {
+			r.at = sent
+			return r
+		}
+		select {
+		case <-ctx.Done():
+			r.err = fmt.Errorf("not resolvable after %d polls: %w", r.polls, ctx.Err())
+			return r
+		case <-tick.C:
+		}
+	}
+}
+
+// waitRunning reads status_update_events until app id has a TASK_RUNNING;
+// it returns when the event arrived.
+func waitRunning(events <-chan marathon.Event, id string, timeout time.Duration) (time.Time, error) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return time.Time{}, errors.New("event stream ended")
+			}
+			at := time.Now()
+			var st struct {
+				AppID      string `json:"appId"`
+				TaskStatus string `json:"taskStatus"`
+			}
+			if err := json.Unmarshal(ev.Data, &st); err != nil {
+				return time.Time{}, fmt.Errorf("decode %s: %w", ev.Type, err)
+			}
+			if st.AppID == id && st.TaskStatus == "TASK_RUNNING" {
+				return at, nil
+			}
+		case <-timer.C:
+			return time.Time{}, fmt.Errorf("no TASK_RUNNING for %s within %s", id, timeout)
+		}
+	}
+}

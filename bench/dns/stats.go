@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+)
+
+// result is one measured figure.
+type result struct {
+	Scenario string    `json:"scenario"`
+	Metric   string    `json:"metric"`
+	Unit     string    `json:"unit"`
+	N        int       `json:"n"`
+	Min      float64   `json:"min"`
+	P50      float64   `json:"p50"`
+	P99      float64   `json:"p99"`
+	Max      float64   `json:"max"`
+	Target   string    `json:"target,omitempty"`
+	Met      string    `json:"met,omitempty"` // "yes", "no", or empty without a target
+	Command  string    `json:"command,omitempty"` // the load generator's command line, if any
+	Samples  []float64 `json:"samples"`
+}
+
+// percentile is the nearest-rank percentile p (0 < p ≤ 100) of sorted s:
+// the smallest sample such that at least p% of the samples are ≤ it.
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// summarize computes min/p50/p99/max of samples. check, if not nil, says
+// whether the summary meets target.
+func summarize(scenario, metric, unit string, samples []float64, target string, check func(result) bool) result {
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	r := result{Scenario: scenario, Metric: metric, Unit: unit, N: len(s), Samples: samples, Target: target}
+	if len(s) > 0 {
+		r.Min, r.P50, r.P99, r.Max = s[0], percentile(s, 50), percentile(s, 99), s[len(s)-1]
+	}
+	if check != nil {
+		r.Met = "no"
+		if len(s) > 0 && check(r) {
+			r.Met = "yes"
+		}
+	}
+	return r
+}
+
+// printTable writes the results as a markdown table.
+func printTable(w io.Writer, rs []result) {
+	fmt.Fprintln(w, "| scenario | metric | n | min | p50 | p99 | max | target |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	for _, r := range rs {
+		target := r.Target
+		switch r.Met {
+		case "yes":
+			target += " ✓"
+		case "no":
+			target += " ✗ (missed)"
+		}
+		if target == "" {
+			target = "—"
+		}
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %s | %s |\n", r.Scenario, r.Metric, r.N,
+			format(r.Min, r.Unit), format(r.P50, r.Unit), format(r.P99, r.Unit), format(r.Max, r.Unit), strings.TrimSpace(target))
+	}
+}
+
+func format(v float64, unit string) string {
+	switch unit {
+	case "B":
+		switch {
+		case v >= 1<<20:
+			return fmt.Sprintf("%.2f MiB", v/(1<<20))
+		case v >= 1<<10:
+			return fmt.Sprintf("%.1f KiB", v/(1<<10))
+		}
+		return fmt.Sprintf("%.0f B", v)
+	case "ms":
+		if v >= 1000 {
+			return fmt.Sprintf("%.3g s", v/1000)
+		}
+		if v < 0 {
+			return fmt.Sprintf("%.3f ms", v)
+		}
+	case "qps", "queries":
+		return fmt.Sprintf("%.0f %s", v, unit)
+	case "µs":
+		return fmt.Sprintf("%.0f µs", v)
+	}
+	return fmt.Sprintf("%.3g %s", v, unit)
+}
