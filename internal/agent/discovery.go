@@ -152,6 +152,7 @@ func (a *Agent) newDiscovery() (*discovery, error) {
 // run starts the follower, the DNS node and the balancer in g.
 func (d *discovery) run(ctx context.Context, g *errgroup.Group) {
 	g.Go(func() error {
+		defer d.follower.HTTP.CloseIdleConnections() // no keep-alive goroutines outlive the agent
 		if err := d.follower.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			return fmt.Errorf("follow the leading master: %w", err)
 		}

@@ -315,6 +315,7 @@ func (m *Master) Run(ctx context.Context) error {
 	}
 	if dnsNode != nil {
 		g.Go(func() error {
+			defer follower.HTTP.CloseIdleConnections() // no keep-alive goroutines outlive the master
 			if err := follower.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
 				return fmt.Errorf("dns: follow the leader: %w", err)
 			}
