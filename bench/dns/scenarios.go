@@ -241,7 +241,14 @@ func benchLoaded(ctx context.Context, o options, stale bool) ([]result, error) {
 		rs = append(rs, summarize("qps", fmt.Sprintf("setup: %d groups of %d apps × %d instances → %d tasks in the DNS table (/v1/enumerate)",
 			(o.apps+o.chunk-1)/o.chunk, o.chunk, o.instances, want), "ms", []float64{ms(time.Since(t0))}, "", nil))
 
-		q, err := benchQPS(ctx, o, m.DNS().Server(), m.DNSAddr(), enum)
+		// Measure on a settled cluster: every status update of the setup
+		// acknowledged, as bench/marathon's list does.
+		tq := time.Now()
+		if err := waitQuiet(ctx, newAPI(c.Masters[0].URL())); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "qps: quiet %s later\n", time.Since(tq).Round(time.Millisecond))
+		q, err := benchQPS(ctx, o, m.DNS(), m.DNSAddr(), enum)
 		rs = append(rs, q...)
 		if err != nil {
 			return err
@@ -342,7 +349,8 @@ func (q queryMix) dataFile() []byte {
 }
 
 // benchQPS runs the throughput and fixed-rate dnsperf runs.
-func benchQPS(ctx context.Context, o options, srv *dns.Server, addr string, enum enumeration) ([]result, error) {
+func benchQPS(ctx context.Context, o options, node *dns.Node, addr string, enum enumeration) ([]result, error) {
+	srv := node.Server()
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("dns address %q: %w", addr, err)
@@ -386,9 +394,11 @@ func benchQPS(ctx context.Context, o options, srv *dns.Server, addr string, enum
 			return nil, fmt.Errorf("cpu profile: %w", err)
 		}
 	}
-	var qps, avg, lost []float64
+	var qps, avg, lost, swaps []float64
 	for i := range o.trials {
+		sw := countSwaps(node)
 		r, err := dnsperf(ctx, tput, false)
+		swaps = append(swaps, float64(sw()))
 		if err != nil {
 			pprof.StopCPUProfile()
 			return nil, err
@@ -409,6 +419,7 @@ func benchQPS(ctx context.Context, o options, srv *dns.Server, addr string, enum
 		summarize("qps", "throughput run: queries lost (of ~qps × "+strconv.Itoa(o.duration)+" s)", "queries", lost, "", nil),
 	}
 	rs[0].Command = tputCmd
+	rs = append(rs, summarize("qps", "throughput run: DNS table swaps during the run (rebuilds; Table() sampled every 5 ms)", "queries", swaps, "", nil))
 
 	// Fixed rates: per-query latencies from -v.
 	half := int(summarize("", "", "", qps, "", nil).P50 / 2)
@@ -595,4 +606,51 @@ func waitRunning(events <-chan marathon.Event, id string, timeout time.Duration)
 			return time.Time{}, fmt.Errorf("no TASK_RUNNING for %s within %s", id, timeout)
 		}
 	}
+}
+
+// countSwaps samples node's table every 5 ms until the returned function is
+// called, which returns how many times it changed (a rebuild swapped in a
+// new table).
+func countSwaps(node *dns.Node) func() int {
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		last, n := node.Table(), 0
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				done <- n
+				return
+			case <-tick.C:
+				if t := node.Table(); t != last {
+					last, n = t, n+1
+				}
+			}
+		}
+	}()
+	return func() int { close(stop); return <-done }
+}
+
+// waitQuiet waits until the master has seen as many acknowledgements as it
+// forwarded status updates, twice in a row 100 ms apart.
+func waitQuiet(ctx context.Context, master *api) error {
+	quiet := 0
+	return waitUntil(2*time.Minute, 100*time.Millisecond, "every status update acknowledged", func() (bool, error) {
+		code, data, err := master.do(ctx, http.MethodGet, "/metrics/snapshot", nil)
+		if err != nil || code != http.StatusOK {
+			return false, err
+		}
+		var snap map[string]float64
+		if err := json.Unmarshal(data, &snap); err != nil {
+			return false, err
+		}
+		if snap["master/valid_status_updates"] <= snap["master/messages_status_update_acknowledgement"] {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		return quiet >= 2, nil
+	})
 }
