@@ -419,7 +419,7 @@ func benchQPS(ctx context.Context, o options, node *dns.Node, addr string, enum 
 		summarize("qps", "throughput run: queries lost (of ~qps × "+strconv.Itoa(o.duration)+" s)", "queries", lost, "", nil),
 	}
 	rs[0].Command = tputCmd
-	rs = append(rs, summarize("qps", "throughput run: DNS table swaps during the run (rebuilds; Table() sampled every 5 ms)", "queries", swaps, "", nil))
+	rs = append(rs, summarize("qps", "throughput run: DNS table swaps during the run (rebuilds; Table() sampled every 5 ms)", "swaps", swaps, "", nil))
 
 	// Fixed rates: per-query latencies from -v.
 	half := int(summarize("", "", "", qps, "", nil).P50 / 2)

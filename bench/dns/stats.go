@@ -19,7 +19,7 @@ type result struct {
 	P99      float64   `json:"p99"`
 	Max      float64   `json:"max"`
 	Target   string    `json:"target,omitempty"`
-	Met      string    `json:"met,omitempty"` // "yes", "no", or empty without a target
+	Met      string    `json:"met,omitempty"`     // "yes", "no", or empty without a target
 	Command  string    `json:"command,omitempty"` // the load generator's command line, if any
 	Samples  []float64 `json:"samples"`
 }
