@@ -20,7 +20,6 @@ import (
 
 	mdns "github.com/miekg/dns"
 
-	"github.com/basalt-dcos/basalt/internal/agent"
 	"github.com/basalt-dcos/basalt/internal/clustertest"
 	"github.com/basalt-dcos/basalt/internal/dns"
 	"github.com/basalt-dcos/basalt/pkg/marathon"
@@ -119,9 +118,7 @@ func clusterOptions(agents int) clustertest.Options {
 	return clustertest.Options{
 		Agents:            agents,
 		LoopbackHostnames: true,
-		Agent: func(_ int, cfg *agent.Config) {
-			cfg.Resources = "cpus:1000;mem:1000000;disk:100000;ports:[10000-60000]"
-		},
+		AgentResources:    "cpus:1000;mem:1000000;disk:100000;ports:[10000-60000]",
 	}
 }
 

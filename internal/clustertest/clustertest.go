@@ -67,6 +67,9 @@ type Options struct {
 	NoDNS bool
 	// AgentDNS runs every agent's local DNS server (on 127.0.0.1, port 0).
 	AgentDNS bool
+	// AgentResources replaces the agents' default resources (benchmarks
+	// that pack thousands of tiny tasks).
+	AgentResources string
 }
 
 // Cluster is a running cluster. Its methods must be called from the test's
@@ -202,6 +205,9 @@ func New(t testing.TB, opts Options) *Cluster {
 		}
 		cfg.WorkDir = nodeDir(fmt.Sprintf("agent%d", i+1))
 		cfg.Resources = "cpus:4;mem:4096;disk:10000;ports:[31000-32000]"
+		if opts.AgentResources != "" {
+			cfg.Resources = opts.AgentResources
+		}
 		cfg.HeartbeatInterval = 200 * time.Millisecond
 		cfg.RegistrationBackoffMin = 50 * time.Millisecond
 		cfg.RegistrationBackoffMax = 500 * time.Millisecond
