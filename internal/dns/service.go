@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/basalt-dcos/basalt/internal/dns/records"
+	"github.com/basalt-dcos/basalt/pkg/mesosv1"
 	"github.com/basalt-dcos/basalt/pkg/operator"
 )
 
@@ -62,7 +65,14 @@ type Node struct {
 	lastBuild atomic.Int64
 	// lastEnd is when the last rebuild finished (owned by the rebuild loop).
 	lastEnd time.Time
+	// seen is what the last build was made from (owned by the rebuild loop).
+	seen    seenState
+	skipped atomic.Uint64
 }
+
+// Rebuilds reports how many times the records were rebuilt, and how many
+// state changes were skipped because nothing records depend on changed.
+func (n *Node) Rebuilds() (built, skipped uint64) { return n.builds.Load(), n.skipped.Load() }
 
 // minRebuildGap is the least time between the end of one rebuild and the
 // start of the next.
@@ -184,11 +194,16 @@ func (n *Node) Run(ctx context.Context) error {
 	return err
 }
 
-// rebuild builds the records from the current state and swaps them in.
-// Changes that arrive while it runs coalesce into the next signal.
+// rebuild builds the records from the current state and swaps them in,
+// unless nothing that records depend on changed. Changes that arrive while
+// it runs coalesce into the next signal.
 func (n *Node) rebuild() {
 	start := time.Now()
 	st := n.src.State()
+	if n.table.Load() != nil && !n.seen.changed(st) {
+		n.skipped.Add(1)
+		return
+	}
 	t := records.Build(n.cfg.Records, &records.State{
 		Leader:     st.Leader,
 		Masters:    n.cfg.Masters,
@@ -209,4 +224,119 @@ func (n *Node) rebuild() {
 	} else {
 		n.log.Debug("dns records built", "names", len(t.Names), "tasks", len(st.Tasks), "duration", d)
 	}
+}
+
+// seenState remembers what the last build was made from, so that state
+// changes records cannot see (a task's new status that keeps its state,
+// health and addresses; agents' and frameworks' resources) cost a scan of
+// pointers instead of a rebuild.
+type seenState struct {
+	leader     string
+	agents     []*mesosv1.OperatorAgent
+	frameworks []*mesosv1.OperatorFramework
+	tasks      map[string]taskSig
+	ptrs       map[string]*mesosv1.Task
+}
+
+// taskSig is what records read from a task besides its immutable launch
+// info: its state and its latest status's health, addresses and labels.
+type taskSig struct {
+	state   string
+	healthy int8 // -1 unhealthy, 0 unknown, 1 healthy
+	ips     string
+	labels  string
+}
+
+func signature(t *mesosv1.Task) taskSig {
+	sig := taskSig{state: t.State}
+	if len(t.Statuses) == 0 {
+		return sig
+	}
+	st := &t.Statuses[len(t.Statuses)-1]
+	if st.Healthy != nil {
+		sig.healthy = -1
+		if *st.Healthy {
+			sig.healthy = 1
+		}
+	}
+	var b strings.Builder
+	if cs := st.ContainerStatus; cs != nil {
+		for _, ni := range cs.NetworkInfos {
+			for _, ip := range ni.IPAddresses {
+				b.WriteString(ip.IPAddress)
+				b.WriteByte(',')
+			}
+		}
+	}
+	sig.ips = b.String()
+	if st.Labels != nil {
+		b.Reset()
+		for _, l := range st.Labels.Labels {
+			b.WriteString(l.Key)
+			b.WriteByte('=')
+			b.WriteString(l.Value)
+			b.WriteByte(',')
+		}
+		sig.labels = b.String()
+	}
+	return sig
+}
+
+// changed reports whether st differs from the last state in anything
+// records read, and remembers st.
+func (s *seenState) changed(st *operator.State) bool {
+	leader := ""
+	if st.Leader != nil {
+		leader = st.Leader.ID + "@" + st.Leader.Hostname
+		if st.Leader.Address != nil {
+			leader += "/" + st.Leader.Address.IP
+		}
+	}
+	dirty := leader != s.leader ||
+		!slices.EqualFunc(st.Agents, s.agents, sameAgent) ||
+		!slices.EqualFunc(st.Frameworks, s.frameworks, sameFramework) ||
+		len(st.Tasks) != len(s.ptrs)
+	tasks := make(map[string]taskSig, len(st.Tasks))
+	ptrs := make(map[string]*mesosv1.Task, len(st.Tasks))
+	for _, t := range st.Tasks {
+		id := t.TaskID.Value
+		ptrs[id] = t
+		if !dirty && s.ptrs[id] == t {
+			tasks[id] = s.tasks[id]
+			continue
+		}
+		sig := signature(t)
+		tasks[id] = sig
+		if old, ok := s.tasks[id]; !ok || old != sig {
+			dirty = true
+		}
+	}
+	s.leader, s.agents, s.frameworks, s.tasks, s.ptrs = leader, st.Agents, st.Frameworks, tasks, ptrs
+	return dirty
+}
+
+// sameAgent compares what records read of an agent: its identity and
+// address (resources change with every offer and are not read).
+func sameAgent(a, b *mesosv1.OperatorAgent) bool {
+	if a == b {
+		return true
+	}
+	return a.PID == b.PID && a.AgentInfo.Hostname == b.AgentInfo.Hostname && a.AgentInfo.Port == b.AgentInfo.Port &&
+		idOf(a.AgentInfo.ID) == idOf(b.AgentInfo.ID)
+}
+
+// sameFramework compares what records read of a framework.
+func sameFramework(a, b *mesosv1.OperatorFramework) bool {
+	if a == b {
+		return true
+	}
+	return idOf(a.FrameworkInfo.ID) == idOf(b.FrameworkInfo.ID) && a.FrameworkInfo.Name == b.FrameworkInfo.Name &&
+		a.FrameworkInfo.Hostname == b.FrameworkInfo.Hostname && a.FrameworkInfo.WebuiURL == b.FrameworkInfo.WebuiURL
+}
+
+func idOf(id *mesosv1.ID) string {
+	if id == nil {
+		return ""
+	}
+	return id.Value
 }
