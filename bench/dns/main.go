@@ -17,6 +17,11 @@
 //	           (queries/s, average latency, lost queries), then runs at fixed
 //	           rates (-rate, and 50% of the median throughput) whose
 //	           per-query latencies (dnsperf -v) give p50/p99/p99.9.
+//	           With -isolated (default), the same records are then served by
+//	           a DNS server alone in the process, cluster stopped, and
+//	           measured the same way ("qps-isolated"): the server's own
+//	           capacity, without the masters, Marathon and 20 agents sharing
+//	           the two cores.
 //	staleness  -stale trials: POST a 1-instance app, and time from its
 //	           TASK_RUNNING status_update_event on Marathon's /v2/events to
 //	           the first A answer for it from the master's DNS, polled every
@@ -65,6 +70,7 @@ type options struct {
 	logs       bool
 	dir        string
 	keep       string
+	isolated   bool
 }
 
 func main() {
@@ -88,6 +94,7 @@ func main() {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (cluster and DNS server; not dnsperf) during qps's throughput runs")
 	fs.StringVar(&o.dir, "dir", "", "directory for the nodes' data (etcd, agent checkpoints); default $TMPDIR. /dev/shm takes fsync out of the setup")
 	fs.StringVar(&o.keep, "keep", "", "qps: keep dnsperf's query file and outputs in this directory")
+	fs.BoolVar(&o.isolated, "isolated", true, "qps: also serve the same records from a DNS server alone in the process (after the cluster stops) and measure it")
 	fs.BoolVar(&o.logs, "logs", false, "print the nodes' last warnings and errors after each scenario")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)

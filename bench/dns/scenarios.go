@@ -22,6 +22,7 @@ import (
 
 	"github.com/basalt-dcos/basalt/internal/clustertest"
 	"github.com/basalt-dcos/basalt/internal/dns"
+	"github.com/basalt-dcos/basalt/internal/dns/records"
 	"github.com/basalt-dcos/basalt/pkg/marathon"
 )
 
@@ -195,6 +196,8 @@ func enumerate(ctx context.Context, dnsHTTP *api) (enumeration, error) {
 // the staleness trials on the same cluster.
 func benchLoaded(ctx context.Context, o options, stale bool) ([]result, error) {
 	var rs []result
+	var table *records.Table
+	var lastEnum enumeration
 	err := withCluster(clusterOptions(o.agents), o.logs, func(c *clustertest.Cluster) error {
 		a, err := ready(ctx, c)
 		if err != nil {
@@ -245,11 +248,12 @@ func benchLoaded(ctx context.Context, o options, stale bool) ([]result, error) {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "qps: quiet %s later\n", time.Since(tq).Round(time.Millisecond))
-		q, err := benchQPS(ctx, o, m.DNS(), m.DNSAddr(), enum)
+		q, err := benchQPS(ctx, o, "qps", m.DNS().Server(), m.DNSAddr(), enum)
 		rs = append(rs, q...)
 		if err != nil {
 			return err
 		}
+		table, lastEnum = m.DNS().Table(), enum
 		if stale {
 			s, err := staleness(ctx, c, a, o.stale, fmt.Sprintf("%d-task cluster, after qps", want))
 			rs = append(rs, s...)
@@ -259,7 +263,31 @@ func benchLoaded(ctx context.Context, o options, stale bool) ([]result, error) {
 		}
 		return nil
 	})
-	return rs, err
+	if err != nil || !o.isolated || table == nil {
+		return rs, err
+	}
+	// The same records, served by a DNS server alone in this process (no
+	// cluster beside it): what the server itself can do on this machine.
+	iso, err := isolatedQPS(ctx, o, table, lastEnum)
+	return append(rs, iso...), err
+}
+
+// isolatedQPS serves t from a standalone server and runs the qps runs on it.
+func isolatedQPS(ctx context.Context, o options, t *records.Table, enum enumeration) ([]result, error) {
+	srv, err := dns.New(dns.DefaultConfig(), nil)
+	if err != nil {
+		return nil, err
+	}
+	srv.Swap(t)
+	pc, ln, err := dns.ListenPair("127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(sctx, pc, ln) }()
+	defer func() { cancel(); <-done }()
+	return benchQPS(ctx, o, "qps-isolated", srv, pc.LocalAddr().String(), enum)
 }
 
 func appID(i, chunk int) string { return fmt.Sprintf("%s/a%04d", groupID(i/chunk), i) }
@@ -346,8 +374,7 @@ func (q queryMix) dataFile() []byte {
 }
 
 // benchQPS runs the throughput and fixed-rate dnsperf runs.
-func benchQPS(ctx context.Context, o options, node *dns.Node, addr string, enum enumeration) ([]result, error) {
-	srv := node.Server()
+func benchQPS(ctx context.Context, o options, scen string, srv *dns.Server, addr string, enum enumeration) ([]result, error) {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("dns address %q: %w", addr, err)
@@ -393,7 +420,7 @@ func benchQPS(ctx context.Context, o options, node *dns.Node, addr string, enum 
 	}
 	var qps, avg, lost, swaps []float64
 	for i := range o.trials {
-		sw := countSwaps(node)
+		sw := countSwaps(srv)
 		r, err := dnsperf(ctx, tput, false)
 		swaps = append(swaps, float64(sw()))
 		if err != nil {
@@ -411,12 +438,12 @@ func benchQPS(ctx context.Context, o options, node *dns.Node, addr string, enum 
 		pprof.StopCPUProfile()
 	}
 	rs := []result{
-		summarize("qps", "throughput (queries/s per trial; "+mixNote+")", "qps", qps, "", nil),
-		summarize("qps", "throughput run: average latency", "ms", avg, "", nil),
-		summarize("qps", "throughput run: queries lost (of ~qps × "+strconv.Itoa(o.duration)+" s)", "queries", lost, "", nil),
+		summarize(scen, "throughput (queries/s per trial; "+mixNote+")", "qps", qps, "", nil),
+		summarize(scen, "throughput run: average latency", "ms", avg, "", nil),
+		summarize(scen, "throughput run: queries lost (of ~qps × "+strconv.Itoa(o.duration)+" s)", "queries", lost, "", nil),
 	}
 	rs[0].Command = tputCmd
-	rs = append(rs, summarize("qps", "throughput run: DNS table swaps during the run (rebuilds; Table() sampled every 5 ms)", "swaps", swaps, "", nil))
+	rs = append(rs, summarize(scen, "throughput run: DNS table swaps during the run (rebuilds; Table() sampled every 5 ms)", "swaps", swaps, "", nil))
 
 	// Fixed rates: per-query latencies from -v.
 	half := int(summarize("", "", "", qps, "", nil).P50 / 2)
@@ -445,13 +472,13 @@ func benchQPS(ctx context.Context, o options, node *dns.Node, addr string, enum 
 		if rate == half {
 			what += " (50% of median throughput)"
 		}
-		first := summarize("qps", what+": p50 latency (per trial, from dnsperf -v)", "µs", p50, "", nil)
+		first := summarize(scen, what+": p50 latency (per trial, from dnsperf -v)", "µs", p50, "", nil)
 		first.Command = "dnsperf " + strings.Join(args, " ") + " -v"
 		rs = append(rs, first,
-			summarize("qps", what+": p99 latency", "µs", p99, "", nil),
-			summarize("qps", what+": p99.9 latency", "µs", p999, "", nil),
-			summarize("qps", what+": achieved queries/s", "qps", got, "", nil),
-			summarize("qps", what+": queries lost", "queries", lostR, "", nil))
+			summarize(scen, what+": p99 latency", "µs", p99, "", nil),
+			summarize(scen, what+": p99.9 latency", "µs", p999, "", nil),
+			summarize(scen, what+": achieved queries/s", "qps", got, "", nil),
+			summarize(scen, what+": queries lost", "queries", lostR, "", nil))
 	}
 	after := srv.Stats()
 	for _, c := range []struct {
@@ -468,7 +495,7 @@ func benchQPS(ctx context.Context, o options, node *dns.Node, addr string, enum 
 		{"FORMERR", before.FormErr, after.FormErr, true},
 		{"panics", before.Panics, after.Panics, true},
 	} {
-		rs = append(rs, summarize("qps", "server counter over all qps runs (Server().Stats()): "+c.name, "queries", []float64{float64(c.a - c.b)}, "", nil))
+		rs = append(rs, summarize(scen, "server counter over all qps runs (Server().Stats()): "+c.name, "queries", []float64{float64(c.a - c.b)}, "", nil))
 	}
 	return rs, nil
 }
@@ -608,7 +635,7 @@ func waitRunning(events <-chan marathon.Event, id string, timeout time.Duration)
 // countSwaps samples node's table every 5 ms until the returned function is
 // called, which returns how many times it changed (a rebuild swapped in a
 // new table).
-func countSwaps(node *dns.Node) func() int {
+func countSwaps(node interface{ Table() *records.Table }) func() int {
 	stop := make(chan struct{})
 	done := make(chan int)
 	go func() {
@@ -630,11 +657,13 @@ func countSwaps(node *dns.Node) func() int {
 	return func() int { close(stop); return <-done }
 }
 
-// waitQuiet waits until the master has seen as many acknowledgements as it
-// forwarded status updates, twice in a row 100 ms apart.
+// waitQuiet waits until the cluster has settled: no status update reached
+// the master for a second. (Counting acknowledgements against updates does
+// not work: an agent's retry of an update that was acknowledged late counts
+// as another update but needs no second acknowledgement.)
 func waitQuiet(ctx context.Context, master *api) error {
-	quiet := 0
-	return waitUntil(2*time.Minute, 100*time.Millisecond, "every status update acknowledged", func() (bool, error) {
+	quiet, last := 0, -1.0
+	return waitUntil(2*time.Minute, 100*time.Millisecond, "no status update for a second", func() (bool, error) {
 		code, data, err := master.do(ctx, http.MethodGet, "/metrics/snapshot", nil)
 		if err != nil || code != http.StatusOK {
 			return false, err
@@ -643,11 +672,11 @@ func waitQuiet(ctx context.Context, master *api) error {
 		if err := json.Unmarshal(data, &snap); err != nil {
 			return false, err
 		}
-		if snap["master/valid_status_updates"] <= snap["master/messages_status_update_acknowledgement"] {
+		if n := snap["master/valid_status_updates"]; n == last {
 			quiet++
 		} else {
-			quiet = 0
+			quiet, last = 0, n
 		}
-		return quiet >= 2, nil
+		return quiet >= 10, nil
 	})
 }
