@@ -127,7 +127,7 @@ func run(o options, args []string) error {
 	}
 	if o.scenario != "staleness" {
 		if _, err := exec.LookPath("dnsperf"); err != nil {
-			return fmt.Errorf("qps needs dnsperf (Debian package dnsperf): %w", err)
+			return fmt.Errorf("qps needs dnsperf (apt-get install dnsperf=2.10.0-2): %w", err)
 		}
 	}
 	ctx := context.Background()

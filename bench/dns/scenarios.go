@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -530,7 +531,8 @@ func staleness(ctx context.Context, c *clustertest.Cluster, a *api, n int, where
 		return nil, err
 	}
 	dnsAddr := c.Masters[0].Master().DNSAddr()
-	var stale, postToRunning, postToDNS []float64
+	master := newAPI(c.Masters[0].URL())
+	var stale, fromAgent, postToRunning, postToDNS []float64
 	polls := 0
 	for i := range n {
 		id := fmt.Sprintf("/stale-%03d", i)
@@ -554,17 +556,57 @@ func staleness(ctx context.Context, c *clustertest.Cluster, a *api, n int, where
 			return nil, fmt.Errorf("%s: %w", name, pr.err)
 		}
 		polls += pr.polls
+		agentAt, err := runningTimestamp(ctx, master, id[1:])
+		if err != nil {
+			return nil, fmt.Errorf("app %d: %w", i, err)
+		}
+		fromAgent = append(fromAgent, ms(pr.at.Sub(agentAt)))
 		stale = append(stale, ms(pr.at.Sub(running)))
 		postToRunning = append(postToRunning, ms(running.Sub(t0)))
 		postToDNS = append(postToDNS, ms(pr.at.Sub(t0)))
 	}
-	fmt.Fprintf(os.Stderr, "staleness (%s): %d DNS polls; staleness ms %v\n", where, polls, stale)
+	fmt.Fprintf(os.Stderr, "staleness (%s): %d DNS polls; staleness ms %v\n", where, polls, fromAgent)
 	return []result{
-		summarize("staleness", "TASK_RUNNING event (/v2/events) → first A answer, polled every 2 ms ("+where+"; negative: DNS first)", "ms", stale,
-			"≤ 1 s (ARCHITECTURE.md)", func(r result) bool { return r.Max <= 1000 }),
+		summarize("staleness", "TASK_RUNNING on the agent (the status' timestamp) → first A answer, polled every 2 ms ("+where+")", "ms", fromAgent,
+			"≤ 1 s (issue 6: p99; here every sample)", func(r result) bool { return r.Max <= 1000 }),
+		summarize("staleness", "Marathon's TASK_RUNNING event (/v2/events) → first A answer ("+where+"; negative: DNS first)", "ms", stale, "", nil),
 		summarize("staleness", "POST /v2/apps → TASK_RUNNING event ("+where+")", "ms", postToRunning, "", nil),
 		summarize("staleness", "POST /v2/apps → first A answer ("+where+")", "ms", postToDNS, "", nil),
 	}, nil
+}
+
+// runningTimestamp is when the agent reported task name (a Marathon app's
+// one task) TASK_RUNNING: the timestamp of that status as /master/tasks
+// lists it. The agent runs in this process, so its clock is this one.
+func runningTimestamp(ctx context.Context, master *api, name string) (time.Time, error) {
+	body, err := master.expect(ctx, http.MethodGet, "/master/tasks?limit=20", nil, http.StatusOK)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var resp struct {
+		Tasks []struct {
+			Name     string `json:"name"`
+			Statuses []struct {
+				State     string  `json:"state"`
+				Timestamp float64 `json:"timestamp"`
+			} `json:"statuses"`
+		} `json:"tasks"`
+	}
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return time.Time{}, fmt.Errorf("decode /master/tasks: %w", err)
+	}
+	for _, t := range resp.Tasks {
+		if t.Name != name {
+			continue
+		}
+		for _, st := range t.Statuses {
+			if st.State == "TASK_RUNNING" {
+				sec, frac := math.Modf(st.Timestamp)
+				return time.Unix(int64(sec), int64(frac*1e9)), nil
+			}
+		}
+	}
+	return time.Time{}, fmt.Errorf("/master/tasks has no TASK_RUNNING status for %s among its newest 20 tasks", name)
 }
 
 type pollResult struct {
