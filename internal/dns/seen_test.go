@@ -45,6 +45,21 @@ func TestSeenStateChanged(t *testing.T) {
 			s.Agents = []*mesosv1.OperatorAgent{agent("slave(1)@10.0.0.1:5051", 3)}
 			return &s
 		}, false},
+		{"a task staging, then starting (records read running tasks only)", func() *operator.State {
+			s := *base
+			s.Tasks = []*mesosv1.Task{a, b, task("c", mesosv1.TaskStaging, nil, "")}
+			return &s
+		}, false},
+		{"it runs", func() *operator.State {
+			s := *base
+			s.Tasks = []*mesosv1.Task{a, b, task("c", mesosv1.TaskRunning, nil, "")}
+			return &s
+		}, true},
+		{"it fails", func() *operator.State {
+			s := *base
+			s.Tasks = []*mesosv1.Task{a, b, task("c", mesosv1.TaskFailed, nil, "")}
+			return &s
+		}, true},
 		{"health", func() *operator.State {
 			s := *base
 			s.Tasks = []*mesosv1.Task{a, task("b", mesosv1.TaskRunning, &sick, "9.0.0.2")}
@@ -60,11 +75,11 @@ func TestSeenStateChanged(t *testing.T) {
 			s.Tasks = []*mesosv1.Task{task("a", mesosv1.TaskKilling, nil, ""), task("b", mesosv1.TaskRunning, &sick, "9.0.0.3")}
 			return &s
 		}, true},
-		{"a task gone", func() *operator.State {
+		{"a task that was no longer running gone", func() *operator.State {
 			s := *base
 			s.Tasks = []*mesosv1.Task{task("b", mesosv1.TaskRunning, &sick, "9.0.0.3")}
 			return &s
-		}, true},
+		}, false},
 		{"agent address", func() *operator.State {
 			s := *base
 			s.Tasks = []*mesosv1.Task{task("b", mesosv1.TaskRunning, &sick, "9.0.0.3")}
@@ -74,6 +89,13 @@ func TestSeenStateChanged(t *testing.T) {
 		{"leader", func() *operator.State {
 			s := *base
 			s.Tasks = []*mesosv1.Task{task("b", mesosv1.TaskRunning, &sick, "9.0.0.3")}
+			s.Agents = []*mesosv1.OperatorAgent{agent("slave(1)@10.0.0.7:5051", 3)}
+			s.Leader = &mesosv1.MasterInfo{ID: "m2"}
+			return &s
+		}, true},
+		{"a running task gone", func() *operator.State {
+			s := *base
+			s.Tasks = nil
 			s.Agents = []*mesosv1.OperatorAgent{agent("slave(1)@10.0.0.7:5051", 3)}
 			s.Leader = &mesosv1.MasterInfo{ID: "m2"}
 			return &s

@@ -228,8 +228,8 @@ func (n *Node) rebuild() {
 
 // seenState remembers what the last build was made from, so that state
 // changes records cannot see (a task's new status that keeps its state,
-// health and addresses; agents' and frameworks' resources) cost a scan of
-// pointers instead of a rebuild.
+// health and addresses; tasks that are not running; agents' and
+// frameworks' resources) cost a scan of pointers instead of a rebuild.
 type seenState struct {
 	leader     string
 	agents     []*mesosv1.OperatorAgent
@@ -294,11 +294,16 @@ func (s *seenState) changed(st *operator.State) bool {
 	}
 	dirty := leader != s.leader ||
 		!slices.EqualFunc(st.Agents, s.agents, sameAgent) ||
-		!slices.EqualFunc(st.Frameworks, s.frameworks, sameFramework) ||
-		len(st.Tasks) != len(s.ptrs)
-	tasks := make(map[string]taskSig, len(st.Tasks))
-	ptrs := make(map[string]*mesosv1.Task, len(st.Tasks))
+		!slices.EqualFunc(st.Frameworks, s.frameworks, sameFramework)
+	tasks := make(map[string]taskSig, len(s.tasks)+8)
+	ptrs := make(map[string]*mesosv1.Task, len(s.tasks)+8)
 	for _, t := range st.Tasks {
+		// records.Build reads running tasks only: a task staging, starting
+		// or already finished is as good as absent. So a launch rebuilds
+		// once, when its task runs, not for each status on the way.
+		if t == nil || t.State != mesosv1.TaskRunning {
+			continue
+		}
 		id := t.TaskID.Value
 		ptrs[id] = t
 		if !dirty && s.ptrs[id] == t {
@@ -310,6 +315,9 @@ func (s *seenState) changed(st *operator.State) bool {
 		if old, ok := s.tasks[id]; !ok || old != sig {
 			dirty = true
 		}
+	}
+	if len(tasks) != len(s.tasks) {
+		dirty = true // a running task left (one that joined is not in s.tasks)
 	}
 	s.leader, s.agents, s.frameworks, s.tasks, s.ptrs = leader, st.Agents, st.Frameworks, tasks, ptrs
 	return dirty
