@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -244,7 +245,7 @@ func (s *Server) Swap(t *records.Table) {
 	if old := s.z.Load(); old != nil && serial <= old.serial {
 		serial = old.serial + 1
 	}
-	s.z.Store(compile(s.cfg, t, serial))
+	s.z.Store(compile(s.cfg, t, serial, s.z.Load()))
 }
 
 // Table returns the table currently answered from.
@@ -530,6 +531,9 @@ func renamed(rrs []mdns.RR, owner string) []mdns.RR {
 type compiled struct {
 	table  *records.Table
 	serial uint32
+	// ttl and localTTL are the TTLs its records carry (for reuse by the
+	// next compile only when they are the same).
+	ttl, localTTL uint32
 	zones  []*authZone
 	names  map[string]*entry
 }
@@ -548,6 +552,12 @@ type entry struct {
 	apex         bool
 	a, aaaa, srv []mdns.RR
 	extra        []mdns.RR // A/AAAA of the SRV targets
+	// reused: a, aaaa and srv are the previous compile's, for a name whose
+	// records did not change.
+	reused bool
+	// set is the table's record set this entry was made from (nil for the
+	// names the server adds itself and empty non-terminals).
+	set *records.RRSet
 }
 
 // zoneOf returns the zone that name (lower case, fully qualified) is in.
@@ -577,15 +587,17 @@ func fqdn(s string) string {
 	return s
 }
 
-// compile builds the ready-to-answer form of t. It is O(records) and
-// allocates the records once per swap.
-func compile(cfg Config, t *records.Table, serial uint32) *compiled {
+// compile builds the ready-to-answer form of t. It is O(names); records of
+// a name whose set is the same as in prev (the table answered from until
+// now; nil for none) are shared with prev instead of made again, so a
+// rebuild after one task changed allocates for that task's names only.
+func compile(cfg Config, t *records.Table, serial uint32, prev *compiled) *compiled {
 	domain := fqdn(cfg.Domain)
 	ttl := uint32(cfg.TTL / time.Second)
 	local := uint32(cfg.LocalTTL / time.Second)
 	mname := fqdn(cfg.SOAMname)
 
-	z := &compiled{table: t, serial: serial, names: make(map[string]*entry, len(t.Names)*2+8)}
+	z := &compiled{table: t, serial: serial, ttl: ttl, localTTL: local, names: make(map[string]*entry, len(t.Names)*2+8)}
 	ttls := map[string]uint32{}
 	for _, apex := range []string{domain, LocalZone + ".", "spartan.", "zk."} {
 		zt := local
@@ -625,6 +637,7 @@ func compile(cfg Config, t *records.Table, serial uint32) *compiled {
 			e = &entry{}
 			z.names[name] = e
 		}
+		e.reused, e.set = false, nil // appends copy (cap == len), so prev is untouched
 		zt := ttls[zone.apex]
 		hdr := func(t uint16) mdns.RR_Header {
 			return mdns.RR_Header{Name: name, Rrtype: t, Class: mdns.ClassINET, Ttl: zt}
@@ -659,9 +672,22 @@ func compile(cfg Config, t *records.Table, serial uint32) *compiled {
 			}
 		}
 	}
+	var prevNames map[string]*entry
+	if prev != nil && prev.ttl == ttl && prev.localTTL == local {
+		prevNames = prev.names
+	}
 	for name, set := range t.Names {
-		if set != nil {
-			add(fqdn(name), set)
+		if set == nil {
+			continue
+		}
+		fq := fqdn(name)
+		if pe := prevNames[fq]; pe != nil && pe.set != nil && sameSet(pe.set, set) && z.names[fq] == nil {
+			z.names[fq] = &entry{a: pe.a, aaaa: pe.aaaa, srv: pe.srv, extra: pe.extra, reused: true, set: set}
+			continue
+		}
+		add(fq, set)
+		if e := z.names[fq]; e != nil {
+			e.set = set
 		}
 	}
 
@@ -726,6 +752,10 @@ func compile(cfg Config, t *records.Table, serial uint32) *compiled {
 		if len(e.srv) == 0 {
 			continue
 		}
+		if e.reused && targetsReused(z, e.srv) {
+			continue // e.extra is the previous compile's, from the same records
+		}
+		e.extra = nil
 		for i, rr := range e.srv {
 			target := rr.(*mdns.SRV).Target
 			if slicesIndexTarget(e.srv[:i], target) {
@@ -746,6 +776,23 @@ func compile(cfg Config, t *records.Table, serial uint32) *compiled {
 		}
 	}
 	return z
+}
+
+// targetsReused reports whether every target of srv has a reused entry
+// (the same addresses as in the previous compile), so that the additional
+// records computed then still hold.
+func targetsReused(z *compiled, srv []mdns.RR) bool {
+	for _, rr := range srv {
+		if te := z.names[rr.(*mdns.SRV).Target]; te == nil || !te.reused {
+			return false
+		}
+	}
+	return true
+}
+
+// sameSet reports whether a and b hold the same records in the same order.
+func sameSet(a, b *records.RRSet) bool {
+	return a == b || slices.Equal(a.A, b.A) && slices.Equal(a.AAAA, b.AAAA) && slices.Equal(a.SRV, b.SRV)
 }
 
 func slicesIndexTarget(rrs []mdns.RR, target string) bool {

@@ -532,7 +532,7 @@ func BenchmarkCompile10k(b *testing.B) {
 	t := benchTable(10000)
 	b.ReportAllocs()
 	for b.Loop() {
-		compile(cfg, t, 1)
+		compile(cfg, t, 1, nil)
 	}
 }
 
