@@ -534,8 +534,8 @@ type compiled struct {
 	// ttl and localTTL are the TTLs its records carry (for reuse by the
 	// next compile only when they are the same).
 	ttl, localTTL uint32
-	zones  []*authZone
-	names  map[string]*entry
+	zones         []*authZone
+	names         map[string]*entry
 }
 
 // authZone is one zone this server is authoritative for.
