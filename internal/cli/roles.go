@@ -24,7 +24,7 @@ func newMasterCmd(env Env) *cobra.Command {
 	cfg := master.DefaultConfig()
 	cmd := &cobra.Command{
 		Use:   "master",
-		Short: "Run a master: the store member, the leader-elected Mesos master and its HTTP API (:5050)",
+		Short: "Run a master: the store member, the leader-elected Mesos master and its HTTP API (:5050), Marathon (:8080), DNS and the Admin Router (:80)",
 	}
 	return serverCmd(env, cmd, []any{&cfg}, func(ctx context.Context, logger *slog.Logger) error {
 		started := time.Now()
@@ -34,6 +34,9 @@ func newMasterCmd(env Env) *cobra.Command {
 			urls := [][2]string{{"master", baseURL(roles[0].Addr())}}
 			if u := roles[0].(*master.Master).MarathonURL(); u != "" {
 				urls = append(urls, [2]string{"marathon", u})
+			}
+			if u := roles[0].(*master.Master).AdminRouterURL(); u != "" {
+				urls = append(urls, [2]string{"adminrouter", u})
 			}
 			printReady(env, started, urls)
 			return nil
@@ -65,8 +68,8 @@ func newUpCmd(env Env) *cobra.Command {
 		Short: "Run a single-node cluster in this process: one master and one agent",
 		Long: `Run a whole single-node cluster in one process: a master on a single-member
 embedded store (DATA_DIR/master) and an agent (DATA_DIR/agent) registered with it.
-It uses the DC/OS ports (master 5050, Marathon 8080, DNS 61053 and its HTTP API
-8123, agent 5051) when they are free, else any free port, and prints the
+It uses the DC/OS ports (Admin Router 80, master 5050, Marathon 8080, DNS 61053
+and its HTTP API 8123, agent 5051) when they are free, else any free port, and prints the
 addresses it chose. Stop it with Ctrl-C.`,
 	}
 	return serverCmd(env, cmd, []any{&up}, func(ctx context.Context, logger *slog.Logger) error {
@@ -88,6 +91,10 @@ addresses it chose. Stop it with Ctrl-C.`,
 		mcfg.MarathonListen = preferPort(":8080")
 		mcfg.DNS.Listen = preferDNSPort(":61053")
 		mcfg.DNS.HTTPListen = preferPort(":8123")
+		mcfg.AdminRouterListen = up.AdminRouterListen
+		if mcfg.AdminRouterListen == "" {
+			mcfg.AdminRouterListen = preferPort(":80")
+		}
 
 		acfg := agent.DefaultConfig()
 		acfg.WorkDir = filepath.Join(dataDir, "agent")
@@ -114,6 +121,7 @@ addresses it chose. Stop it with Ctrl-C.`,
 				return err
 			}
 			printReady(env, started, [][2]string{
+				{"adminrouter", roles[0].(*master.Master).AdminRouterURL()},
 				{"master", masterURL},
 				{"marathon", roles[0].(*master.Master).MarathonURL()},
 				{"dns", strings.TrimPrefix(baseURL(roles[0].(*master.Master).DNSAddr()), "http://") + " (Mesos-DNS API " + roles[0].(*master.Master).DNSHTTPURL() + ")"},

@@ -27,7 +27,7 @@ func TestUp(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, []string{"up", "--data-dir", t.TempDir(),
-			"--master-listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0", "--log-level", "debug"}, env)
+			"--master-listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0", "--adminrouter-listen", "127.0.0.1:0", "--log-level", "debug"}, env)
 	}()
 	var urls map[string]string
 	select {
@@ -39,6 +39,11 @@ func TestUp(t *testing.T) {
 	}
 	if !strings.Contains(upOut.String(), "ready in ") {
 		t.Errorf("no ready line in %q", upOut.String())
+	}
+
+	// The Admin Router is printed and answers for the cluster.
+	if code := Run(ctx, []string{"node", "list", "--json", "--master", urls["adminrouter"] + "/mesos"}, Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}); code != 0 {
+		t.Errorf("node list through the Admin Router %q: exit %d", urls["adminrouter"], code)
 	}
 
 	// Poll until the agent shows up in the master's state.
@@ -110,7 +115,7 @@ func BenchmarkUpReady(b *testing.B) {
 		env := Env{OnReady: func(map[string]string) { ready <- struct{}{} }}
 		go func() {
 			done <- Run(ctx, []string{"up", "--data-dir", b.TempDir(),
-				"--master-listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0"}, env)
+				"--master-listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0", "--adminrouter-listen", "127.0.0.1:0"}, env)
 		}()
 		select {
 		case <-ready:

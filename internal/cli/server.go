@@ -139,10 +139,11 @@ func preferDNSPort(addr string) string {
 
 // UpConfig is the configuration of `basalt up`.
 type UpConfig struct {
-	DataDir      string `flag:"data-dir" help:"directory for the master's store and the agent's sandboxes (default ~/.basalt)"`
-	MasterListen string `flag:"master-listen" help:"address of the master's HTTP API (default :5050, else a free port)"`
-	AgentListen  string `flag:"agent-listen" help:"address of the agent's HTTP API (default :5051, else a free port)"`
-	Resources    string `flag:"resources" help:"resources the agent offers (default: detected)"`
+	DataDir           string `flag:"data-dir" help:"directory for the master's store and the agent's sandboxes (default ~/.basalt)"`
+	MasterListen      string `flag:"master-listen" help:"address of the master's HTTP API (default :5050, else a free port)"`
+	AgentListen       string `flag:"agent-listen" help:"address of the agent's HTTP API (default :5051, else a free port)"`
+	AdminRouterListen string `flag:"adminrouter-listen" help:"address of the Admin Router, the one port in front of every component (default :80, else a free port)"`
+	Resources         string `flag:"resources" help:"resources the agent offers (default: detected)"`
 }
 
 func defaultDataDir() (string, error) {

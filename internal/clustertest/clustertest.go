@@ -94,6 +94,7 @@ type MasterNode struct {
 	done   chan error
 	url    string
 	marURL string
+	arURL  string
 }
 
 // AgentNode is one agent.
@@ -178,6 +179,8 @@ func New(t testing.TB, opts Options) *Cluster {
 		cfg.DNS.Enabled = !opts.NoDNS
 		cfg.DNS.Listen = "127.0.0.1:0"
 		cfg.DNS.HTTPListen = "127.0.0.1:0"
+		cfg.AdminRouterListen = "127.0.0.1:0"
+		cfg.AdminRouterCacheTTL = 100 * time.Millisecond
 		if opts.Master != nil {
 			opts.Master(i, &cfg)
 		}
@@ -327,6 +330,10 @@ func (c *Cluster) waitMasterReady(n *MasterNode) {
 		n.marURL = u
 		n.cfg.MarathonListen = strings.TrimPrefix(u, "http://")
 	}
+	if u := m.AdminRouterURL(); u != "" {
+		n.arURL = u
+		n.cfg.AdminRouterListen = strings.TrimPrefix(u, "http://")
+	}
 	n.mu.Unlock()
 }
 
@@ -423,6 +430,14 @@ func (n *MasterNode) MarathonURL() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.marURL
+}
+
+// AdminRouterURL is the base URL of the master's Admin Router (stable
+// across restarts). Every master's reaches the leaders.
+func (n *MasterNode) AdminRouterURL() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.arURL
 }
 
 // MarathonLeader waits for and returns the master whose Marathon leads.

@@ -60,6 +60,9 @@ type Config struct {
 
 	DNS DNSConfig
 
+	AdminRouterListen   string        `flag:"adminrouter-listen" help:"listen address of the Admin Router, the one port in front of every component (host:port; port 0 picks a free port; empty disables it)"`
+	AdminRouterCacheTTL time.Duration `flag:"adminrouter-cache-ttl" help:"how stale the Admin Router's view of Marathon apps and Mesos agents/frameworks may be when resolving /service/ and /agent/ (0: default)"`
+
 	// ShutdownTimeout bounds the HTTP server's graceful shutdown.
 	ShutdownTimeout time.Duration `flag:"shutdown-timeout" help:"how long a stopping master waits for HTTP requests to finish"`
 }
@@ -98,6 +101,7 @@ func DefaultConfig() Config {
 		MarathonTick:                         mcfg.Tick,
 		MarathonMaxInstancesPerOffer:         mcfg.MaxInstancesPerOffer,
 		DNS:                                  DefaultDNSConfig(),
+		AdminRouterListen:                    ":80",
 	}
 }
 
@@ -129,6 +133,14 @@ func (c Config) Validate() error {
 		if err := c.marathonConfig("http://127.0.0.1:1", "127.0.0.1:1").Validate(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if c.AdminRouterListen != "" {
+		if _, _, err := net.SplitHostPort(c.AdminRouterListen); err != nil {
+			errs = append(errs, fmt.Errorf("adminrouter-listen %q: %w", c.AdminRouterListen, err))
+		}
+	}
+	if c.AdminRouterCacheTTL < 0 {
+		errs = append(errs, errors.New("adminrouter-cache-ttl must not be negative"))
 	}
 	if err := c.DNS.Validate(); err != nil {
 		errs = append(errs, err)

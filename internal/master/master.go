@@ -24,6 +24,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/basalt-dcos/basalt/internal/adminrouter"
 	"github.com/basalt-dcos/basalt/internal/dns"
 	"github.com/basalt-dcos/basalt/internal/marathon"
 	marathonapi "github.com/basalt-dcos/basalt/internal/marathon/api"
@@ -45,6 +46,7 @@ type Master struct {
 	mesos     atomic.Pointer[mesos.Master]
 	marathon  atomic.Pointer[marathon.Marathon]
 	marAddr   atomic.Value // string
+	arAddr    atomic.Value // string
 	dns       atomic.Pointer[dns.Node]
 	st        atomic.Pointer[store.Store]
 }
@@ -60,6 +62,7 @@ func New(cfg Config, logger *slog.Logger) (*Master, error) {
 	m := &Master{cfg: cfg, log: logger.With("component", "master"), ready: make(chan struct{})}
 	m.addr.Store("")
 	m.marAddr.Store("")
+	m.arAddr.Store("")
 	return m, nil
 }
 
@@ -256,6 +259,21 @@ func (m *Master) Run(ctx context.Context) error {
 		}
 		m.dns.Store(dnsNode)
 	}
+	var ar *adminrouter.Router
+	var arLn net.Listener
+	if m.cfg.AdminRouterListen != "" {
+		arLn, err = net.Listen("tcp", m.cfg.AdminRouterListen)
+		if err != nil {
+			return fmt.Errorf("master: admin router: listen %s: %w", m.cfg.AdminRouterListen, err)
+		}
+		defer arLn.Close()
+		ar, err = m.newAdminRouter(ip, mm, mar, st)
+		if err != nil {
+			return fmt.Errorf("master: %w", err)
+		}
+		_, arPort, _ := net.SplitHostPort(arLn.Addr().String())
+		m.arAddr.Store(net.JoinHostPort(ip, arPort))
+	}
 	m.mesos.Store(mm)
 	m.addr.Store(advertised)
 	m.log.Info("master serving", "addr", advertised, "listen", ln.Addr().String(), "store_members", len(sc.InitialCluster))
@@ -312,6 +330,9 @@ func (m *Master) Run(ctx context.Context) error {
 			}
 			return nil
 		})
+	}
+	if ar != nil {
+		g.Go(func() error { return ar.Serve(gctx, arLn) })
 	}
 	if dnsNode != nil {
 		g.Go(func() error {

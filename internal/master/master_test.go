@@ -39,6 +39,7 @@ func testConfig(t *testing.T) Config {
 	cfg.MarathonListen = "127.0.0.1:0"
 	cfg.DNS.Listen = "127.0.0.1:0"
 	cfg.DNS.HTTPListen = "127.0.0.1:0"
+	cfg.AdminRouterListen = "127.0.0.1:0"
 	cfg.AdvertiseIP = "127.0.0.1"
 	cfg.AllocationInterval = 50 * time.Millisecond
 	cfg.ShutdownTimeout = 2 * time.Second

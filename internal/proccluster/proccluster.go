@@ -80,15 +80,16 @@ func (p packetCloser) Addr() net.Addr          { return p.LocalAddr() }
 
 // Proc is one basalt process.
 type Proc struct {
-	Name        string
-	IP          string
-	URL         string // base URL of its HTTP API
-	MarathonURL string // base URL of its Marathon API (masters only)
-	DNSAddr     string // host:port of its DNS server, UDP and TCP (masters only)
-	DNSHTTPURL  string // base URL of its Mesos-DNS HTTP API (masters only)
-	Args        []string
-	LogPath     string
-	bin         string
+	Name           string
+	IP             string
+	URL            string // base URL of its HTTP API
+	MarathonURL    string // base URL of its Marathon API (masters only)
+	DNSAddr        string // host:port of its DNS server, UDP and TCP (masters only)
+	DNSHTTPURL     string // base URL of its Mesos-DNS HTTP API (masters only)
+	AdminRouterURL string // base URL of its Admin Router (masters only)
+	Args           []string
+	LogPath        string
+	bin            string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -259,7 +260,7 @@ func Start(opts Options) (*Cluster, error) {
 		return l.Addr().(*net.TCPAddr).Port, nil
 	}
 	var peers []string
-	type ports struct{ http, peer, client, marathon, dns, dnsHTTP int }
+	type ports struct{ http, peer, client, marathon, dns, dnsHTTP, ar int }
 	mports := make([]ports, opts.Masters)
 	for i := range opts.Masters {
 		ip := MasterIP(i)
@@ -282,6 +283,9 @@ func Start(opts Options) (*Cluster, error) {
 		if mports[i].dnsHTTP, err = pick(ip); err != nil {
 			return nil, err
 		}
+		if mports[i].ar, err = pick(ip); err != nil {
+			return nil, err
+		}
 		peers = append(peers, net.JoinHostPort(ip, strconv.Itoa(mports[i].peer)))
 	}
 	for i := range opts.Masters {
@@ -295,16 +299,18 @@ func Start(opts Options) (*Cluster, error) {
 			"--marathon-listen", net.JoinHostPort(ip, strconv.Itoa(mports[i].marathon)),
 			"--dns-listen", net.JoinHostPort(ip, strconv.Itoa(mports[i].dns)),
 			"--dns-http-listen", net.JoinHostPort(ip, strconv.Itoa(mports[i].dnsHTTP)),
+			"--adminrouter-listen", net.JoinHostPort(ip, strconv.Itoa(mports[i].ar)),
 		}
 		if opts.Masters > 1 {
 			args = append(args, "--masters", strings.Join(peers, ","))
 		}
 		args = append(args, opts.MasterArgs...)
 		p := &Proc{Name: name, IP: ip, URL: fmt.Sprintf("http://%s:%d", ip, mports[i].http), Args: args,
-			MarathonURL: fmt.Sprintf("http://%s:%d", ip, mports[i].marathon),
-			DNSAddr:     net.JoinHostPort(ip, strconv.Itoa(mports[i].dns)),
-			DNSHTTPURL:  fmt.Sprintf("http://%s:%d", ip, mports[i].dnsHTTP),
-			LogPath:     filepath.Join(opts.Dir, name+".log"), bin: opts.Bin}
+			MarathonURL:    fmt.Sprintf("http://%s:%d", ip, mports[i].marathon),
+			DNSAddr:        net.JoinHostPort(ip, strconv.Itoa(mports[i].dns)),
+			DNSHTTPURL:     fmt.Sprintf("http://%s:%d", ip, mports[i].dnsHTTP),
+			AdminRouterURL: fmt.Sprintf("http://%s:%d", ip, mports[i].ar),
+			LogPath:        filepath.Join(opts.Dir, name+".log"), bin: opts.Bin}
 		c.Masters = append(c.Masters, p)
 	}
 	for i := range opts.Agents {

@@ -1,0 +1,259 @@
+// Package adminrouter is Basalt's Admin Router: the one HTTP port of a
+// master through which users and dcos-style clients reach every component
+// (the Mesos master, Marathon, Mesos-DNS, services' web UIs, agents, cluster
+// metadata), always at the current leader of each, as DC/OS's nginx-based
+// Admin Router does (reference §5).
+//
+// The route table (routes.go) is a pure function of the request path; the
+// proxy (proxy.go) streams and never buffers; service and agent resolution
+// (resolve.go) reads the leaders' own APIs through short-lived caches.
+// Security is disabled in this slice: every Route carries NeedsAuth so that an
+// auth middleware can wrap the handler later. The package must not hold any
+// component's state of record, and must not import internal/master.
+package adminrouter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// DCOSVersion is the DC/OS release whose public interfaces Basalt follows;
+// /dcos-metadata/dcos-version.json reports it so that dcos clients accept the
+// cluster.
+const DCOSVersion = "1.13.0"
+
+// Config configures the router. It is data.
+type Config struct {
+	// PublicIPv4 is reported by /metadata.
+	PublicIPv4 string
+	// Version is Basalt's version; Commit the build's source revision
+	// (reported as dcos-image-commit).
+	Version string
+	Commit  string
+	// CacheTTL bounds how stale the caches of Marathon apps and Mesos
+	// state used to resolve /service/ and /agent/ may be.
+	CacheTTL time.Duration
+	// RetryDelay is how long an idempotent request whose leader refused
+	// the connection waits before it retries once at the (new) leader.
+	RetryDelay time.Duration
+	// MaxBodyBytes bounds request bodies sent to upstreams.
+	MaxBodyBytes int64
+	// MaxHeaderBytes, ReadHeaderTimeout and IdleTimeout bound clients.
+	MaxHeaderBytes    int
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	// ShutdownTimeout bounds graceful shutdown of the server.
+	ShutdownTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		CacheTTL:          2 * time.Second,
+		RetryDelay:        250 * time.Millisecond,
+		MaxBodyBytes:      1 << 30,
+		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ShutdownTimeout:   5 * time.Second,
+	}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.CacheTTL <= 0 {
+		errs = append(errs, errors.New("adminrouter: cache TTL must be positive"))
+	}
+	if c.RetryDelay < 0 {
+		errs = append(errs, errors.New("adminrouter: retry delay must not be negative"))
+	}
+	if c.MaxBodyBytes <= 0 || c.MaxHeaderBytes <= 0 || c.ReadHeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("adminrouter: header size, timeouts and shutdown timeout must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Upstreams tells the router where each component's leader is. Every method
+// is called per request and must be cheap (an atomic load): leadership
+// changes take effect on the next request.
+type Upstreams interface {
+	// MesosLeader is the leading Mesos master's base URL.
+	MesosLeader() (string, bool)
+	// MarathonLeader is the leading Marathon's base URL.
+	MarathonLeader() (string, bool)
+	// MesosDNS is the base URL of the local Mesos-DNS HTTP API ("" when off).
+	MesosDNS() string
+}
+
+// Cluster answers the built-in metadata routes.
+type Cluster interface {
+	ClusterID(ctx context.Context) (string, error)
+	// StoreMembers is the store's membership in Exhibitor's terms.
+	StoreMembers(ctx context.Context) ([]ExhibitorServer, error)
+}
+
+// ExhibitorServer is one entry of Exhibitor's /v1/cluster/status.
+type ExhibitorServer struct {
+	Code        int    `json:"code"`
+	Description string `json:"description"`
+	Hostname    string `json:"hostname"`
+	IsLeader    bool   `json:"isLeader"`
+}
+
+// Deps are the router's collaborators.
+type Deps struct {
+	Upstreams Upstreams
+	Cluster   Cluster
+	// Transport carries proxied requests (nil: a keep-alive transport of
+	// its own).
+	Transport http.RoundTripper
+	Logger    *slog.Logger
+}
+
+// Router is the Admin Router of one master.
+type Router struct {
+	cfg   Config
+	deps  Deps
+	log   *slog.Logger
+	res   *resolver
+	proxy *proxy
+}
+
+// New validates cfg. It does no I/O.
+func New(cfg Config, deps Deps) (*Router, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Upstreams == nil || deps.Cluster == nil {
+		return nil, errors.New("adminrouter: Upstreams and Cluster are required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if deps.Transport == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 256
+		t.MaxIdleConns = 1024
+		deps.Transport = t
+	}
+	r := &Router{cfg: cfg, deps: deps, log: deps.Logger.With("component", "adminrouter")}
+	r.res = newResolver(cfg.CacheTTL, deps.Upstreams, deps.Transport)
+	r.proxy = newProxy(deps.Transport, cfg.RetryDelay, r.log)
+	return r, nil
+}
+
+// Handler returns the router's HTTP handler (the whole route table).
+func (r *Router) Handler() http.Handler { return http.HandlerFunc(r.serve) }
+
+// Serve serves on ln until ctx ends, then shuts the server down. Streams
+// (SSE, RecordIO) end with ctx. The caller owns ln.
+func (r *Router) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           r.Handler(),
+		ReadHeaderTimeout: r.cfg.ReadHeaderTimeout,
+		IdleTimeout:       r.cfg.IdleTimeout,
+		MaxHeaderBytes:    r.cfg.MaxHeaderBytes,
+		// No ReadTimeout or WriteTimeout: bodies stream both ways (uploads
+		// to services, SSE and RecordIO subscriptions) for as long as the
+		// client stays; slow clients are bounded by ReadHeaderTimeout and
+		// the upstream's own limits.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+		ErrorLog:    slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("adminrouter: serve: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), r.cfg.ShutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			srv.Close()
+		}
+		if t, ok := r.deps.Transport.(interface{ CloseIdleConnections() }); ok {
+			t.CloseIdleConnections()
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+// serve dispatches one request along its route.
+func (r *Router) serve(w http.ResponseWriter, req *http.Request) {
+	if req.URL.IsAbs() || req.URL.Host != "" || req.URL.Opaque != "" {
+		writeText(w, http.StatusBadRequest, "400 Bad Request: absolute request URIs are not accepted.")
+		return
+	}
+	if req.ContentLength > r.cfg.MaxBodyBytes {
+		writeText(w, http.StatusRequestEntityTooLarge, "413 Request Entity Too Large.")
+		return
+	}
+	if req.Body != nil && req.Body != http.NoBody {
+		req.Body = http.MaxBytesReader(w, req.Body, r.cfg.MaxBodyBytes)
+	}
+	rt := Match(req.Method, req.URL.EscapedPath())
+	switch rt.Kind {
+	case KindBadRequest:
+		writeText(w, http.StatusBadRequest, "400 Bad Request: "+rt.Reason+".")
+	case KindNotFound:
+		writeText(w, http.StatusNotFound, "404 Not Found: no route for this path.")
+	case KindMethodNotAllowed:
+		w.Header().Set("Allow", "GET, HEAD")
+		writeText(w, http.StatusMethodNotAllowed, "405 Method Not Allowed.")
+	case KindRedirect:
+		loc := rt.Location
+		if req.URL.RawQuery != "" {
+			loc += "?" + req.URL.RawQuery
+		}
+		http.Redirect(w, req, loc, http.StatusMovedPermanently)
+	case KindMissing:
+		writeText(w, http.StatusServiceUnavailable, "503 Service Unavailable: "+rt.Missing+" is not part of this Basalt release yet.")
+	case KindMesos:
+		r.toLeader(w, req, rt, "Mesos master", r.deps.Upstreams.MesosLeader)
+	case KindMarathon:
+		r.toLeader(w, req, rt, "Marathon", r.deps.Upstreams.MarathonLeader)
+	case KindMesosDNS, KindNet:
+		r.toLeader(w, req, rt, "Mesos-DNS", func() (string, bool) {
+			u := r.deps.Upstreams.MesosDNS()
+			return u, u != ""
+		})
+	case KindService:
+		r.service(w, req, rt)
+	case KindAgent:
+		r.agent(w, req, rt)
+	case KindMetadata, KindDCOSVersion, KindUIConfig, KindBuildInfo, KindExhibitorStatus:
+		r.builtIn(w, req, rt)
+	default:
+		writeText(w, http.StatusInternalServerError, "500 Internal Server Error: unhandled route.")
+	}
+}
+
+// toLeader proxies to a component found by leader (re-resolved on retry).
+func (r *Router) toLeader(w http.ResponseWriter, req *http.Request, rt Route, what string, leader func() (string, bool)) {
+	if _, ok := leader(); !ok {
+		writeText(w, http.StatusServiceUnavailable, "503 Service Unavailable: no "+what+" leader is known right now; retry shortly.")
+		return
+	}
+	r.proxy.serve(w, req, target{name: what, resolve: leader, path: rt.Path, prefix: rt.Prefix, rewriteLocation: true})
+}
+
+// writeText writes a short plain-text answer.
+func writeText(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, msg+"\n")
+}

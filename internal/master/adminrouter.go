@@ -1,0 +1,134 @@
+package master
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"runtime/debug"
+	"sync"
+
+	"github.com/basalt-dcos/basalt/internal/adminrouter"
+	"github.com/basalt-dcos/basalt/internal/marathon"
+	"github.com/basalt-dcos/basalt/internal/mesos"
+	"github.com/basalt-dcos/basalt/internal/store"
+	"github.com/basalt-dcos/basalt/internal/version"
+)
+
+// arUpstreams tells the Admin Router where the leaders are, from this
+// master's own view of the elections (atomic loads per request).
+type arUpstreams struct {
+	m   *Master
+	mm  *mesos.Master
+	mar *marathon.Marathon // nil when Marathon is off
+}
+
+func (u arUpstreams) MesosLeader() (string, bool) {
+	li, ok := u.mm.Leader()
+	if !ok || li.URL == "" {
+		return "", false
+	}
+	return li.URL, true
+}
+
+func (u arUpstreams) MarathonLeader() (string, bool) {
+	if u.mar == nil {
+		return "", false
+	}
+	l := u.mar.Leader()
+	if l == "" {
+		return "", false
+	}
+	return "http://" + l, true
+}
+
+func (u arUpstreams) MesosDNS() string { return u.m.DNSHTTPURL() }
+
+// arCluster answers the metadata routes from the store.
+type arCluster struct {
+	st *store.Store
+
+	mu sync.Mutex
+	id string // the cluster ID never changes once read
+}
+
+func (c *arCluster) ClusterID(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.id != "" {
+		return c.id, nil
+	}
+	id, err := c.st.EnsureClusterID(ctx)
+	if err != nil {
+		return "", err
+	}
+	c.id = id
+	return id, nil
+}
+
+func (c *arCluster) StoreMembers(ctx context.Context) ([]adminrouter.ExhibitorServer, error) {
+	st, err := c.st.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]adminrouter.ExhibitorServer, 0, len(st.Members))
+	for _, mem := range st.Members {
+		host := mem.Name
+		for _, pu := range mem.PeerURLs {
+			if u, err := url.Parse(pu); err == nil {
+				if h, _, err := net.SplitHostPort(u.Host); err == nil {
+					host = h
+					break
+				}
+			}
+		}
+		out = append(out, adminrouter.ExhibitorServer{Code: 3, Description: "serving", Hostname: host, IsLeader: mem.IsLeader})
+	}
+	return out, nil
+}
+
+// buildCommit is the VCS revision the binary was built from ("unknown").
+func buildCommit() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return "unknown"
+}
+
+// newAdminRouter builds this master's Admin Router.
+func (m *Master) newAdminRouter(ip string, mm *mesos.Master, mar *marathon.Marathon, st *store.Store) (*adminrouter.Router, error) {
+	cfg := adminrouter.DefaultConfig()
+	cfg.PublicIPv4 = ip
+	cfg.Version = version.Version
+	cfg.Commit = buildCommit()
+	if m.cfg.AdminRouterCacheTTL > 0 {
+		cfg.CacheTTL = m.cfg.AdminRouterCacheTTL
+	}
+	cfg.ShutdownTimeout = m.cfg.ShutdownTimeout
+	r, err := adminrouter.New(cfg, adminrouter.Deps{
+		Upstreams: arUpstreams{m: m, mm: mm, mar: mar},
+		Cluster:   &arCluster{st: st},
+		Logger:    m.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("admin router: %w", err)
+	}
+	return r, nil
+}
+
+// AdminRouterAddr is the advertised host:port of the Admin Router ("" before
+// Ready or when disabled).
+func (m *Master) AdminRouterAddr() string { return m.arAddr.Load().(string) }
+
+// AdminRouterURL is the base URL of the Admin Router ("" before Ready or
+// when disabled).
+func (m *Master) AdminRouterURL() string {
+	if a := m.AdminRouterAddr(); a != "" {
+		return "http://" + a
+	}
+	return ""
+}
