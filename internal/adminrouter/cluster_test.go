@@ -17,6 +17,7 @@ import (
 	marathon "github.com/gambol99/go-marathon"
 
 	"github.com/basalt-dcos/basalt/internal/clustertest"
+	"github.com/basalt-dcos/basalt/pkg/recordio"
 )
 
 // waitFor bounds every wait for the cluster to converge; it is a deadline,
@@ -475,4 +476,67 @@ func TestLeaderFailover(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestOperatorSubscribeStreams reads the v1 operator API's RecordIO
+// SUBSCRIBE stream through the Admin Router and receives an event caused
+// after the stream opened (a framework subscribing).
+func TestOperatorSubscribeStreams(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Masters: 1, Agents: 1, NoMarathon: true})
+	ar := c.Masters[0].AdminRouterURL()
+	req, err := http.NewRequestWithContext(t.Context(), "POST", ar+"/mesos/api/v1", strings.NewReader(`{"type":"SUBSCRIBE"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("SUBSCRIBE: %d %s", resp.StatusCode, b)
+	}
+	events := make(chan string, 64)
+	go func() {
+		defer close(events)
+		rd := recordio.NewReader(resp.Body, 64<<20)
+		for {
+			rec, err := rd.ReadRecord()
+			if err != nil {
+				return
+			}
+			var ev struct{ Type string }
+			if json.Unmarshal(rec, &ev) == nil {
+				events <- ev.Type
+			}
+		}
+	}()
+	waitEvent := func(want string) {
+		t.Helper()
+		deadline := time.After(waitFor)
+		for {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					t.Fatalf("stream ended before %s", want)
+				}
+				if ev == want {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %s through the Admin Router", want)
+			}
+		}
+	}
+	waitEvent("SUBSCRIBED")
+	c.StartFramework(clustertest.FrameworkInfo("probe", time.Minute))
+	waitEvent("FRAMEWORK_ADDED")
+	resp.Body.Close()
+	for range events { // drain until the reader stops
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -43,15 +44,30 @@ type proxy struct {
 func newProxy(transport http.RoundTripper, retryDelay time.Duration, log *slog.Logger) *proxy {
 	p := &proxy{log: log}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:        p.rewrite,
-		Transport:      &retryTransport{next: transport, delay: retryDelay},
-		FlushInterval:  -1, // stream: SSE, RecordIO, chunked bodies reach the client as they come
+		Rewrite:   p.rewrite,
+		Transport: &retryTransport{next: transport, delay: retryDelay},
+		// No periodic flushing for bodies of known length (they are
+		// complete once copied; flushing each write costs a syscall per
+		// response). ReverseProxy flushes every write of streaming
+		// responses by itself: text/event-stream and any body without a
+		// Content-Length (chunked: RecordIO subscriptions, logs), so those
+		// reach the client as they come (tested).
+		FlushInterval:  0,
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.errorHandler,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		// Reuse copy buffers: otherwise each response allocates and
+		// clears 32 KiB.
+		BufferPool: &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}},
 	}
 	return p
 }
+
+// bufferPool implements httputil.BufferPool over a sync.Pool.
+type bufferPool struct{ pool sync.Pool }
+
+func (b *bufferPool) Get() []byte  { return *b.pool.Get().(*[]byte) }
+func (b *bufferPool) Put(p []byte) { b.pool.Put(&p) }
 
 func (p *proxy) serve(w http.ResponseWriter, r *http.Request, t target) {
 	r = r.WithContext(context.WithValue(r.Context(), targetKey{}, &t))
