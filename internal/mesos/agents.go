@@ -105,7 +105,7 @@ func (k *kernel) agentSubscribe(call agentapi.Call, now time.Time) (*subscriber,
 		// its tasks, forgets its ID and registers as a new agent.
 		k.count("master/slave_shutdowns_scheduled")
 		k.log.Info("agent marked gone tried to re-register; shutting it down", "agent_id", id)
-		sub := newSubscriber(k.cfg.SubscriberQueue)
+		sub := newSubscriber()
 		k.send(sub, agentapi.Event{Type: agentapi.EventShutdown, Shutdown: &agentapi.Shutdown{
 			Message: "agent " + id + " was marked gone by an operator; register as a new agent"}})
 		k.closeSub(sub)
@@ -145,7 +145,7 @@ func (k *kernel) agentSubscribe(call agentapi.Call, now time.Time) (*subscriber,
 	a.state = agentConnected
 	a.unreachableTime = time.Time{}
 	a.seen, a.misses = true, 0
-	a.sub = newSubscriber(k.cfg.SubscriberQueue)
+	a.sub = newSubscriber()
 
 	if a.inAlloc {
 		k.alloc.UpdateAgent(id, a.total)

@@ -154,13 +154,11 @@ func TestSnapshotCopyOnWrite(t *testing.T) {
 	}
 }
 
-// drain empties a subscriber's queue when it is half full (the benchmarks
-// have no HTTP handler reading it).
+// drain empties a subscriber's queue (the benchmarks have no HTTP handler
+// reading it).
 func drain(sub *subscriber) {
-	if sub.closed || len(sub.ch) < cap(sub.ch)/2 {
+	if sub.closed {
 		return
 	}
-	for len(sub.ch) > 0 {
-		<-sub.ch
-	}
+	sub.take()
 }

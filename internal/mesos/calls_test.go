@@ -372,3 +372,33 @@ func TestSlowSubscriberIsDisconnected(t *testing.T) {
 		t.Fatalf("framework state %v", fw.state)
 	}
 }
+
+// TestReconcileFloodKeepsTheStream: a framework with more tasks than
+// SubscriberQueue that reconciles all of them explicitly and then
+// implicitly, without reading, stays connected (its answers are what it
+// asked for); a framework that lags beyond that is still disconnected.
+func TestReconcileFloodKeepsTheStream(t *testing.T) {
+	k, fw := benchKernel(t, 4, 200)
+	k.cfg.SubscriberQueue = 64
+	fw.sub.take()
+	var all []mesosv1.ReconcileTask
+	for id := range fw.tasks {
+		all = append(all, mesosv1.ReconcileTask{TaskID: mesosv1.ID{Value: id}})
+	}
+	now := time.Now()
+	k.reconcile(fw, &mesosv1.CallReconcileBody{Tasks: all}, now)
+	k.reconcile(fw, nil, now)
+	k.send(fw.sub, mesosv1.Event{Type: mesosv1.EventHeartbeat})
+	if fw.sub.closed {
+		t.Fatalf("disconnected after reconciling: %d queued", fw.sub.queued())
+	}
+	if got := fw.sub.queued(); got != 401 {
+		t.Fatalf("%d events queued, want 2 × 200 answers and a heartbeat", got)
+	}
+	for i := 0; !fw.sub.closed; i++ {
+		if i > k.cfg.SubscriberQueue {
+			t.Fatal("a framework lagging beyond its allowance was not disconnected")
+		}
+		k.send(fw.sub, mesosv1.Event{Type: mesosv1.EventHeartbeat})
+	}
+}

@@ -154,7 +154,7 @@ func validateFrameworkInfo(fi *mesosv1.FrameworkInfo) error {
 // stream, which may carry only an ERROR (a removed framework).
 func (k *kernel) subscribe(body *mesosv1.CallSubscribeBody, now time.Time) *subscriber {
 	info := body.FrameworkInfo
-	sub := newSubscriber(k.cfg.SubscriberQueue)
+	sub := newSubscriber()
 	k.count("master/messages_register_framework")
 	if info.ID != nil && k.completedIDs[info.ID.Value] {
 		k.send(sub, mesosv1.Event{Type: mesosv1.EventError, Error: &mesosv1.EventErrorBody{Message: "Framework has been removed"}})
@@ -194,6 +194,7 @@ func (k *kernel) subscribe(body *mesosv1.CallSubscribeBody, now time.Time) *subs
 	}
 	fw.state = fwConnected
 	fw.sub = sub
+	sub.fw = fw
 	fw.suppressed = slices.Clone(body.SuppressedRoles)
 	k.alloc.UpdateFramework(fw.id, info.EffectiveRoles(), info.HasCapability(mesosv1.CapGPUResources), fw.suppressed)
 	k.alloc.SetFrameworkActive(fw.id, true)
@@ -463,7 +464,9 @@ func (k *kernel) unknownTaskStatus(taskID mesosv1.ID, agentID, state, msg string
 	return st
 }
 
-// reconcile answers RECONCILE from the master's view (no uuids).
+// reconcile answers RECONCILE from the master's view (no uuids), one event
+// per task asked about, all at once (send allows a framework's stream that
+// much lag).
 func (k *kernel) reconcile(fw *framework, body *mesosv1.CallReconcileBody, now time.Time) {
 	answer := func(t *task) {
 		// As Mesos: the latest status, re-issued by the master without a

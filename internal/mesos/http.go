@@ -296,20 +296,28 @@ func serveStream(w http.ResponseWriter, r *http.Request, sub *subscriber, idHead
 	_ = rc.SetWriteDeadline(time.Time{})
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.Flush()
-	rw := recordio.NewWriter(w)
+	// Records go out unflushed (the writer does not see the Flusher) and
+	// each batch is flushed once.
+	rw := recordio.NewWriter(struct{ io.Writer }{w})
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
-		case b, ok := <-sub.ch:
-			if !ok {
+		case <-sub.wake:
+			batch, ended := sub.take()
+			for _, b := range batch {
+				if err := rw.WriteRecord(b); err != nil {
+					return
+				}
+			}
+			if len(batch) > 0 && rc.Flush() != nil {
 				return
 			}
-			if err := rw.WriteRecord(b); err != nil {
+			if ended {
 				return
 			}
 		case <-tick.C:
-			if err := rw.WriteRecord(heartbeat); err != nil {
+			if err := rw.WriteRecord(heartbeat); err != nil || rc.Flush() != nil {
 				return
 			}
 		case <-r.Context().Done():

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -288,21 +289,69 @@ func (k *kernel) persistFramework(fw *framework) {
 	k.persist(RegistryOp{PutFramework: &RegisteredFramework{Info: fw.info, RegisteredTime: fw.registeredTime}})
 }
 
-// subscriber is one event stream (a framework's or an agent's). The loop is
-// the only sender and the only closer of ch; the HTTP handler drains ch and
-// tells the loop when the client went away.
+// subscriber is one event stream (a framework's or an agent's). The loop
+// is the only producer: it queues encoded events and closes the stream; the
+// HTTP handler takes everything queued at once, writes it and flushes once,
+// so a burst (a reconciliation of every task) costs one flush per batch,
+// not one per event.
 type subscriber struct {
 	streamID string
-	ch       chan []byte
-	closed   bool
+	closed   bool       // owned by the loop
+	fw       *framework // the framework whose stream it is; nil for an agent's
+
+	mu    sync.Mutex
+	queue [][]byte
+	ended bool          // closed by the loop: the handler drains and returns
+	wake  chan struct{} // capacity 1: something was queued or the stream ended
 }
 
-func newSubscriber(queue int) *subscriber {
-	return &subscriber{streamID: uuid.NewString(), ch: make(chan []byte, queue)}
+func newSubscriber() *subscriber {
+	return &subscriber{streamID: uuid.NewString(), wake: make(chan struct{}, 1)}
 }
 
-// send encodes ev and queues it without ever blocking the loop; a
-// subscriber whose queue is full is disconnected.
+// push queues b unless limit events are already waiting.
+func (s *subscriber) push(b []byte, limit int) bool {
+	s.mu.Lock()
+	ok := len(s.queue) < limit
+	if ok {
+		s.queue = append(s.queue, b)
+	}
+	s.mu.Unlock()
+	if ok {
+		s.signal()
+	}
+	return ok
+}
+
+func (s *subscriber) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns everything queued and whether the stream has ended (after
+// these events).
+func (s *subscriber) take() ([][]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queue
+	s.queue = nil
+	return q, s.ended
+}
+
+// queued is how many events wait.
+func (s *subscriber) queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
+}
+
+// send encodes ev and queues it without ever blocking the loop. A
+// subscriber that lags too far is disconnected: an agent at SubscriberQueue
+// events, a framework at SubscriberQueue plus twice its tasks — what a
+// scheduler's reconciliation of all its tasks (explicit, then implicit)
+// queues at once, so that asking never gets it disconnected.
 func (k *kernel) send(sub *subscriber, ev any) {
 	if sub == nil || sub.closed {
 		return
@@ -312,10 +361,12 @@ func (k *kernel) send(sub *subscriber, ev any) {
 		k.log.Error("encode event", "error", err)
 		return
 	}
-	select {
-	case sub.ch <- b:
-	default:
-		k.log.Warn("disconnecting a subscriber that fell behind", "stream_id", sub.streamID, "queued", len(sub.ch))
+	limit := k.cfg.SubscriberQueue
+	if fw := sub.fw; fw != nil {
+		limit += 2 * (len(fw.tasks) + len(fw.unreachable))
+	}
+	if !sub.push(b, limit) {
+		k.log.Warn("disconnecting a subscriber that fell behind", "stream_id", sub.streamID, "queued", sub.queued())
 		k.count("master/dropped_messages")
 		k.closeSub(sub)
 	}
@@ -326,7 +377,10 @@ func (k *kernel) closeSub(sub *subscriber) {
 		return
 	}
 	sub.closed = true
-	close(sub.ch)
+	sub.mu.Lock()
+	sub.ended = true
+	sub.mu.Unlock()
+	sub.signal()
 }
 
 // persister writes registry operations in order, batching whatever queued
