@@ -467,3 +467,44 @@ func TestUnhealthyTaskIsReplaced(t *testing.T) {
 		return nil
 	})
 }
+
+// TestAppListAfterReplacingAnApp: a deployment re-renders only the apps it
+// touches, yet the list stays complete and sorted when one app replaces
+// another in the same update (the same number of apps, other IDs), and an
+// untouched app keeps its tasks in the list.
+func TestAppListAfterReplacingAnApp(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Agents: 1})
+	m := newClient(t, c)
+	for _, id := range []string{"/g/b", "/g/a"} {
+		if code := m.do("POST", "/v2/apps", `{"id": "`+id+`", "cmd": "sleep 1000", "cpus": 0.01, "mem": 8}`, nil); code != http.StatusCreated {
+			t.Fatalf("POST %s = %d", id, code)
+		}
+		m.waitApp(id, 1, 20*time.Second)
+	}
+	group := `{"id": "/g", "apps": [
+		{"id": "/g/a", "cmd": "sleep 1000", "cpus": 0.01, "mem": 8},
+		{"id": "/g/c", "cmd": "sleep 1000", "cpus": 0.01, "mem": 8}]}`
+	if code := m.do("PUT", "/v2/groups/g", group, nil); code != http.StatusOK {
+		t.Fatalf("PUT /v2/groups/g = %d", code)
+	}
+	m.waitApp("/g/c", 1, 20*time.Second)
+	var list struct {
+		Apps []v2.AppInfo `json:"apps"`
+	}
+	clustertest.Eventually(t, 20*time.Second, func() error {
+		if code := m.do("GET", "/v2/apps?embed=apps.tasks", nil, &list); code != http.StatusOK {
+			return fmt.Errorf("GET /v2/apps = %d", code)
+		}
+		var ids []string
+		for _, a := range list.Apps {
+			if len(a.Tasks) != 1 {
+				return fmt.Errorf("%s has %d tasks", a.ID, len(a.Tasks))
+			}
+			ids = append(ids, a.ID)
+		}
+		if !slices.Equal(ids, []string{"/g/a", "/g/c"}) {
+			return fmt.Errorf("apps %v, want [/g/a /g/c]", ids)
+		}
+		return nil
+	})
+}

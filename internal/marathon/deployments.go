@@ -178,9 +178,19 @@ func (l *loop) update(req UpdateRequest) (UpdateResult, error) {
 	for id := range l.root.Apps {
 		l.checkApps[id] = true
 	}
+	// Re-render only what this deployment touches: apps added, removed or
+	// given a new version, and the apps its plan acts on (their deployment
+	// references). The rest keep their rendered status; the snapshot is
+	// published anyway (new root and deployment list).
+	for id := range newVersions {
+		l.dirtyApps[id] = true
+	}
+	for _, id := range plan.AffectedApps() {
+		l.dirtyApps[id] = true
+	}
 	l.root = target
 	l.deployments = append(l.deployments, rec)
-	l.allDirty = true
+	l.rootDirty = true
 	l.changed = true
 	l.event(EventGroupChangeSuccess, now, map[string]any{"groupId": "/", "version": version})
 	l.event(EventDeploymentInfo, now, l.deploymentEvent(rec, "currentStep", l.eventStep(rec)))

@@ -87,6 +87,7 @@ type loop struct {
 	dirtyApps   map[string]bool
 	checkApps   map[string]bool // apps the scale check must look at
 	allDirty    bool
+	rootDirty   bool // the root or the deployments changed: publish, and sort the app IDs again
 	rendered    map[string]*AppStatus
 	lastPublish time.Time
 	changed     bool // something happened that may move deployments
@@ -221,7 +222,7 @@ func (l *loop) settle(now time.Time) {
 		l.log.Error("persist marathon state", "error", err)
 	}
 	l.offerFlow()
-	if !l.allDirty && len(l.dirtyApps) == 0 {
+	if !l.allDirty && !l.rootDirty && len(l.dirtyApps) == 0 {
 		return
 	}
 	if l.mustPublish || now.Sub(l.lastPublish) >= publishEvery {

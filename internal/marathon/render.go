@@ -19,7 +19,7 @@ func emptyRoot() deploy.Root {
 // change keep their rendered status, so a change costs the changed apps,
 // not the cluster.
 func (l *loop) publish(now time.Time, force bool) {
-	if !force || (!l.allDirty && len(l.dirtyApps) == 0) {
+	if !force || (!l.allDirty && !l.rootDirty && len(l.dirtyApps) == 0) {
 		return
 	}
 	prev := l.m.snap.Load()
@@ -46,7 +46,7 @@ func (l *loop) publish(now time.Time, force bool) {
 			delete(l.rendered, id)
 		}
 	}
-	if prev != nil && len(prev.AppIDs) == len(ids) && !l.allDirty {
+	if prev != nil && len(prev.AppIDs) == len(ids) && !l.allDirty && !l.rootDirty {
 		ids = prev.AppIDs
 	} else {
 		sort.Strings(ids)
@@ -65,7 +65,7 @@ func (l *loop) publish(now time.Time, force bool) {
 		snap.Deployments = append(snap.Deployments, l.renderPlan(d))
 	}
 	l.m.snap.Store(snap)
-	l.allDirty = false
+	l.allDirty, l.rootDirty = false, false
 	clear(l.dirtyApps)
 	l.lastPublish = now
 }
