@@ -67,6 +67,7 @@ type options struct {
 	stale      int
 	jsonOut    string
 	cpuProfile string
+	staleProf  string
 	logs       bool
 	dir        string
 	keep       string
@@ -91,6 +92,7 @@ func main() {
 	fs.IntVar(&o.nxPercent, "nx", 10, "qps: percentage of names in the query file that do not exist")
 	fs.IntVar(&o.stale, "stale", 50, "staleness: apps launched, one at a time")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
+	fs.StringVar(&o.staleProf, "staleprofile", "", "write a CPU profile of this process (cluster and DNS server) during the staleness launches on the loaded cluster")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (cluster and DNS server; not dnsperf) during qps's throughput runs")
 	fs.StringVar(&o.dir, "dir", "", "directory for the nodes' data (etcd, agent checkpoints); default $TMPDIR. /dev/shm takes fsync out of the setup")
 	fs.StringVar(&o.keep, "keep", "", "qps: keep dnsperf's query file and outputs in this directory")

@@ -259,6 +259,17 @@ func benchLoaded(ctx context.Context, o options, stale bool) ([]result, error) {
 		}
 		table, lastEnum = m.DNS().Table(), enum
 		if stale {
+			if o.staleProf != "" {
+				f, err := os.Create(o.staleProf)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("cpu profile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			s, err := staleness(ctx, c, a, o.stale, fmt.Sprintf("%d-task cluster, after qps", want))
 			rs = append(rs, s...)
 			if err != nil {
