@@ -15,6 +15,10 @@ import (
 	"time"
 )
 
+// maxStale is how old a cached document may be and still be used when
+// refreshing it fails.
+const maxStale = 30 * time.Second
+
 // maxStateBytes bounds the state documents the resolver reads.
 const maxStateBytes = 256 << 20
 
@@ -139,6 +143,11 @@ func (c *cache[T]) get(ctx context.Context, ttl time.Duration, now time.Time) (T
 	}
 	v, err := c.fetch(ctx)
 	if err != nil {
+		// During a leader change the fetch fails for a moment: a copy
+		// that is not too old still routes (DC/OS serves its cache too).
+		if c.have && now.Sub(c.at) < maxStale {
+			return c.val, nil
+		}
 		var zero T
 		return zero, err
 	}

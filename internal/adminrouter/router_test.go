@@ -350,3 +350,29 @@ func TestChunkedStreams(t *testing.T) {
 		t.Errorf("second chunk: %q %v", line, err)
 	}
 }
+
+func TestCacheServesStaleOnError(t *testing.T) {
+	calls, fail := 0, false
+	c := cache[int]{fetch: func(context.Context) (int, error) {
+		calls++
+		if fail {
+			return 0, fmt.Errorf("leader gone")
+		}
+		return calls, nil
+	}}
+	now := time.Unix(1000, 0)
+	ctx := context.Background()
+	if v, err := c.get(ctx, time.Second, now); v != 1 || err != nil {
+		t.Fatalf("first get: %d %v", v, err)
+	}
+	if v, _ := c.get(ctx, time.Second, now.Add(500*time.Millisecond)); v != 1 || calls != 1 {
+		t.Errorf("within the TTL: %d after %d fetches", v, calls)
+	}
+	fail = true
+	if v, err := c.get(ctx, time.Second, now.Add(5*time.Second)); v != 1 || err != nil {
+		t.Errorf("refresh failing, stale copy young enough: %d %v", v, err)
+	}
+	if _, err := c.get(ctx, time.Second, now.Add(maxStale+time.Second)); err == nil {
+		t.Error("a copy older than maxStale was served")
+	}
+}
