@@ -402,3 +402,16 @@ func TestReconcileFloodKeepsTheStream(t *testing.T) {
 		k.send(fw.sub, mesosv1.Event{Type: mesosv1.EventHeartbeat})
 	}
 }
+
+func TestSnapshotGap(t *testing.T) {
+	for _, c := range []struct{ cost, want time.Duration }{
+		{0, minSnapshotGap},
+		{100 * time.Microsecond, minSnapshotGap},
+		{2 * time.Millisecond, 20 * time.Millisecond},
+		{30 * time.Millisecond, 75 * time.Millisecond},
+	} {
+		if got := snapshotGap(c.cost, 75*time.Millisecond); got != c.want {
+			t.Errorf("snapshotGap(%v) = %v, want %v", c.cost, got, c.want)
+		}
+	}
+}

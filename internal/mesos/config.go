@@ -51,7 +51,9 @@ type Config struct {
 	// Allocator configures DRF (weights, min allocatable, GPU filtering).
 	Allocator allocator.Config
 
-	// SnapshotInterval is the minimum gap between two snapshot rebuilds.
+	// SnapshotInterval is the longest gap between a change and the
+	// snapshot that shows it: snapshots are rebuilt ten times their cost
+	// apart (at least 5 ms), but never less often than this.
 	SnapshotInterval time.Duration
 	// SubscriberQueue is how many events a stream may lag behind before it is
 	// disconnected.

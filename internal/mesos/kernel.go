@@ -61,6 +61,7 @@ type kernel struct {
 
 	snapDirty    bool
 	lastSnapshot time.Time
+	snapCost     time.Duration // what building and publishing the last snapshot took
 	snapTimer    *time.Timer
 	snapArmed    bool
 
@@ -237,13 +238,15 @@ func (k *kernel) afterBatch() {
 	if !k.snapDirty {
 		return
 	}
-	if gap := now.Sub(k.lastSnapshot); gap >= k.cfg.SnapshotInterval {
+	every := snapshotGap(k.snapCost, k.cfg.SnapshotInterval)
+	if gap := now.Sub(k.lastSnapshot); gap >= every {
 		k.m.publish(k.buildSnapshot(now))
+		k.snapCost = time.Since(now)
 		k.lastSnapshot = now
 		k.snapDirty = false
 	} else if !k.snapArmed {
 		k.snapArmed = true
-		k.snapTimer.Reset(k.cfg.SnapshotInterval - gap)
+		k.snapTimer.Reset(every - gap)
 	}
 }
 
@@ -287,6 +290,18 @@ func (k *kernel) persistAgent(a *agent) {
 
 func (k *kernel) persistFramework(fw *framework) {
 	k.persist(RegistryOp{PutFramework: &RegisteredFramework{Info: fw.info, RegisteredTime: fw.registeredTime}})
+}
+
+// minSnapshotGap is the shortest gap between two snapshots.
+const minSnapshotGap = 5 * time.Millisecond
+
+// snapshotGap is how long after the last snapshot the next may be built.
+// Snapshots follow changes closely while they are cheap (a small cluster
+// publishes within milliseconds) and every longest when they are not: the
+// gap is ten times what the last one cost, so they take at most a tenth of
+// a core.
+func snapshotGap(lastCost, longest time.Duration) time.Duration {
+	return min(longest, max(minSnapshotGap, 10*lastCost))
 }
 
 // subscriber is one event stream (a framework's or an agent's). The loop
