@@ -17,16 +17,25 @@ import (
 // the leader's operator event stream) and fake-runtime agents in one
 // process, deploy through Marathon and ask the masters' DNS servers.
 
+// post POSTs body, again while Marathon answers 503: a standby that has not
+// yet seen who leads cannot forward the request (nothing was done), and a
+// client asks again, as this one does.
 func post(t *testing.T, url, body string) {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("POST %s = %d", url, resp.StatusCode)
-	}
+	clustertest.Eventually(t, 30*time.Second, func() error {
+		resp, err := http.Post(url, "application/json", strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			return fmt.Errorf("POST %s = %d", url, resp.StatusCode)
+		}
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("POST %s = %d", url, resp.StatusCode)
+		}
+		return nil
+	})
 }
 
 func put(t *testing.T, url, body string) error {
