@@ -22,7 +22,7 @@ import (
 	"net/http"
 	"time"
 
-	"golang.org/x/sync/errgroup"
+	"github.com/basalt-dcos/basalt/internal/httpserve"
 )
 
 // DCOSVersion is the DC/OS release whose public interfaces Basalt follows;
@@ -169,26 +169,14 @@ func (r *Router) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext: func(net.Listener) context.Context { return ctx },
 		ErrorLog:    slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("adminrouter: serve: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), r.cfg.ShutdownTimeout)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			srv.Close()
-		}
-		if t, ok := r.deps.Transport.(interface{ CloseIdleConnections() }); ok {
-			t.CloseIdleConnections()
-		}
-		return nil
-	})
-	return g.Wait()
+	err := httpserve.Run(ctx, srv, ln, r.cfg.ShutdownTimeout, nil)
+	if t, ok := r.deps.Transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
+	if err != nil {
+		return fmt.Errorf("adminrouter: serve: %w", err)
+	}
+	return nil
 }
 
 // serve dispatches one request along its route.

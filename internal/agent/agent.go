@@ -28,6 +28,7 @@ import (
 	"github.com/basalt-dcos/basalt/internal/agent/files"
 	"github.com/basalt-dcos/basalt/internal/containerizer"
 	"github.com/basalt-dcos/basalt/internal/containerizer/posix"
+	"github.com/basalt-dcos/basalt/internal/httpserve"
 	"github.com/basalt-dcos/basalt/internal/l4lb"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
 )
@@ -265,16 +266,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	g, gctx := errgroup.WithContext(runCtx)
 	g.Go(func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := httpserve.Run(gctx, srv, ln, 5*time.Second, nil); err != nil {
 			return fmt.Errorf("agent: serve http: %w", err)
 		}
 		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		sctx, scancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
-		defer scancel()
-		return srv.Shutdown(sctx)
 	})
 	if a.disc != nil {
 		a.disc.run(gctx, g)

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/basalt-dcos/basalt/internal/dns/records"
+	"github.com/basalt-dcos/basalt/internal/httpserve"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
 	"github.com/basalt-dcos/basalt/pkg/operator"
 )
@@ -146,17 +147,8 @@ func (n *Node) Run(ctx context.Context) error {
 			ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
 		}
 		g.Go(func() error {
-			if err := hs.Serve(hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := httpserve.Run(gctx, hs, hln, 2*time.Second, nil); err != nil {
 				return fmt.Errorf("dns: http serve: %w", err)
-			}
-			return nil
-		})
-		g.Go(func() error {
-			<-gctx.Done()
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 2*time.Second)
-			defer cancel()
-			if err := hs.Shutdown(sctx); err != nil {
-				hs.Close()
 			}
 			return nil
 		})

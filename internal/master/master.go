@@ -26,6 +26,7 @@ import (
 
 	"github.com/basalt-dcos/basalt/internal/adminrouter"
 	"github.com/basalt-dcos/basalt/internal/dns"
+	"github.com/basalt-dcos/basalt/internal/httpserve"
 	"github.com/basalt-dcos/basalt/internal/marathon"
 	marathonapi "github.com/basalt-dcos/basalt/internal/marathon/api"
 	"github.com/basalt-dcos/basalt/internal/mesos"
@@ -288,18 +289,9 @@ func (m *Master) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// After the kernel closed its streams, so Shutdown does not wait on them.
+		if err := httpserve.Run(gctx, srv, ln, m.cfg.ShutdownTimeout, mesosDone); err != nil {
 			return fmt.Errorf("master: serve: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		<-mesosDone // the kernel closed its streams, so Shutdown does not wait on them
-		sctx, cancel := context.WithTimeout(context.Background(), m.cfg.ShutdownTimeout)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			srv.Close()
 		}
 		return nil
 	})
@@ -315,18 +307,8 @@ func (m *Master) Run(ctx context.Context) error {
 		// Event streams end when the master stops, so Shutdown need not wait for them.
 		marSrv.BaseContext = func(net.Listener) context.Context { return gctx }
 		g.Go(func() error {
-			if err := marSrv.Serve(marLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := httpserve.Run(gctx, marSrv, marLn, m.cfg.ShutdownTimeout, marDone); err != nil {
 				return fmt.Errorf("master: marathon serve: %w", err)
-			}
-			return nil
-		})
-		g.Go(func() error {
-			<-gctx.Done()
-			<-marDone
-			sctx, cancel := context.WithTimeout(context.Background(), m.cfg.ShutdownTimeout)
-			defer cancel()
-			if err := marSrv.Shutdown(sctx); err != nil {
-				marSrv.Close()
 			}
 			return nil
 		})
