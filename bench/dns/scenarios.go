@@ -259,17 +259,11 @@ func benchLoaded(ctx context.Context, o options, stale bool) ([]result, error) {
 		}
 		table, lastEnum = m.DNS().Table(), enum
 		if stale {
-			if o.staleProf != "" {
-				f, err := os.Create(o.staleProf)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return fmt.Errorf("cpu profile: %w", err)
-				}
-				defer pprof.StopCPUProfile()
+			stop, err := cpuProfile(o.staleProf)
+			if err != nil {
+				return err
 			}
+			defer stop()
 			s, err := staleness(ctx, c, a, o.stale, fmt.Sprintf("%d-task cluster, after qps", want))
 			rs = append(rs, s...)
 			if err != nil {
@@ -423,23 +417,17 @@ func benchQPS(ctx context.Context, o options, scen string, srv *dns.Server, addr
 	tput := append(slices.Clone(base), "-l", strconv.Itoa(o.duration), "-c", strconv.Itoa(o.clients),
 		"-T", strconv.Itoa(o.threads), "-q", strconv.Itoa(o.outstand))
 	tputCmd := "dnsperf " + strings.Join(tput, " ")
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, fmt.Errorf("cpu profile: %w", err)
-		}
+	stopProfile, err := cpuProfile(o.cpuProfile)
+	if err != nil {
+		return nil, err
 	}
+	defer stopProfile()
 	var qps, avg, lost, swaps []float64
 	for i := range o.trials {
 		sw := countSwaps(srv)
 		r, err := dnsperf(ctx, tput, false)
 		swaps = append(swaps, float64(sw()))
 		if err != nil {
-			pprof.StopCPUProfile()
 			return nil, err
 		}
 		s := r.Summary
@@ -449,9 +437,7 @@ func benchQPS(ctx context.Context, o options, scen string, srv *dns.Server, addr
 		avg = append(avg, s.AvgLatency*1000)
 		lost = append(lost, float64(s.Lost))
 	}
-	if o.cpuProfile != "" {
-		pprof.StopCPUProfile()
-	}
+	stopProfile()
 	rs := []result{
 		summarize(scen, "throughput (queries/s per trial; "+mixNote+")", "qps", qps, "", nil),
 		summarize(scen, "throughput run: average latency", "ms", avg, "", nil),
@@ -803,4 +789,27 @@ func waitQuiet(ctx context.Context, master *api) error {
 		}
 		return quiet >= 10, nil
 	})
+}
+
+// cpuProfile writes a CPU profile of this process to path ("" for none)
+// until stop, which may be called more than once.
+func cpuProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		})
+	}, nil
 }
