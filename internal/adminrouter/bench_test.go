@@ -3,9 +3,13 @@ package adminrouter
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"sync"
 	"syscall"
@@ -50,13 +54,23 @@ func BenchmarkProxy(b *testing.B) {
 	go func() { done <- r.Serve(ctx, arLn) }()
 	defer func() { cancel(); <-done }()
 	arURL := "http://" + arLn.Addr().String() + "/mesos/master/state"
+	// nginx, the proxy DC/OS's Admin Router is built on, with the same
+	// route, when it is installed (apt-get install nginx-light=1.22.1-9+deb12u12).
+	nginxURL, stopNginx, nginxErr := startNginx(upLn.Addr().String())
+	if nginxErr == nil {
+		defer stopNginx()
+		nginxURL += "/mesos/master/state"
+	}
 
 	for _, mode := range []struct {
 		name    string
 		clients int
 	}{{"serial", 1}, {"parallel16", 16}} {
-		for _, target := range []struct{ name, url string }{{"direct", upURL + "/master/state"}, {"adminrouter", arURL}} {
+		for _, target := range []struct{ name, url string }{{"direct", upURL + "/master/state"}, {"adminrouter", arURL}, {"nginx", nginxURL}} {
 			b.Run(mode.name+"/"+target.name, func(b *testing.B) {
+				if target.name == "nginx" && nginxErr != nil {
+					b.Skipf("no nginx to compare with: %v", nginxErr)
+				}
 				tr := &http.Transport{MaxIdleConnsPerHost: 64}
 				defer tr.CloseIdleConnections()
 				client := &http.Client{Transport: tr}
@@ -108,7 +122,8 @@ func BenchmarkProxy(b *testing.B) {
 					b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 					b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 					// Client, router and upstream together: the router's own
-					// cost is the difference from the direct line.
+					// cost is the difference from the direct line (nginx's
+					// own CPU is in its processes, not counted here).
 					b.ReportMetric(float64(cpu.Nanoseconds())/float64(len(lat)), "cpu-ns/op")
 				}
 			})
@@ -123,4 +138,70 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// startNginx runs nginx as a reverse proxy of upstream at /mesos/, the way
+// DC/OS's Admin Router proxies the leading master: HTTP/1.1 keep-alive to
+// the upstream, one worker per core, no access log. It returns nginx's
+// base URL and a function that stops it.
+func startNginx(upstream string) (string, func(), error) {
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "nginx-bench")
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nginx binds it next; a benchmark can live with the race
+	conf := fmt.Sprintf(`daemon off;
+worker_processes auto;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path %[1]s/body;
+	proxy_temp_path %[1]s/proxy;
+	fastcgi_temp_path %[1]s/fastcgi;
+	uwsgi_temp_path %[1]s/uwsgi;
+	scgi_temp_path %[1]s/scgi;
+	upstream leader { server %[2]s; keepalive 64; }
+	server {
+		listen %[3]s;
+		location /mesos/ {
+			proxy_pass http://leader/;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+		}
+	}
+}
+`, dir, upstream, addr)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(bin, "-c", path, "-p", dir)
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		os.RemoveAll(dir)
+	}
+	for range 100 { // until it listens
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return "http://" + addr, stop, nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	return "", nil, fmt.Errorf("nginx did not listen on %s", addr)
 }
