@@ -69,9 +69,19 @@ func try(method, url, contentType, body string) (reply, error) {
 func get(t *testing.T, url string) reply { t.Helper(); return do(t, "GET", url, "", "") }
 
 // want200JSON GETs url and decodes its JSON body into v.
+// want200JSON GETs url and decodes its JSON, asking again while the router
+// answers 503: a master that has just started may not have seen who leads
+// yet, and says "retry shortly".
 func want200JSON(t *testing.T, url string, v any) {
 	t.Helper()
-	r := get(t, url)
+	var r reply
+	clustertest.Eventually(t, waitFor, func() error {
+		r = get(t, url)
+		if r.code == http.StatusServiceUnavailable {
+			return fmt.Errorf("GET %s: %d %s", url, r.code, r.body)
+		}
+		return nil
+	})
 	if r.code != http.StatusOK {
 		t.Fatalf("GET %s: %d %s", url, r.code, r.body)
 	}
