@@ -29,13 +29,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"runtime"
 	"runtime/pprof"
-	"strconv"
 	"strings"
-	"testing"
 	"time"
+
+	"github.com/basalt-dcos/basalt/bench/internal/benchkit"
 )
 
 type options struct {
@@ -81,10 +79,8 @@ func run(o options, args []string) error {
 	default:
 		return fmt.Errorf("unknown scenario %q (list|launch1|launch1000|all)", o.scenario)
 	}
-	// withCluster runs each cluster inside testing.Benchmark: exactly once.
-	testing.Init()
-	if err := flag.CommandLine.Set("test.benchtime", "1x"); err != nil {
-		return fmt.Errorf("set benchtime: %w", err)
+	if err := benchkit.Init(); err != nil {
+		return err
 	}
 	if o.dir != "" {
 		// clustertest puts every node's data under t.TempDir, which honours TMPDIR.
@@ -105,9 +101,9 @@ func run(o options, args []string) error {
 	}
 	ctx := context.Background()
 	started := time.Now()
-	loadBefore := loadavg()
-	var results []result
-	do := func(name string, f func(context.Context, options) ([]result, error)) error {
+	loadBefore := benchkit.LoadAvg()
+	var results []benchkit.Result
+	do := func(name string, f func(context.Context, options) ([]benchkit.Result, error)) error {
 		if o.scenario != "all" && o.scenario != name {
 			return nil
 		}
@@ -123,20 +119,20 @@ func run(o options, args []string) error {
 	}
 	for _, s := range []struct {
 		name string
-		f    func(context.Context, options) ([]result, error)
+		f    func(context.Context, options) ([]benchkit.Result, error)
 	}{{"list", benchList}, {"launch1", benchLaunch1}, {"launch1000", benchLaunch1000}} {
 		if err := do(s.name, s.f); err != nil {
 			return err
 		}
 	}
-	m := machine()
+	m := benchkit.Machine()
 	cmd := "go run ./bench/marathon " + strings.Join(args, " ")
-	load := fmt.Sprintf("load average (1 min) %s at start, %s at end", loadBefore, loadavg())
-	fmt.Printf("Machine: %s; commit %s; command: `%s`; wall time %s; %s\n\n", m, commit(), cmd, time.Since(started).Round(time.Second), load)
-	printTable(os.Stdout, results)
+	load := fmt.Sprintf("load average (1 min) %s at start, %s at end", loadBefore, benchkit.LoadAvg())
+	fmt.Printf("Machine: %s; commit %s; command: `%s`; wall time %s; %s\n\n", m, benchkit.Commit(), cmd, time.Since(started).Round(time.Second), load)
+	benchkit.PrintTable(os.Stdout, results)
 	if o.jsonOut != "" {
 		b, err := json.MarshalIndent(map[string]any{
-			"machine": m, "commit": commit(), "command": cmd, "date": time.Now().UTC().Format(time.RFC3339), "load": load,
+			"machine": m, "commit": benchkit.Commit(), "command": cmd, "date": time.Now().UTC().Format(time.RFC3339), "load": load,
 			"results": results,
 		}, "", "  ")
 		if err != nil {
@@ -147,48 +143,4 @@ func run(o options, args []string) error {
 		}
 	}
 	return nil
-}
-
-// machine describes the host: CPU model, logical cores, RAM, OS and Go.
-func machine() string {
-	model := "unknown CPU"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	ram := ""
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
-				if kib, err := strconv.ParseFloat(f[1], 64); err == nil {
-					ram = fmt.Sprintf(", %.1f GiB RAM", kib/(1<<20))
-				}
-			}
-		}
-	}
-	return fmt.Sprintf("%d cores (%s)%s, %s/%s, %s", runtime.NumCPU(), model, ram, runtime.GOOS, runtime.GOARCH, runtime.Version())
-}
-
-// loadavg is the 1-minute load average: other work on the box skews wall-clock figures.
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	if f := strings.Fields(string(b)); len(f) > 0 {
-		return f[0]
-	}
-	return "?"
-}
-
-func commit() string {
-	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(out))
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/basalt-dcos/basalt/bench/internal/benchkit"
 	"github.com/basalt-dcos/basalt/internal/clustertest"
 	"github.com/basalt-dcos/basalt/pkg/marathon"
 )
@@ -20,67 +20,20 @@ import (
 // api talks to one Marathon. Compression is off so that response sizes are
 // the bytes Marathon renders.
 type api struct {
-	base string
-	hc   *http.Client
+	*benchkit.Client
 	// unavailable counts polls answered 503: Marathon had no leader for a
 	// moment (on an overloaded box the master can lose its lease).
 	unavailable int
 }
 
 func newAPI(base string) *api {
-	return &api{base: base, hc: &http.Client{Timeout: 2 * time.Minute,
-		Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 32}}}
-}
-
-// do sends one request and reads the whole answer; it returns the status
-// and the body.
-func (a *api) do(ctx context.Context, method, path string, body any) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := a.hc.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, nil, fmt.Errorf("%s %s: read body: %w", method, path, err)
-	}
-	return resp.StatusCode, data, nil
-}
-
-// expect is do that fails unless the status is one of ok.
-func (a *api) expect(ctx context.Context, method, path string, body any, ok ...int) ([]byte, error) {
-	st, data, err := a.do(ctx, method, path, body)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range ok {
-		if st == s {
-			return data, nil
-		}
-	}
-	return nil, fmt.Errorf("%s %s: HTTP %d: %.300s", method, path, st, data)
+	return &api{Client: benchkit.NewClient(base, &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 32})}
 }
 
 // poll is a GET for a wait loop: a 503 (no leader right now) is counted
 // and reported as not ok, so the loop polls on.
 func (a *api) poll(ctx context.Context, path string) ([]byte, bool, error) {
-	st, data, err := a.do(ctx, http.MethodGet, path, nil)
+	st, data, err := a.Do(ctx, http.MethodGet, path, nil)
 	switch {
 	case err != nil:
 		return nil, false, err
@@ -102,11 +55,11 @@ func (a *api) timed(ctx context.Context, n int, path func(i int) string) (lat, s
 	for i := range n {
 		p := path(i)
 		t0 := time.Now()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+p, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.Base+p, nil)
 		if err != nil {
 			return nil, nil, err
 		}
-		resp, err := a.hc.Do(req)
+		resp, err := a.HC.Do(req)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -118,22 +71,10 @@ func (a *api) timed(ctx context.Context, n int, path func(i int) string) (lat, s
 		if resp.StatusCode != http.StatusOK {
 			return nil, nil, fmt.Errorf("GET %s: HTTP %d", p, resp.StatusCode)
 		}
-		lat = append(lat, ms(time.Since(t0)))
+		lat = append(lat, benchkit.MS(time.Since(t0)))
 		size = append(size, float64(nb))
 	}
 	return lat, size, nil
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// benchApp is an app definition small enough that thousands of instances
-// fit on a few default clustertest agents (4 cpus, 4 GiB each), with no
-// host ports; the fake runtime never runs its command.
-func benchApp(id string, instances int) map[string]any {
-	return map[string]any{
-		"id": id, "cmd": "sleep 3600", "instances": instances,
-		"cpus": 0.001, "mem": 1, "disk": 0, "portDefinitions": []any{},
-	}
 }
 
 // marathonURL waits until the cluster's Marathon leads and answers.
@@ -143,8 +84,8 @@ func marathonURL(ctx context.Context, c *clustertest.Cluster) (*api, error) {
 	for time.Now().Before(deadline) {
 		if u := m.MarathonURL(); u != "" {
 			a := newAPI(u)
-			if st, _, err := a.do(ctx, http.MethodGet, "/v2/leader", nil); err == nil && st == http.StatusOK {
-				if st, _, err := a.do(ctx, http.MethodGet, "/v2/apps", nil); err == nil && st == http.StatusOK {
+			if st, _, err := a.Do(ctx, http.MethodGet, "/v2/leader", nil); err == nil && st == http.StatusOK {
+				if st, _, err := a.Do(ctx, http.MethodGet, "/v2/apps", nil); err == nil && st == http.StatusOK {
 					return a, nil
 				}
 			}
@@ -166,9 +107,6 @@ type appsState struct {
 // trialTimeout bounds one launch1000 trial.
 const trialTimeout = time.Minute
 
-// errTimeout is waitUntil's error when the condition did not come true.
-var errTimeout = errors.New("timed out")
-
 func note(stalled string) string {
 	if stalled == "" {
 		return ""
@@ -176,30 +114,11 @@ func note(stalled string) string {
 	return " — " + stalled
 }
 
-// waitUntil polls cond every interval until it returns true, an error, or
-// timeout passes.
-func waitUntil(timeout, interval time.Duration, what string, cond func() (bool, error)) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, err := cond()
-		if err != nil {
-			return fmt.Errorf("wait for %s: %w", what, err)
-		}
-		if ok {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("wait for %s: %w after %s", what, errTimeout, timeout)
-		}
-		time.Sleep(interval)
-	}
-}
-
 // --- list -------------------------------------------------------------------
 
-func benchList(ctx context.Context, o options) ([]result, error) {
-	var rs []result
-	err := withCluster(clustertest.Options{Agents: 20}, o.logs, func(c *clustertest.Cluster) error {
+func benchList(ctx context.Context, o options) ([]benchkit.Result, error) {
+	var rs []benchkit.Result
+	err := benchkit.WithCluster(clustertest.Options{Agents: 20}, o.logs, func(c *clustertest.Cluster) error {
 		a, err := marathonURL(ctx, c)
 		if err != nil {
 			return err
@@ -216,7 +135,7 @@ func benchList(ctx context.Context, o options) ([]result, error) {
 				apps = append(apps, benchApp(listAppID(i, o.chunk), o.instances))
 			}
 			group := map[string]any{"id": listGroupID(g), "apps": apps}
-			if _, err := a.expect(ctx, http.MethodPost, "/v2/groups", group, http.StatusCreated); err != nil {
+			if _, err := a.Expect(ctx, http.MethodPost, "/v2/groups", group, http.StatusCreated); err != nil {
 				return err
 			}
 			if err := waitNoDeployment(ctx, a); err != nil {
@@ -225,7 +144,7 @@ func benchList(ctx context.Context, o options) ([]result, error) {
 		}
 		posted := time.Since(t0)
 		want := o.apps * o.instances
-		err = waitUntil(5*time.Minute, 100*time.Millisecond, fmt.Sprintf("%d tasks running", want), func() (bool, error) {
+		err = benchkit.WaitUntil(5*time.Minute, 100*time.Millisecond, fmt.Sprintf("%d tasks running", want), func() (bool, error) {
 			data, ok, err := a.poll(ctx, "/v2/apps")
 			if !ok {
 				return false, err
@@ -256,12 +175,12 @@ func benchList(ctx context.Context, o options) ([]result, error) {
 		fmt.Fprintf(os.Stderr, "list: quiet %s later\n", time.Since(tq).Round(time.Millisecond))
 		name := fmt.Sprintf("%d apps / %d tasks", o.apps, want)
 		rs = append(rs,
-			summarize("list", fmt.Sprintf("setup: %d groups of %d apps × %d instances, one after the other → %d tasks running, no deployment",
-				(o.apps+o.chunk-1)/o.chunk, o.chunk, o.instances, want), "ms", []float64{ms(all)}, "", nil))
+			benchkit.Summarize("list", fmt.Sprintf("setup: %d groups of %d apps × %d instances, one after the other → %d tasks running, no deployment",
+				(o.apps+o.chunk-1)/o.chunk, o.chunk, o.instances, want), "ms", []float64{benchkit.MS(all)}, "", nil))
 
 		type endpoint struct {
 			metric, target string
-			check          func(result) bool
+			check          func(benchkit.Result) bool
 			path           func(i int) string
 		}
 		if o.getProfile != "" {
@@ -276,7 +195,7 @@ func benchList(ctx context.Context, o options) ([]result, error) {
 			}
 		}
 		for _, e := range []endpoint{
-			{"GET /v2/apps?embed=apps.tasks", "p99 ≤ 50 ms", func(r result) bool { return r.P99 <= 50 },
+			{"GET /v2/apps?embed=apps.tasks", "p99 ≤ 50 ms", func(r benchkit.Result) bool { return r.P99 <= 50 },
 				func(int) string { return "/v2/apps?embed=apps.tasks" }},
 			{"GET /v2/apps", "", nil, func(int) string { return "/v2/apps" }},
 			{"GET /v2/apps/{id}", "", nil, func(i int) string { return "/v2/apps" + listAppID(i*7919%o.apps, o.chunk) }},
@@ -287,8 +206,8 @@ func benchList(ctx context.Context, o options) ([]result, error) {
 				return err
 			}
 			rs = append(rs,
-				summarize("list", e.metric+" latency ("+name+")", "ms", lat, e.target, e.check),
-				summarize("list", e.metric+" response size", "B", size, "", nil))
+				benchkit.Summarize("list", e.metric+" latency ("+name+")", "ms", lat, e.target, e.check),
+				benchkit.Summarize("list", e.metric+" response size", "B", size, "", nil))
 		}
 		fmt.Fprintf(os.Stderr, "list: %d polls answered 503 (no leader)\n", a.unavailable)
 		return nil
@@ -303,15 +222,15 @@ func listGroupID(g int) string { return fmt.Sprintf("/bench/list/g%03d", g) }
 
 // --- launch1 ----------------------------------------------------------------
 
-func benchLaunch1(ctx context.Context, o options) ([]result, error) {
+func benchLaunch1(ctx context.Context, o options) ([]benchkit.Result, error) {
 	n := max(20, 10*o.trials)
-	var rs []result
-	err := withCluster(clustertest.Options{Agents: 2}, o.logs, func(c *clustertest.Cluster) error {
+	var rs []benchkit.Result
+	err := benchkit.WithCluster(clustertest.Options{Agents: 2}, o.logs, func(c *clustertest.Cluster) error {
 		a, err := marathonURL(ctx, c)
 		if err != nil {
 			return err
 		}
-		cl, err := marathon.NewClient(a.base)
+		cl, err := marathon.NewClient(a.Base)
 		if err != nil {
 			return err
 		}
@@ -325,16 +244,16 @@ func benchLaunch1(ctx context.Context, o options) ([]result, error) {
 		for i := range n {
 			id := fmt.Sprintf("/bench/launch1/app-%03d", i)
 			t0 := time.Now()
-			if _, err := a.expect(ctx, http.MethodPost, "/v2/apps", benchApp(id, 1), http.StatusCreated); err != nil {
+			if _, err := a.Expect(ctx, http.MethodPost, "/v2/apps", benchApp(id, 1), http.StatusCreated); err != nil {
 				return err
 			}
-			post = append(post, ms(time.Since(t0)))
+			post = append(post, benchkit.MS(time.Since(t0)))
 			if err := waitRunning(events, id, 30*time.Second); err != nil {
 				return fmt.Errorf("app %d: %w", i, err)
 			}
-			toRunning = append(toRunning, ms(time.Since(t0)))
+			toRunning = append(toRunning, benchkit.MS(time.Since(t0)))
 			// Untimed: remove the app so every trial starts from the same state.
-			if _, err := a.expect(ctx, http.MethodDelete, "/v2/apps"+id+"?force=true", nil, http.StatusOK); err != nil {
+			if _, err := a.Expect(ctx, http.MethodDelete, "/v2/apps"+id+"?force=true", nil, http.StatusOK); err != nil {
 				return err
 			}
 			if err := waitGone(ctx, a, id); err != nil {
@@ -342,9 +261,9 @@ func benchLaunch1(ctx context.Context, o options) ([]result, error) {
 			}
 		}
 		rs = append(rs,
-			summarize("launch1", "POST /v2/apps (1 instance) → status_update_event TASK_RUNNING", "ms", toRunning,
-				"p50 ≤ 100 ms", func(r result) bool { return r.P50 <= 100 }),
-			summarize("launch1", "POST /v2/apps response time", "ms", post, "", nil))
+			benchkit.Summarize("launch1", "POST /v2/apps (1 instance) → status_update_event TASK_RUNNING", "ms", toRunning,
+				"p50 ≤ 100 ms", func(r benchkit.Result) bool { return r.P50 <= 100 }),
+			benchkit.Summarize("launch1", "POST /v2/apps response time", "ms", post, "", nil))
 		return nil
 	})
 	return rs, err
@@ -378,7 +297,7 @@ func waitRunning(events <-chan marathon.Event, id string, timeout time.Duration)
 
 // waitNoDeployment waits until Marathon runs no deployment.
 func waitNoDeployment(ctx context.Context, a *api) error {
-	return waitUntil(2*time.Minute, 10*time.Millisecond, "no deployment", func() (bool, error) {
+	return benchkit.WaitUntil(2*time.Minute, 10*time.Millisecond, "no deployment", func() (bool, error) {
 		data, ok, err := a.poll(ctx, "/v2/deployments")
 		if !ok {
 			return false, err
@@ -393,8 +312,8 @@ func waitNoDeployment(ctx context.Context, a *api) error {
 
 // waitGone waits until app id is deleted and no task is left.
 func waitGone(ctx context.Context, a *api, id string) error {
-	return waitUntil(time.Minute, 5*time.Millisecond, id+" gone", func() (bool, error) {
-		st, _, err := a.do(ctx, http.MethodGet, "/v2/apps"+id, nil)
+	return benchkit.WaitUntil(time.Minute, 5*time.Millisecond, id+" gone", func() (bool, error) {
+		st, _, err := a.Do(ctx, http.MethodGet, "/v2/apps"+id, nil)
 		if err != nil || st != http.StatusNotFound {
 			return false, err
 		}
@@ -416,8 +335,8 @@ func waitGone(ctx context.Context, a *api, id string) error {
 // forwarded status updates, twice in a row 100 ms apart.
 func waitQuiet(ctx context.Context, master *api) error {
 	quiet := 0
-	return waitUntil(time.Minute, 100*time.Millisecond, "every status update acknowledged", func() (bool, error) {
-		code, data, err := master.do(ctx, http.MethodGet, "/metrics/snapshot", nil)
+	return benchkit.WaitUntil(time.Minute, 100*time.Millisecond, "every status update acknowledged", func() (bool, error) {
+		code, data, err := master.Do(ctx, http.MethodGet, "/metrics/snapshot", nil)
 		if err != nil || code != http.StatusOK {
 			return false, err
 		}
@@ -436,10 +355,10 @@ func waitQuiet(ctx context.Context, master *api) error {
 
 // --- launch1000 -------------------------------------------------------------
 
-func benchLaunch1000(ctx context.Context, o options) ([]result, error) {
+func benchLaunch1000(ctx context.Context, o options) ([]benchkit.Result, error) {
 	const instances = 1000
-	var rs []result
-	err := withCluster(clustertest.Options{Agents: 100}, o.logs, func(c *clustertest.Cluster) error {
+	var rs []benchkit.Result
+	err := benchkit.WithCluster(clustertest.Options{Agents: 100}, o.logs, func(c *clustertest.Cluster) error {
 		a, err := marathonURL(ctx, c)
 		if err != nil {
 			return err
@@ -450,14 +369,14 @@ func benchLaunch1000(ctx context.Context, o options) ([]result, error) {
 		for i := range o.trials {
 			id := fmt.Sprintf("/bench/launch1000/app-%d", i)
 			t0 := time.Now()
-			if _, err := a.expect(ctx, http.MethodPost, "/v2/apps", benchApp(id, instances), http.StatusCreated); err != nil {
+			if _, err := a.Expect(ctx, http.MethodPost, "/v2/apps", benchApp(id, instances), http.StatusCreated); err != nil {
 				return err
 			}
 			var running time.Duration
 			lastNote := time.Now()
-			err := waitUntil(trialTimeout, 5*time.Millisecond, fmt.Sprintf("%s: %d running, no deployment", id, instances), func() (bool, error) {
+			err := benchkit.WaitUntil(trialTimeout, 5*time.Millisecond, fmt.Sprintf("%s: %d running, no deployment", id, instances), func() (bool, error) {
 				// The list form does not embed the 1,000 tasks, so polling stays cheap.
-				code, data, err := a.do(ctx, http.MethodGet, "/v2/apps?id="+url.QueryEscape(id), nil)
+				code, data, err := a.Do(ctx, http.MethodGet, "/v2/apps?id="+url.QueryEscape(id), nil)
 				if err != nil {
 					return false, err
 				}
@@ -510,8 +429,8 @@ func benchLaunch1000(ctx context.Context, o options) ([]result, error) {
 				}
 				return running > 0 && len(st.App.Deployments) == 0, nil
 			})
-			if errors.Is(err, errTimeout) {
-				// A stalled trial is a result, not a crash: report it and
+			if errors.Is(err, benchkit.ErrTimeout) {
+				// A stalled trial is a benchkit.Result, not a crash: report it and
 				// stop (the cluster is likely wedged; see -logs).
 				stalled = fmt.Sprintf("trial %d did not converge within %s", i, trialTimeout)
 				fmt.Fprintf(os.Stderr, "launch1000: %s (polls: %d answered 503, %d answered 404)\n", stalled, a.unavailable, notFound)
@@ -520,12 +439,12 @@ func benchLaunch1000(ctx context.Context, o options) ([]result, error) {
 			if err != nil {
 				return err
 			}
-			toRunning = append(toRunning, ms(running))
-			toDone = append(toDone, ms(time.Since(t0)))
+			toRunning = append(toRunning, benchkit.MS(running))
+			toDone = append(toDone, benchkit.MS(time.Since(t0)))
 			fmt.Fprintf(os.Stderr, "launch1000 trial %d: running %s, deployment done %s (polls so far: %d answered 503, %d answered 404)\n", i,
 				running.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond), a.unavailable, notFound)
 			t1 := time.Now()
-			if _, err := a.expect(ctx, http.MethodDelete, "/v2/apps"+id+"?force=true", nil, http.StatusOK); err != nil {
+			if _, err := a.Expect(ctx, http.MethodDelete, "/v2/apps"+id+"?force=true", nil, http.StatusOK); err != nil {
 				return err
 			}
 			if err := waitGone(ctx, a, id); err != nil {
@@ -537,14 +456,24 @@ func benchLaunch1000(ctx context.Context, o options) ([]result, error) {
 			if err := waitQuiet(ctx, newAPI(c.Masters[0].URL())); err != nil {
 				return err
 			}
-			toQuiet = append(toQuiet, ms(time.Since(t1)))
+			toQuiet = append(toQuiet, benchkit.MS(time.Since(t1)))
 		}
 		rs = append(rs,
-			summarize("launch1000", "POST /v2/apps (1,000 instances, 100 agents) → GET shows tasksRunning 1000"+note(stalled), "ms", toRunning,
-				"≤ 3 s", func(r result) bool { return stalled == "" && r.Max <= 3000 }),
-			summarize("launch1000", "POST /v2/apps (1,000 instances) → its deployment is gone"+note(stalled), "ms", toDone, "", nil),
-			summarize("launch1000", "DELETE the app → every update of its 1,000 tasks acknowledged"+note(stalled), "ms", toQuiet, "", nil))
+			benchkit.Summarize("launch1000", "POST /v2/apps (1,000 instances, 100 agents) → GET shows tasksRunning 1000"+note(stalled), "ms", toRunning,
+				"≤ 3 s", func(r benchkit.Result) bool { return stalled == "" && r.Max <= 3000 }),
+			benchkit.Summarize("launch1000", "POST /v2/apps (1,000 instances) → its deployment is gone"+note(stalled), "ms", toDone, "", nil),
+			benchkit.Summarize("launch1000", "DELETE the app → every update of its 1,000 tasks acknowledged"+note(stalled), "ms", toQuiet, "", nil))
 		return nil
 	})
 	return rs, err
+}
+
+// benchApp is an app definition small enough that thousands of instances
+// fit on a few default clustertest agents (4 cpus, 4 GiB each), with no
+// host ports; the fake runtime never runs its command.
+func benchApp(id string, instances int) map[string]any {
+	return map[string]any{
+		"id": id, "cmd": "sleep 3600", "instances": instances,
+		"cpus": 0.001, "mem": 1, "disk": 0, "portDefinitions": []any{},
+	}
 }

@@ -1,4 +1,4 @@
-package main
+package benchkit
 
 import (
 	"bytes"
@@ -29,33 +29,33 @@ func TestPercentile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := percentile(tt.sorted, tt.p); got != tt.want {
-				t.Errorf("percentile(%v, %v) = %v, want %v", tt.sorted, tt.p, got, tt.want)
+			if got := Percentile(tt.sorted, tt.p); got != tt.want {
+				t.Errorf("Percentile(%v, %v) = %v, want %v", tt.sorted, tt.p, got, tt.want)
 			}
 		})
 	}
 }
 
 func TestSummarize(t *testing.T) {
-	under := func(r result) bool { return r.P50 <= 100 }
+	under := func(r Result) bool { return r.P50 <= 100 }
 	tests := []struct {
 		name    string
 		samples []float64
-		check   func(result) bool
-		want    result
+		check   func(Result) bool
+		want    Result
 	}{
 		{"met", []float64{90, 10, 50}, under,
-			result{Scenario: "s", Metric: "m", Unit: "ms", N: 3, Min: 10, P50: 50, P99: 90, Max: 90, Target: "t", Met: "yes", Samples: []float64{90, 10, 50}}},
+			Result{Scenario: "s", Metric: "m", Unit: "ms", N: 3, Min: 10, P50: 50, P99: 90, Max: 90, Target: "t", Met: "yes", Samples: []float64{90, 10, 50}}},
 		{"missed", []float64{300, 200}, under,
-			result{Scenario: "s", Metric: "m", Unit: "ms", N: 2, Min: 200, P50: 200, P99: 300, Max: 300, Target: "t", Met: "no", Samples: []float64{300, 200}}},
+			Result{Scenario: "s", Metric: "m", Unit: "ms", N: 2, Min: 200, P50: 200, P99: 300, Max: 300, Target: "t", Met: "no", Samples: []float64{300, 200}}},
 		{"no samples cannot meet a target", nil, under,
-			result{Scenario: "s", Metric: "m", Unit: "ms", Target: "t", Met: "no"}},
+			Result{Scenario: "s", Metric: "m", Unit: "ms", Target: "t", Met: "no"}},
 		{"no target", []float64{1}, nil,
-			result{Scenario: "s", Metric: "m", Unit: "ms", N: 1, Min: 1, P50: 1, P99: 1, Max: 1, Target: "t", Samples: []float64{1}}},
+			Result{Scenario: "s", Metric: "m", Unit: "ms", N: 1, Min: 1, P50: 1, P99: 1, Max: 1, Target: "t", Samples: []float64{1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := summarize("s", "m", "ms", tt.samples, "t", tt.check)
+			got := Summarize("s", "m", "ms", tt.samples, "t", tt.check)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("summarize (-want +got):\n%s", diff)
 			}
@@ -65,7 +65,7 @@ func TestSummarize(t *testing.T) {
 
 func TestPrintTable(t *testing.T) {
 	var buf bytes.Buffer
-	printTable(&buf, []result{
+	PrintTable(&buf, []Result{
 		{Scenario: "list", Metric: "size", Unit: "B", N: 1, Min: 2 << 20, P50: 2 << 20, P99: 2 << 20, Max: 2 << 20},
 		{Scenario: "launch1", Metric: "lat", Unit: "ms", N: 2, Min: 5, P50: 5, P99: 1500, Max: 1500, Target: "p50 ≤ 100 ms", Met: "no"},
 	})

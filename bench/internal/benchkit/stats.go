@@ -1,4 +1,4 @@
-package main
+package benchkit
 
 import (
 	"fmt"
@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// result is one measured figure.
-type result struct {
+// Result is one measured figure.
+type Result struct {
 	Scenario string    `json:"scenario"`
 	Metric   string    `json:"metric"`
 	Unit     string    `json:"unit"`
@@ -19,13 +19,14 @@ type result struct {
 	P99      float64   `json:"p99"`
 	Max      float64   `json:"max"`
 	Target   string    `json:"target,omitempty"`
-	Met      string    `json:"met,omitempty"` // "yes", "no", or empty without a target
+	Met      string    `json:"met,omitempty"`     // "yes", "no", or empty without a target
+	Command  string    `json:"command,omitempty"` // the load generator's command line, if any
 	Samples  []float64 `json:"samples"`
 }
 
-// percentile is the nearest-rank percentile p (0 < p ≤ 100) of sorted s:
+// Percentile is the nearest-rank percentile p (0 < p ≤ 100) of sorted s:
 // the smallest sample such that at least p% of the samples are ≤ it.
-func percentile(sorted []float64, p float64) float64 {
+func Percentile(sorted []float64, p float64) float64 {
 	if len(sorted) == 0 {
 		return 0
 	}
@@ -33,14 +34,14 @@ func percentile(sorted []float64, p float64) float64 {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
-// summarize computes min/p50/p99/max of samples. check, if not nil, says
+// Summarize computes min/p50/p99/max of samples. check, if not nil, says
 // whether the summary meets target.
-func summarize(scenario, metric, unit string, samples []float64, target string, check func(result) bool) result {
+func Summarize(scenario, metric, unit string, samples []float64, target string, check func(Result) bool) Result {
 	s := slices.Clone(samples)
 	slices.Sort(s)
-	r := result{Scenario: scenario, Metric: metric, Unit: unit, N: len(s), Samples: samples, Target: target}
+	r := Result{Scenario: scenario, Metric: metric, Unit: unit, N: len(s), Samples: samples, Target: target}
 	if len(s) > 0 {
-		r.Min, r.P50, r.P99, r.Max = s[0], percentile(s, 50), percentile(s, 99), s[len(s)-1]
+		r.Min, r.P50, r.P99, r.Max = s[0], Percentile(s, 50), Percentile(s, 99), s[len(s)-1]
 	}
 	if check != nil {
 		r.Met = "no"
@@ -51,8 +52,8 @@ func summarize(scenario, metric, unit string, samples []float64, target string, 
 	return r
 }
 
-// printTable writes the results as a markdown table.
-func printTable(w io.Writer, rs []result) {
+// PrintTable writes the results as a markdown table.
+func PrintTable(w io.Writer, rs []Result) {
 	fmt.Fprintln(w, "| scenario | metric | n | min | p50 | p99 | max | target |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
@@ -85,6 +86,13 @@ func format(v float64, unit string) string {
 		if v >= 1000 {
 			return fmt.Sprintf("%.3g s", v/1000)
 		}
+		if v < 0 {
+			return fmt.Sprintf("%.3f ms", v)
+		}
+	case "qps", "queries":
+		return fmt.Sprintf("%.0f %s", v, unit)
+	case "µs":
+		return fmt.Sprintf("%.0f µs", v)
 	}
 	return fmt.Sprintf("%.3g %s", v, unit)
 }

@@ -1,4 +1,8 @@
-package main
+// Package benchkit is what the benchmark programs under bench/ share: an
+// in-process cluster run inside testing.Benchmark, a small JSON client of
+// the cluster's APIs, result summaries and their markdown table, and a
+// description of the machine and the commit measured.
+package benchkit
 
 import (
 	"errors"
@@ -18,7 +22,7 @@ import (
 // unexported method). testing.Benchmark is the standard library's way to
 // run a benchmark function outside `go test`; its *testing.B is a real
 // testing.TB, and benchTB embeds it to change only logging and failure
-// reporting. With -test.benchtime=1x (set in main) the function runs once.
+// reporting. With -test.benchtime=1x (see Init) the function runs once.
 
 // keptLogLines bounds the warnings and errors kept for a failure report.
 const keptLogLines = 200
@@ -77,11 +81,11 @@ func (t *benchTB) report() error {
 		strings.Join(t.failure, "; "), strings.Join(t.logs, "\n"))
 }
 
-// withCluster starts an in-process cluster (fake-runtime agents), runs f
+// WithCluster starts an in-process cluster (fake-runtime agents), runs f
 // against it and stops it. Cluster failures (clustertest's Fatal) and f's
 // error are returned.
 // With showLogs, the kept warnings and errors are printed to stderr.
-func withCluster(opts clustertest.Options, showLogs bool, f func(c *clustertest.Cluster) error) error {
+func WithCluster(opts clustertest.Options, showLogs bool, f func(c *clustertest.Cluster) error) error {
 	opts.NoLeakCheck = true
 	var (
 		tb   *benchTB
