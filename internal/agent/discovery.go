@@ -59,23 +59,11 @@ func (c DiscoveryConfig) validate() error {
 		errs = append(errs, fmt.Errorf("vip-range %q: %w", c.VIPRange, err))
 	}
 	for _, r := range c.DNSResolvers {
-		if _, err := upstreamAddr(r); err != nil {
+		if _, err := dns.UpstreamAddr(r); err != nil {
 			errs = append(errs, fmt.Errorf("dns-resolvers: %w", err))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// upstreamAddr normalises "ip" or "ip:port" to "ip:port".
-func upstreamAddr(s string) (string, error) {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.String(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return "", fmt.Errorf("%q is neither ip nor ip:port", s)
-	}
-	return netip.AddrPortFrom(a, 53).String(), nil
 }
 
 // discovery is the running DNS server and VIP balancer of an agent.
@@ -133,7 +121,7 @@ func (a *Agent) newDiscovery() (*discovery, error) {
 			})
 		}
 		for _, r := range resolvers {
-			hp, _ := upstreamAddr(r)
+			hp, _ := dns.UpstreamAddr(r)
 			scfg.Resolvers = append(scfg.Resolvers, hp)
 		}
 		var onVIPs func([]records.VIP)

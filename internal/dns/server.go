@@ -166,6 +166,17 @@ func checkUpstream(u string) error {
 	return nil
 }
 
+// UpstreamAddr normalises an upstream resolver given as "ip" or "ip:port"
+// (flags, resolv.conf) to "ip:port", port 53 by default.
+func UpstreamAddr(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	ap, err := netip.ParseAddrPort(withPort(s))
+	if err != nil {
+		return "", fmt.Errorf("%q is neither ip nor ip:port", s)
+	}
+	return ap.String(), nil
+}
+
 // withPort adds ":53" to an upstream given without a port.
 func withPort(u string) string {
 	if _, err := netip.ParseAddrPort(u); err == nil {

@@ -103,7 +103,7 @@ func (c DNSConfig) nodeConfig(ip string, masters []netip.Addr, hostResolvers []s
 		resolvers = hostResolvers
 	}
 	for _, r := range resolvers {
-		hp, err := upstream(r)
+		hp, err := dns.UpstreamAddr(r)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("dns-resolvers: %w", err))
 			continue
@@ -126,19 +126,6 @@ func (c DNSConfig) nodeConfig(ip string, masters []netip.Addr, hostResolvers []s
 	return dns.NodeConfig{Server: sc, Records: rc, Masters: sc.NSAddrs, Listen: c.Listen, HTTPListen: c.HTTPListen}, errors.Join(errs...)
 }
 
-// upstream normalises "ip" or "ip:port" to "ip:port" (port 53 by default).
-func upstream(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.String(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return "", fmt.Errorf("%q is neither ip nor ip:port", s)
-	}
-	return netip.AddrPortFrom(a, 53).String(), nil
-}
-
 // parseForwardZones parses "zone=ip[:port]|ip[:port]" entries.
 func parseForwardZones(entries []string) (map[string][]string, error) {
 	out := map[string][]string{}
@@ -151,7 +138,7 @@ func parseForwardZones(entries []string) (map[string][]string, error) {
 			continue
 		}
 		for _, u := range strings.Split(ups, "|") {
-			hp, err := upstream(u)
+			hp, err := dns.UpstreamAddr(u)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("dns-forward-zones entry %q: %w", e, err))
 				continue
