@@ -68,8 +68,9 @@ type Route struct {
 	Missing string
 	// Reason explains a KindBadRequest.
 	Reason string
-	// NeedsAuth reports whether the route requires a token once security is
-	// enabled (always false for now: security is disabled).
+	// NeedsAuth reports whether the route will require a token once
+	// security can be enabled (the Auth column of the DC/OS route table);
+	// nothing enforces it yet: security is disabled in this slice.
 	NeedsAuth bool
 }
 
