@@ -105,6 +105,17 @@ func uuid() string {
 // answers to a kill or a reconciliation of a task it never saw or forgot).
 func ended(s string) bool { return mesosv1.IsTerminalState(s) || s == mesosv1.TaskUnknown }
 
+// final: a state a task never leaves. LOST and UNKNOWN are not final: the
+// agent may come back and report the task running.
+func final(s string) bool {
+	switch s {
+	case mesosv1.TaskFinished, mesosv1.TaskFailed, mesosv1.TaskKilled, mesosv1.TaskError,
+		mesosv1.TaskDropped, mesosv1.TaskGone, mesosv1.TaskGoneByOperator:
+		return true
+	}
+	return false
+}
+
 // scheduled: wants a task and has none active.
 func (in *instance) scheduled() bool {
 	return in.Goal == goalRunning && !in.Inactive && (in.State == "" || ended(in.State))

@@ -22,6 +22,15 @@ func (l *loop) onUpdate(st mesosv1.TaskStatus, now time.Time) {
 		return
 	}
 	in.reconcileSent = time.Time{}
+	if in.TaskID == st.TaskID.Value && final(in.State) && !final(st.State) {
+		// A task never comes back from FINISHED, FAILED, KILLED, ERROR,
+		// DROPPED or GONE: a later non-final update for it is stale (a
+		// resend or an answer overtaken by the terminal one). Applying it
+		// would mark a dead task running and stop its replacement.
+		l.log.Debug("stale update for an ended task ignored", "task_id", st.TaskID.Value,
+			"state", st.State, "ended_as", in.State, "reason", st.Reason)
+		return
+	}
 	app, hasApp := l.root.Apps[in.AppID]
 	prevState, prevHealthy := in.State, in.Healthy
 	changed := prevState != st.State
