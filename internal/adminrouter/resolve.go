@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -70,6 +71,7 @@ var errServiceNotFound = errors.New("service not found")
 type service struct {
 	base    string // http://host:port (or a framework's webui_url)
 	rewrite bool   // strip the /service/<id> prefix
+	srv     string // set instead of base: look this SRV name up in Mesos-DNS
 }
 
 // resolver answers "where is service X / agent Y" from cached copies of the
@@ -171,6 +173,9 @@ func (r *resolver) service(ctx context.Context, id string) (service, error) {
 		return service{}, fmt.Errorf("resolve service %s: %w", id, err)
 	}
 	if s, ok := serviceFromFrameworks(st, id); ok {
+		if s.srv != "" {
+			return r.serviceBySRV(ctx, id, s.srv)
+		}
 		return s, nil
 	}
 	if appsErr != nil {
@@ -229,8 +234,10 @@ func containerNetwork(a marathonApp) bool {
 	return false
 }
 
-// serviceFromFrameworks resolves by framework id, then name, to a non-empty
-// webui_url.
+// serviceFromFrameworks resolves by framework id, then name: a non-empty
+// webui_url is the upstream; an empty one (not null) means "find the
+// framework's scheduler in Mesos-DNS", as DC/OS does: the SRV name of the
+// Marathon app named like the framework (srv set, base empty).
 func serviceFromFrameworks(st mesosSummary, id string) (service, bool) {
 	for _, byName := range []bool{false, true} {
 		for _, f := range st.Frameworks {
@@ -238,12 +245,64 @@ func serviceFromFrameworks(st mesosSummary, id string) (service, bool) {
 			if byName {
 				key = f.Name
 			}
-			if key == id && f.WebuiURL != nil && *f.WebuiURL != "" {
+			if key != id || f.WebuiURL == nil {
+				continue
+			}
+			if *f.WebuiURL != "" {
 				return service{base: *f.WebuiURL, rewrite: true}, true
+			}
+			if name := srvName(f.Name); name != "" {
+				return service{srv: name, rewrite: true}, true
 			}
 		}
 	}
 	return service{}, false
+}
+
+// srvName is the Mesos-DNS SRV name of the Marathon app a framework's
+// scheduler runs as: "/data/kafka" → "_kafka.data._tcp.marathon.mesos".
+func srvName(framework string) string {
+	segs := strings.Split(strings.Trim(framework, "/"), "/")
+	for i, s := range segs {
+		if s == "" || strings.ContainsAny(s, " \t.%?#") {
+			return ""
+		}
+		segs[i] = strings.ToLower(s)
+	}
+	slices.Reverse(segs)
+	return "_" + strings.Join(segs, ".") + "._tcp.marathon.mesos"
+}
+
+// serviceBySRV asks this master's Mesos-DNS for the SRV records of name and
+// picks the first (sorted, so every master picks the same one).
+func (r *resolver) serviceBySRV(ctx context.Context, id, name string) (service, error) {
+	base := r.upstreams.MesosDNS()
+	if base == "" {
+		return service{}, fmt.Errorf("resolve service %s: %s needs Mesos-DNS, which is off", id, name)
+	}
+	var recs []struct {
+		Host string `json:"host"`
+		IP   string `json:"ip"`
+		Port string `json:"port"`
+	}
+	if err := r.getJSON(ctx, base+"/v1/services/"+name, &recs); err != nil {
+		return service{}, fmt.Errorf("resolve service %s by SRV %s: %w", id, name, err)
+	}
+	var addrs []string
+	for _, rec := range recs {
+		host := rec.IP
+		if host == "" {
+			host = rec.Host
+		}
+		if p, err := strconv.Atoi(rec.Port); err == nil && p > 0 && p < 65536 && host != "" {
+			addrs = append(addrs, net.JoinHostPort(host, rec.Port))
+		}
+	}
+	if len(addrs) == 0 {
+		return service{}, errServiceNotFound
+	}
+	sort.Strings(addrs)
+	return service{base: "http://" + addrs[0], rewrite: true}, nil
 }
 
 // errAgentNotFound: the master does not know the agent.

@@ -307,16 +307,52 @@ func TestServiceFromFrameworks(t *testing.T) {
 		ID       string  `json:"id"`
 		Name     string  `json:"name"`
 		WebuiURL *string `json:"webui_url"`
-	}{{ID: "f1", Name: "f2", WebuiURL: &u1}, {ID: "f2", Name: "other", WebuiURL: &u2}, {ID: "f3", Name: "nourl", WebuiURL: &empty}}
+	}{{ID: "f1", Name: "f2", WebuiURL: &u1}, {ID: "f2", Name: "other", WebuiURL: &u2}, {ID: "f3", Name: "nourl", WebuiURL: &empty},
+		{ID: "f4", Name: "/Data/kafka", WebuiURL: &empty}, {ID: "f5", Name: "null-url"}}
 	got := map[string]string{}
-	for _, id := range []string{"f1", "f2", "other", "nourl", "nothing"} {
+	for _, id := range []string{"f1", "f2", "other", "nourl", "nothing", "f4", "null-url"} {
 		if s, ok := serviceFromFrameworks(st, id); ok {
-			got[id] = s.base
+			got[id] = s.base + s.srv
 		}
 	}
-	want := map[string]string{"f1": u1, "f2": u2, "other": u2} // id beats name
+	// id beats name; an empty webui_url means an SRV lookup, a null one no service.
+	want := map[string]string{"f1": u1, "f2": u2, "other": u2,
+		"nourl": "_nourl._tcp.marathon.mesos", "f4": "_kafka.data._tcp.marathon.mesos"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{"", "/", "a b", "a/../b", "x.y"} {
+		if n := srvName(bad); n != "" {
+			t.Errorf("srvName(%q) = %q, want none", bad, n)
+		}
+	}
+}
+
+// TestServiceBySRV: a framework with an empty webui_url is reached at the
+// address Mesos-DNS gives for its scheduler app.
+func TestServiceBySRV(t *testing.T) {
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "scheduler ui %s", r.URL.Path)
+	}))
+	defer web.Close()
+	host, port, _ := net.SplitHostPort(strings.TrimPrefix(web.URL, "http://"))
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/master/state-summary":
+			fmt.Fprint(w, `{"slaves": [], "frameworks": [{"id": "fw-1", "name": "kafka", "webui_url": ""}]}`)
+		case "/v1/services/_kafka._tcp.marathon.mesos":
+			fmt.Fprintf(w, `[{"service": "_kafka._tcp.marathon.mesos", "host": "kafka-xyz.marathon.mesos.", "ip": %q, "port": %q}]`, host, port)
+		case "/v2/apps":
+			fmt.Fprint(w, `{"apps": []}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer api.Close()
+	ar := newTestRouter(t, &upstreams{mesos: []string{api.URL}, marathon: api.URL, dns: api.URL})
+	code, body := getBody(t, testClient(t), ar+"/service/kafka/v1/ui")
+	if code != http.StatusOK || body != "scheduler ui /v1/ui" {
+		t.Errorf("GET /service/kafka/v1/ui = %d %q", code, body)
 	}
 }
 
