@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -162,11 +163,11 @@ func count(m map[string]string, state string) int {
 	return n
 }
 
-func startCluster(t *testing.T, b bins, masters, agents int) *proccluster.Cluster {
+func startCluster(t *testing.T, b bins, masters, agents int, extraMasterArgs ...string) *proccluster.Cluster {
 	t.Helper()
 	c, err := proccluster.Start(proccluster.Options{
 		Bin: b.basalt, Dir: t.TempDir(), Masters: masters, Agents: agents,
-		MasterArgs: fastMasterArgs, AgentArgs: fastAgentArgs,
+		MasterArgs: append(slices.Clip(fastMasterArgs), extraMasterArgs...), AgentArgs: fastAgentArgs,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -7,9 +7,11 @@
 // The route table (routes.go) is a pure function of the request path; the
 // proxy (proxy.go) streams and never buffers; service and agent resolution
 // (resolve.go) reads the leaders' own APIs through short-lived caches.
-// Security is disabled in this slice: every Route carries NeedsAuth so that an
-// auth middleware can wrap the handler later. The package must not hold any
-// component's state of record, and must not import internal/master.
+// Security (auth.go) follows the configured mode: every Route says whether
+// it needs a token (NeedsAuth) and which permission guards it (Permission);
+// the IAM (internal/iam) verifies tokens and serves /acs/api/v1. The package
+// must not hold any component's state of record, and must not import
+// internal/master.
 package adminrouter
 
 import (
@@ -20,9 +22,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/basalt-dcos/basalt/internal/httpserve"
+	"github.com/basalt-dcos/basalt/internal/iam"
 )
 
 // DCOSVersion is the DC/OS release whose public interfaces Basalt follows;
@@ -52,6 +56,10 @@ type Config struct {
 	IdleTimeout       time.Duration
 	// ShutdownTimeout bounds graceful shutdown of the server.
 	ShutdownTimeout time.Duration
+	// Security is the security mode: disabled (no checks), permissive
+	// (a token on every token route; missing permissions are logged) or
+	// strict (permissions enforced, 403).
+	Security iam.Mode
 }
 
 // DefaultConfig returns the defaults.
@@ -64,6 +72,7 @@ func DefaultConfig() Config {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ShutdownTimeout:   5 * time.Second,
+		Security:          iam.ModeDisabled,
 	}
 }
 
@@ -78,6 +87,11 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes <= 0 || c.MaxHeaderBytes <= 0 || c.ReadHeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("adminrouter: header size, timeouts and shutdown timeout must be positive"))
+	}
+	switch c.Security {
+	case iam.ModeDisabled, iam.ModePermissive, iam.ModeStrict:
+	default:
+		errs = append(errs, fmt.Errorf("adminrouter: security mode %q: want disabled, permissive or strict", c.Security))
 	}
 	return errors.Join(errs...)
 }
@@ -117,6 +131,9 @@ type Deps struct {
 	// its own).
 	Transport http.RoundTripper
 	Logger    *slog.Logger
+	// Auth is the IAM; required unless security is disabled (then nil
+	// answers /acs/api/v1 with 503).
+	Auth Auth
 }
 
 // Router is the Admin Router of one master.
@@ -126,6 +143,7 @@ type Router struct {
 	log   *slog.Logger
 	res   *resolver
 	proxy *proxy
+	iamH  http.Handler // the IAM's handler (nil without an IAM)
 }
 
 // New validates cfg. It does no I/O.
@@ -135,6 +153,9 @@ func New(cfg Config, deps Deps) (*Router, error) {
 	}
 	if deps.Upstreams == nil || deps.Cluster == nil {
 		return nil, errors.New("adminrouter: Upstreams and Cluster are required")
+	}
+	if deps.Auth == nil && cfg.Security != iam.ModeDisabled {
+		return nil, fmt.Errorf("adminrouter: security %s needs the IAM (Deps.Auth)", cfg.Security)
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -148,6 +169,9 @@ func New(cfg Config, deps Deps) (*Router, error) {
 	r := &Router{cfg: cfg, deps: deps, log: deps.Logger.With("component", "adminrouter")}
 	r.res = newResolver(cfg.CacheTTL, deps.Upstreams, deps.Transport)
 	r.proxy = newProxy(deps.Transport, cfg.RetryDelay, r.log)
+	if deps.Auth != nil {
+		r.iamH = deps.Auth.Handler()
+	}
 	return r, nil
 }
 
@@ -193,9 +217,15 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request) {
 		req.Body = http.MaxBytesReader(w, req.Body, r.cfg.MaxBodyBytes)
 	}
 	rt := Match(req.Method, req.URL.EscapedPath())
-	switch rt.Kind {
-	case KindBadRequest:
+	if rt.Kind == KindBadRequest {
 		writeText(w, http.StatusBadRequest, "400 Bad Request: "+rt.Reason+".")
+		return
+	}
+	req, ok := r.authorize(w, req, rt)
+	if !ok {
+		return
+	}
+	switch rt.Kind {
 	case KindNotFound:
 		writeText(w, http.StatusNotFound, "404 Not Found: no route for this path.")
 	case KindMethodNotAllowed:
@@ -224,9 +254,26 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request) {
 		r.agent(w, req, rt)
 	case KindMetadata, KindDCOSVersion, KindUIConfig, KindBuildInfo, KindExhibitorStatus:
 		r.builtIn(w, req, rt)
+	case KindIAM:
+		r.iam(w, req, rt)
 	default:
 		writeText(w, http.StatusInternalServerError, "500 Internal Server Error: unhandled route.")
 	}
+}
+
+// iam hands /acs/api/v1 to the IAM with the prefix stripped.
+func (r *Router) iam(w http.ResponseWriter, req *http.Request, rt Route) {
+	if r.iamH == nil {
+		writeText(w, http.StatusServiceUnavailable, "503 Service Unavailable: the IAM is not running on this master.")
+		return
+	}
+	out := req.Clone(req.Context())
+	out.URL.Path, _ = url.PathUnescape(rt.Path)
+	out.URL.RawPath = rt.Path
+	if out.URL.EscapedPath() == out.URL.Path {
+		out.URL.RawPath = ""
+	}
+	r.iamH.ServeHTTP(w, out)
 }
 
 // toLeader proxies to a component found by leader (re-resolved on retry).

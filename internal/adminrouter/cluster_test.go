@@ -202,7 +202,7 @@ func TestRoutesOnACluster(t *testing.T) {
 	})
 
 	t.Run("not built yet", func(t *testing.T) {
-		for _, p := range []string{"/", "/service/metronome/v1/jobs", "/acs/api/v1/users", "/package/list", "/capabilities",
+		for _, p := range []string{"/", "/service/metronome/v1/jobs", "/package/list", "/capabilities",
 			"/system/health/v1", "/system/v1/logs/v1/range/", "/system/v1/metrics/v0/node", "/system/checks/v1"} {
 			if r := get(t, ar+p); r.code != http.StatusServiceUnavailable || !strings.Contains(r.body, "not part of") {
 				t.Errorf("%s: %d %q", p, r.code, r.body)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/basalt-dcos/basalt/internal/iam"
 )
 
 // service proxies /service/<id>/... to the first candidate id that resolves.
@@ -19,6 +21,9 @@ func (r *Router) service(w http.ResponseWriter, req *http.Request, rt Route) {
 		if err != nil {
 			lastErr = err
 			continue
+		}
+		if !r.serviceAllowed(w, req, c.ID) {
+			return
 		}
 		prefix := "/service/" + escapeID(c.ID)
 		path := c.Path
@@ -99,7 +104,7 @@ func (r *Router) builtIn(w http.ResponseWriter, req *http.Request, rt Route) {
 				"banner":         off,
 				"branding":       off,
 				"external-links": off,
-				"authentication": off,
+				"authentication": map[string]bool{"enabled": r.cfg.Security != iam.ModeDisabled},
 				"oauth":          map[string]any{"enabled": false, "authHost": ""},
 				"tracking":       off,
 				"mesos":          map[string]string{"logging-strategy": "logrotate"},

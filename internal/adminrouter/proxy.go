@@ -81,6 +81,7 @@ func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
 	setUpstream(pr.Out.URL, base, t.path)
 	pr.Out.Host = "" // the upstream's own host, as nginx's proxy_pass does
 	pr.SetXForwarded()
+	tokenFromCookie(pr.In, pr.Out.Header)
 	stripDCOSCookies(pr.Out.Header)
 }
 

@@ -28,6 +28,7 @@ const (
 	KindBuildInfo                    // /pkgpanda/active.buildinfo.full.json
 	KindExhibitorStatus              // /exhibitor/exhibitor/v1/cluster/status
 	KindMethodNotAllowed             // 405 on a built-in answer
+	KindIAM                          // the IAM API (/acs/api/v1), served by the master's own IAM
 )
 
 // kindNames is read-only.
@@ -36,7 +37,7 @@ var kindNames = [...]string{
 	KindMissing: "missing", KindMesos: "mesos", KindMarathon: "marathon", KindService: "service",
 	KindAgent: "agent", KindMesosDNS: "mesos-dns", KindNet: "net", KindMetadata: "metadata",
 	KindDCOSVersion: "dcos-version", KindUIConfig: "ui-config", KindBuildInfo: "buildinfo",
-	KindExhibitorStatus: "exhibitor-status", KindMethodNotAllowed: "method-not-allowed",
+	KindExhibitorStatus: "exhibitor-status", KindMethodNotAllowed: "method-not-allowed", KindIAM: "iam",
 }
 
 func (k Kind) String() string {
@@ -68,9 +69,9 @@ type Route struct {
 	Missing string
 	// Reason explains a KindBadRequest.
 	Reason string
-	// NeedsAuth reports whether the route will require a token once
-	// security can be enabled (the Auth column of the DC/OS route table);
-	// nothing enforces it yet: security is disabled in this slice.
+	// NeedsAuth reports whether the route requires a token when security
+	// is on (the Auth column of the DC/OS route table); Permission names
+	// what it also needs in strict mode.
 	NeedsAuth bool
 }
 
@@ -175,11 +176,11 @@ func Match(method, escapedPath string) Route {
 		return token(Route{Kind: KindMissing, Missing: "Exhibitor (only /exhibitor/exhibitor/v1/cluster/status is served)"})
 
 	case hasDirPrefix(p, "/acs/api/v1/auth"):
-		return Route{Kind: KindMissing, Missing: "IAM (/acs/api/v1); security is disabled"}
+		return Route{Kind: KindIAM, Prefix: "/acs/api/v1", Path: p[len("/acs/api/v1"):]}
 	case hasDirPrefix(p, "/acs/api/v1"):
-		return token(Route{Kind: KindMissing, Missing: "IAM (/acs/api/v1); security is disabled"})
+		return token(Route{Kind: KindIAM, Prefix: "/acs/api/v1", Path: p[len("/acs/api/v1"):]})
 	case p == "/login":
-		return Route{Kind: KindMissing, Missing: "login (IAM); security is disabled"}
+		return Route{Kind: KindMissing, Missing: "login through an external identity provider (OpenID Connect); log in with POST /acs/api/v1/auth/login"}
 	case hasDirPrefix(p, "/package"), p == "/capabilities", hasDirPrefix(p, "/cosmos"):
 		return token(Route{Kind: KindMissing, Missing: "Cosmos (the package manager)"})
 	case hasDirPrefix(p, "/dcos-history-service"):

@@ -95,6 +95,13 @@ addresses it chose. Stop it with Ctrl-C.`,
 		if mcfg.AdminRouterListen == "" {
 			mcfg.AdminRouterListen = preferPort(":80")
 		}
+		if up.Security != "" {
+			mcfg.Security = up.Security
+		}
+		if up.Superuser != "" {
+			mcfg.Superuser = up.Superuser
+		}
+		mcfg.SuperuserPasswordFile = up.SuperuserPassword
 
 		acfg := agent.DefaultConfig()
 		acfg.WorkDir = filepath.Join(dataDir, "agent")
@@ -127,6 +134,14 @@ addresses it chose. Stop it with Ctrl-C.`,
 				{"dns", strings.TrimPrefix(baseURL(roles[0].(*master.Master).DNSAddr()), "http://") + " (Mesos-DNS API " + roles[0].(*master.Master).DNSHTTPURL() + ")"},
 				{"agent", baseURL(roles[1].Addr())},
 			})
+			m := roles[0].(*master.Master)
+			if pw := m.BootstrapPassword(); pw != "" {
+				// Shown once, on the terminal of the one who started the
+				// cluster; the log only names the file.
+				fmt.Fprintf(env.Stdout, "superuser %s, one-time password %s (also in %s)\n",
+					mcfg.Superuser, pw, filepath.Join(mcfg.DataDir, master.BootstrapPasswordFile))
+			}
+			fmt.Fprintf(env.Stdout, "security %s; log in: basalt cluster setup %s --username %s\n", mcfg.Security, m.AdminRouterURL(), mcfg.Superuser)
 			fmt.Fprintf(env.Stdout, "data in %s; try: basalt node list --master %s\n", dataDir, masterURL)
 			return nil
 		})

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -41,9 +43,32 @@ func TestUp(t *testing.T) {
 		t.Errorf("no ready line in %q", upOut.String())
 	}
 
-	// The Admin Router is printed and answers for the cluster.
-	if code := Run(ctx, []string{"node", "list", "--json", "--master", urls["adminrouter"] + "/mesos"}, Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}); code != 0 {
-		t.Errorf("node list through the Admin Router %q: exit %d", urls["adminrouter"], code)
+	// The Admin Router is printed and answers for the cluster, in strict
+	// security: not without a token; with the token of the bootstrap user,
+	// whose one-time password up printed once.
+	m := regexp.MustCompile(`superuser bootstrapuser, one-time password (\S+) `).FindStringSubmatch(upOut.String())
+	if m == nil {
+		t.Fatalf("no one-time password in %q", upOut.String())
+	}
+	ar := urls["adminrouter"]
+	if resp, err := http.Get(ar + "/mesos/master/state"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("Admin Router without a token: %v %v, want 401", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	resp, err := http.Post(ar+"/acs/api/v1/auth/login", "application/json", strings.NewReader(`{"uid": "bootstrapuser", "password": "`+m[1]+`"}`))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("login with the printed password: %v %v", resp, err)
+	}
+	var login struct{ Token string }
+	_ = json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+	req, _ := http.NewRequest("GET", ar+"/mesos/master/state", nil)
+	req.Header.Set("Authorization", "token="+login.Token)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("Admin Router with the token: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 
 	// Poll until the agent shows up in the master's state.

@@ -144,6 +144,9 @@ type UpConfig struct {
 	AgentListen       string `flag:"agent-listen" help:"address of the agent's HTTP API (default :5051, else a free port)"`
 	AdminRouterListen string `flag:"adminrouter-listen" help:"address of the Admin Router, the one port in front of every component (default :80, else a free port)"`
 	Resources         string `flag:"resources" help:"resources the agent offers (default: detected)"`
+	Security          string `flag:"security" help:"security mode of the Admin Router: strict, permissive or disabled (default strict)"`
+	Superuser         string `flag:"superuser" help:"uid of the first user (default bootstrapuser)"`
+	SuperuserPassword string `flag:"superuser-password-file" help:"file holding the first user's password (default: a one-time password is generated and shown once)"`
 }
 
 func defaultDataDir() (string, error) {

@@ -181,6 +181,7 @@ func New(t testing.TB, opts Options) *Cluster {
 		cfg.DNS.HTTPListen = "127.0.0.1:0"
 		cfg.AdminRouterListen = "127.0.0.1:0"
 		cfg.AdminRouterCacheTTL = 100 * time.Millisecond
+		cfg.Security = "disabled" // tests of security set it through opts.Master
 		if opts.Master != nil {
 			opts.Master(i, &cfg)
 		}

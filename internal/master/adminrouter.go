@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/basalt-dcos/basalt/internal/adminrouter"
+	"github.com/basalt-dcos/basalt/internal/iam"
 	"github.com/basalt-dcos/basalt/internal/marathon"
 	"github.com/basalt-dcos/basalt/internal/mesos"
 	"github.com/basalt-dcos/basalt/internal/store"
@@ -100,7 +101,7 @@ func buildCommit() string {
 }
 
 // newAdminRouter builds this master's Admin Router.
-func (m *Master) newAdminRouter(ip string, mm *mesos.Master, mar *marathon.Marathon, st *store.Store) (*adminrouter.Router, error) {
+func (m *Master) newAdminRouter(ip string, mm *mesos.Master, mar *marathon.Marathon, st *store.Store, auth *iam.Service) (*adminrouter.Router, error) {
 	cfg := adminrouter.DefaultConfig()
 	cfg.PublicIPv4 = ip
 	cfg.Version = version.Version
@@ -109,7 +110,9 @@ func (m *Master) newAdminRouter(ip string, mm *mesos.Master, mar *marathon.Marat
 		cfg.CacheTTL = m.cfg.AdminRouterCacheTTL
 	}
 	cfg.ShutdownTimeout = m.cfg.ShutdownTimeout
+	cfg.Security = iam.Mode(m.cfg.Security)
 	r, err := adminrouter.New(cfg, adminrouter.Deps{
+		Auth:      auth,
 		Upstreams: arUpstreams{m: m, mm: mm, mar: mar},
 		Cluster:   &arCluster{st: st},
 		Logger:    m.log,

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/basalt-dcos/basalt/internal/iam"
 	"github.com/basalt-dcos/basalt/internal/marathon"
 	"github.com/basalt-dcos/basalt/internal/mesos"
 	"github.com/basalt-dcos/basalt/internal/store"
@@ -63,6 +64,11 @@ type Config struct {
 	AdminRouterListen   string        `flag:"adminrouter-listen" help:"listen address of the Admin Router, the one port in front of every component (host:port; port 0 picks a free port; empty disables it)"`
 	AdminRouterCacheTTL time.Duration `flag:"adminrouter-cache-ttl" help:"how stale the Admin Router's view of Marathon apps and Mesos agents/frameworks may be when resolving /service/ and /agent/ (0: default)"`
 
+	Security              string        `flag:"security" help:"security mode of the Admin Router: strict (a token on every protected route, permissions enforced), permissive (a token required, missing permissions only logged) or disabled (no checks)"`
+	Superuser             string        `flag:"superuser" help:"uid of the first user, created with dcos:superuser when the cluster has no user yet"`
+	SuperuserPasswordFile string        `flag:"superuser-password-file" help:"file holding the first user's password; without it a one-time password is generated and written to DATA_DIR/bootstrap-password (0600)"`
+	AuthTokenTTL          time.Duration `flag:"auth-token-ttl" help:"lifetime of the tokens POST /acs/api/v1/auth/login issues"`
+
 	// ShutdownTimeout bounds the HTTP server's graceful shutdown.
 	ShutdownTimeout time.Duration `flag:"shutdown-timeout" help:"how long a stopping master waits for HTTP requests to finish"`
 }
@@ -102,6 +108,9 @@ func DefaultConfig() Config {
 		MarathonMaxInstancesPerOffer:         mcfg.MaxInstancesPerOffer,
 		DNS:                                  DefaultDNSConfig(),
 		AdminRouterListen:                    ":80",
+		Security:                             string(iam.ModeStrict),
+		Superuser:                            "bootstrapuser",
+		AuthTokenTTL:                         5 * 24 * time.Hour,
 	}
 }
 
@@ -138,6 +147,17 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.AdminRouterListen); err != nil {
 			errs = append(errs, fmt.Errorf("adminrouter-listen %q: %w", c.AdminRouterListen, err))
 		}
+	}
+	switch iam.Mode(c.Security) {
+	case iam.ModeDisabled, iam.ModePermissive, iam.ModeStrict:
+	default:
+		errs = append(errs, fmt.Errorf("security %q: want strict, permissive or disabled", c.Security))
+	}
+	if c.AdminRouterListen != "" && c.Superuser == "" {
+		errs = append(errs, errors.New("superuser must not be empty"))
+	}
+	if c.AuthTokenTTL <= 0 {
+		errs = append(errs, errors.New("auth-token-ttl must be positive"))
 	}
 	if c.AdminRouterCacheTTL < 0 {
 		errs = append(errs, errors.New("adminrouter-cache-ttl must not be negative"))

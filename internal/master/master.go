@@ -27,6 +27,7 @@ import (
 	"github.com/basalt-dcos/basalt/internal/adminrouter"
 	"github.com/basalt-dcos/basalt/internal/dns"
 	"github.com/basalt-dcos/basalt/internal/httpserve"
+	"github.com/basalt-dcos/basalt/internal/iam"
 	"github.com/basalt-dcos/basalt/internal/marathon"
 	marathonapi "github.com/basalt-dcos/basalt/internal/marathon/api"
 	"github.com/basalt-dcos/basalt/internal/mesos"
@@ -50,6 +51,9 @@ type Master struct {
 	arAddr    atomic.Value // string
 	dns       atomic.Pointer[dns.Node]
 	st        atomic.Pointer[store.Store]
+	iam       atomic.Pointer[iam.Service]
+
+	bootstrapPassword atomic.Value // string
 }
 
 // New validates cfg. It does no I/O.
@@ -268,7 +272,13 @@ func (m *Master) Run(ctx context.Context) error {
 			return fmt.Errorf("master: admin router: listen %s: %w", m.cfg.AdminRouterListen, err)
 		}
 		defer arLn.Close()
-		ar, err = m.newAdminRouter(ip, mm, mar, st)
+		auth, err := m.newIAM(ctx, st)
+		if err != nil {
+			return fmt.Errorf("master: %w", err)
+		}
+		defer auth.Close()
+		m.iam.Store(auth)
+		ar, err = m.newAdminRouter(ip, mm, mar, st, auth)
 		if err != nil {
 			return fmt.Errorf("master: %w", err)
 		}
