@@ -32,12 +32,12 @@ type apiError struct {
 
 // errorTable maps domain errors to status, title and code: the one place where
 // errors become HTTP.
-var errorTable = []struct {
+var errorTable = []struct { // read-only
 	err    error
 	status int
 	title  string
 	code   string
-}{ // read-only
+}{
 	{errUnknownUser, http.StatusNotFound, "Not Found", "ERR_UNKNOWN_USER_ID"},
 	{errUnknownGroup, http.StatusNotFound, "Not Found", "ERR_UNKNOWN_GROUP_ID"},
 	{errUnknownACL, http.StatusNotFound, "Not Found", "ERR_UNKNOWN_RESOURCE_ID"},
@@ -228,7 +228,7 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 	u, ok := s.checkCredentials(r.Context(), req)
 	if !ok {
 		s.limiter.fail(s.cfg.Now(), keys...)
-		s.log.Debug("login failed", "uid", req.UID, "remote", clientIP(r))
+		s.log.Debug("login failed", "uid", req.UID, "remote_addr", clientIP(r))
 		writeAPIError(w, http.StatusUnauthorized, "Unauthorized",
 			"Login failed: the uid or the credentials are not valid.", "ERR_INVALID_CREDENTIALS")
 		return
@@ -248,7 +248,7 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		SameSite: http.SameSiteLaxMode, MaxAge: int(s.cfg.TokenTTL / time.Second)})
 	http.SetCookie(w, &http.Cookie{Name: InfoCookie, Value: base64.URLEncoding.EncodeToString(info), Path: "/",
 		Secure: secure, SameSite: http.SameSiteLaxMode, MaxAge: int(s.cfg.TokenTTL / time.Second)})
-	s.log.Info("login", "uid", u.UID, "service", u.IsService)
+	s.log.Debug("login", "uid", u.UID, "service", u.IsService)
 	writeJSON(w, http.StatusOK, map[string]string{"token": tok})
 }
 

@@ -207,3 +207,18 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// httpRequestBuilder makes a GET request with an optional Authorization
+// header and auth cookie, for fuzzing the token sources.
+type httpRequestBuilder struct{ header, cookie string }
+
+func (b *httpRequestBuilder) build() *http.Request {
+	r := httptest.NewRequest("GET", "/", nil)
+	if b.header != "" {
+		r.Header["Authorization"] = []string{b.header}
+	}
+	if b.cookie != "" {
+		r.Header["Cookie"] = []string{AuthCookie + "=" + b.cookie}
+	}
+	return r
+}

@@ -60,6 +60,7 @@ const (
 	DefaultClockLeeway       = 30 * time.Second
 	serviceLoginMaxLifetime  = 10 * time.Minute
 	defaultForcedReloadEvery = 200 * time.Millisecond
+	verifiedCacheSize        = 8192
 )
 
 // Config configures a Service. Store is required; zero values of the other
@@ -142,9 +143,10 @@ type Service struct {
 	lastForced   time.Time
 	forcedReload time.Duration
 
-	limiter *loginLimiter
-	hashSem chan struct{} // bounds concurrent argon2 computations (memory)
-	dummy   string        // a hash compared against for unknown uids
+	limiter  *loginLimiter
+	verified *verifiedCache
+	hashSem  chan struct{} // bounds concurrent argon2 computations (memory)
+	dummy    string        // a hash compared against for unknown uids
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -167,6 +169,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		db:           newDB(cfg.Store),
 		forcedReload: defaultForcedReloadEvery,
 		limiter:      newLoginLimiter(cfg.LoginBurst, cfg.LoginRefill),
+		verified:     newVerifiedCache(verifiedCacheSize),
 		hashSem:      make(chan struct{}, 4),
 		done:         make(chan struct{}),
 	}

@@ -76,9 +76,44 @@ func (s *Service) VerifyToken(tok string) (Principal, error) {
 	if len(tok) > maxTokenLen {
 		return Principal{}, fmt.Errorf("%w: too long", ErrInvalidToken)
 	}
+	v, ok := s.verified.get(tok)
+	if !ok {
+		var err error
+		if v, err = s.verifySigned(tok); err != nil {
+			return Principal{}, err
+		}
+		s.verified.put(tok, v)
+	}
+	sn := s.snap.Load()
+	// Checks that can change after the first verification.
+	if s.cfg.Now().After(v.exp.Add(s.cfg.ClockLeeway)) {
+		return Principal{}, fmt.Errorf("%w: token is expired", ErrInvalidToken)
+	}
+	if _, ok := sn.keys[v.kid]; !ok {
+		return Principal{}, fmt.Errorf("%w: signing key %q retired", ErrInvalidToken, v.kid)
+	}
+	u, ok := sn.users[v.uid]
+	if !ok {
+		s.forceReload()
+		sn = s.snap.Load()
+		if u, ok = sn.users[v.uid]; !ok {
+			return Principal{}, fmt.Errorf("%w: unknown uid %q", ErrInvalidToken, v.uid)
+		}
+	}
+	// A user deleted and created again under the same uid does not inherit the
+	// old account's tokens.
+	if !v.iat.IsZero() && v.iat.Add(s.cfg.ClockLeeway).Before(u.CreatedAt) {
+		return Principal{}, fmt.Errorf("%w: token older than account %q", ErrInvalidToken, v.uid)
+	}
+	return Principal{UID: u.UID, IsService: u.IsService, Superuser: sn.superuser(u.UID)}, nil
+}
+
+// verifySigned does the cryptographic and claim checks of VerifyToken.
+func (s *Service) verifySigned(tok string) (verified, error) {
 	var claims tokenClaims
+	var kid string
 	keyfunc := func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
+		kid, _ = t.Header["kid"].(string)
 		if kid == "" {
 			return nil, errors.New("no kid in header")
 		}
@@ -94,26 +129,16 @@ func (s *Service) VerifyToken(tok string) (Principal, error) {
 	}
 	_, err := s.parser(jwt.WithIssuer(s.cfg.Issuer)).ParseWithClaims(tok, &claims, keyfunc)
 	if err != nil {
-		return Principal{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return verified{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if claims.UID == "" {
-		return Principal{}, fmt.Errorf("%w: no uid claim", ErrInvalidToken)
+		return verified{}, fmt.Errorf("%w: no uid claim", ErrInvalidToken)
 	}
-	sn := s.snap.Load()
-	u, ok := sn.users[claims.UID]
-	if !ok {
-		s.forceReload()
-		sn = s.snap.Load()
-		if u, ok = sn.users[claims.UID]; !ok {
-			return Principal{}, fmt.Errorf("%w: unknown uid %q", ErrInvalidToken, claims.UID)
-		}
+	v := verified{uid: claims.UID, kid: kid, exp: claims.ExpiresAt.Time}
+	if claims.IssuedAt != nil {
+		v.iat = claims.IssuedAt.Time
 	}
-	// A user deleted and created again under the same uid does not inherit the
-	// old account's tokens.
-	if claims.IssuedAt != nil && claims.IssuedAt.Time.Add(s.cfg.ClockLeeway).Before(u.CreatedAt) {
-		return Principal{}, fmt.Errorf("%w: token older than account %q", ErrInvalidToken, claims.UID)
-	}
-	return Principal{UID: u.UID, IsService: u.IsService, Superuser: sn.superuser(u.UID)}, nil
+	return v, nil
 }
 
 // Authenticate finds the token of r (header "Authorization: token=<jwt>" or

@@ -300,6 +300,11 @@ func TestRotation(t *testing.T) {
 	if got := len(f.svc.snap.Load().keyOrder); got != 2 {
 		t.Fatalf("%d keys after the second rotation, want 2", got)
 	}
+	// Its token was verified (and cached) before; it must fail now, on its
+	// expiry as on its key.
+	if _, err := f.svc.VerifyToken(old); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("token of a dropped key: %v", err)
+	}
 }
 
 // TestMastersStartTogether: Services created at once on an empty store agree
@@ -346,4 +351,40 @@ func TestMastersStartTogether(t *testing.T) {
 		p, err := svcs[2].VerifyToken(tok)
 		return err == nil && p.Superuser
 	})
+}
+
+// TestVerifiedCacheRechecks: a token verified once is re-checked on every use
+// for what can change: its expiry, its key, its account.
+func TestVerifiedCacheRechecks(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.TokenTTL = 10 * 24 * time.Hour })
+	f.want(f.do(f.root, "PUT", "/users/alice", map[string]string{"password": "alice-pw"}), 201)
+	tok := mustToken(t, f.svc, "alice")
+	for range 2 {
+		if _, err := f.svc.VerifyToken(tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := f.svc.verified.get(tok); !ok {
+		t.Fatal("verified token not cached")
+	}
+	// Drop the key that signed it (two rotations, the first one long ago).
+	if err := f.svc.RotateKey(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(10*24*time.Hour + time.Hour)
+	if err := f.svc.RotateKey(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Expired and key gone: either way rejected, from the cache.
+	if _, err := f.svc.VerifyToken(tok); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("cached token after expiry and key removal: %v", err)
+	}
+	// The cache is bounded.
+	c := newVerifiedCache(3)
+	for i := range 10 {
+		c.put(strings.Repeat("x", i+1), verified{uid: "u"})
+	}
+	if len(c.entries) != 3 {
+		t.Fatalf("cache holds %d entries, max 3", len(c.entries))
+	}
 }
