@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/basalt-dcos/basalt/internal/iam"
+	"github.com/basalt-dcos/basalt/internal/store/storetest"
 )
 
 // BenchmarkProxy measures Admin Router's overhead on small keep-alive GETs:
@@ -54,6 +57,10 @@ func BenchmarkProxy(b *testing.B) {
 	go func() { done <- r.Serve(ctx, arLn) }()
 	defer func() { cancel(); <-done }()
 	arURL := "http://" + arLn.Addr().String() + "/mesos/master/state"
+	// The same router in strict security with the real IAM: each request
+	// carries a token that is verified and checked against the route's
+	// permission (dcos:superuser here).
+	strictURL, token := startStrictRouter(b, upURL)
 	// nginx, the proxy DC/OS's Admin Router is built on, with the same
 	// route, when it is installed (apt-get install nginx-light=1.22.1-9+deb12u12).
 	nginxURL, stopNginx, nginxErr := startNginx(upLn.Addr().String())
@@ -66,7 +73,7 @@ func BenchmarkProxy(b *testing.B) {
 		name    string
 		clients int
 	}{{"serial", 1}, {"parallel16", 16}} {
-		for _, target := range []struct{ name, url string }{{"direct", upURL + "/master/state"}, {"adminrouter", arURL}, {"nginx", nginxURL}} {
+		for _, target := range []struct{ name, url string }{{"direct", upURL + "/master/state"}, {"adminrouter", arURL}, {"adminrouter-strict", strictURL}, {"nginx", nginxURL}} {
 			b.Run(mode.name+"/"+target.name, func(b *testing.B) {
 				if target.name == "nginx" && nginxErr != nil {
 					b.Skipf("no nginx to compare with: %v", nginxErr)
@@ -76,7 +83,11 @@ func BenchmarkProxy(b *testing.B) {
 				client := &http.Client{Transport: tr}
 				get := func() time.Duration {
 					start := time.Now()
-					resp, err := client.Get(target.url)
+					req, _ := http.NewRequest(http.MethodGet, target.url, nil)
+					if target.name == "adminrouter-strict" {
+						req.Header.Set("Authorization", "token="+token)
+					}
+					resp, err := client.Do(req)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -129,6 +140,39 @@ func BenchmarkProxy(b *testing.B) {
 			})
 		}
 	}
+}
+
+// startStrictRouter serves a router in strict mode over a real IAM on an
+// embedded store, and returns its /mesos/ URL and a superuser's token.
+func startStrictRouter(b *testing.B, upURL string) (string, string) {
+	st := storetest.Open(b)
+	auth, err := iam.New(context.Background(), iam.Config{Store: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(auth.Close)
+	if _, err := auth.EnsureSuperuser(context.Background(), "bench", "Bench-Password-1"); err != nil {
+		b.Fatal(err)
+	}
+	token, err := auth.IssueToken("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Security = iam.ModeStrict
+	r, err := New(cfg, Deps{Upstreams: &upstreams{mesos: []string{upURL}}, Cluster: cluster{}, Auth: auth})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(ctx, ln) }()
+	b.Cleanup(func() { cancel(); <-done })
+	return "http://" + ln.Addr().String() + "/mesos/master/state", token
 }
 
 // processCPU is this process's user+system CPU time.
