@@ -48,8 +48,9 @@ func Permission(rt Route) string {
 // ServicePermission guards /service/<id>/.
 func ServicePermission(id string) string { return "dcos:adminrouter:service:" + id }
 
-// principalKey carries the authenticated principal of a request.
-type principalKey struct{}
+// AnonymousUID names the caller when security is disabled: everyone may do
+// everything, the IAM API included.
+const AnonymousUID = "anonymous"
 
 // authorize applies the security mode to a matched route. It answers 401 or
 // 403 itself and returns false when the request must stop; otherwise the
@@ -61,7 +62,7 @@ func (r *Router) authorize(w http.ResponseWriter, req *http.Request, rt Route) (
 		// As DC/OS with oauth_enabled false: no checks, and whatever
 		// Authorization header a client sends (dcos sends "token=" with
 		// nothing after it) is passed on untouched.
-		p := iam.Principal{UID: "", Superuser: true}
+		p := iam.Principal{UID: AnonymousUID, Superuser: true}
 		return req.WithContext(iam.WithPrincipal(req.Context(), p)), true
 	}
 	p, err := r.deps.Auth.Authenticate(req)

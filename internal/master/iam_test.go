@@ -187,3 +187,20 @@ func TestBootstrapPasswordGenerated(t *testing.T) {
 	}
 	login(t, again[0].m.AdminRouterURL(), "bootstrapuser", pw)
 }
+
+// TestSecurityDisabled: with security disabled nothing asks for a token,
+// the IAM API included (users can still be prepared before turning it on).
+func TestSecurityDisabled(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Security = "disabled"
+	nodes := startNodes(t, []Config{cfg})
+	ar := nodes[0].m.AdminRouterURL()
+	eventually(t, "leader", func() bool { return nodes[0].m.IsLeader() })
+	if code, body := call(t, "GET", ar+"/mesos/master/state", "", ""); code != http.StatusOK {
+		t.Errorf("/mesos/ without a token: %d %.200s", code, body)
+	}
+	if code, body := call(t, "PUT", ar+"/acs/api/v1/users/carol", "", `{"description": "Carol", "password": "Carols-Pass-1"}`); code != http.StatusCreated {
+		t.Fatalf("create a user without a token: %d %s", code, body)
+	}
+	login(t, ar, "carol", "Carols-Pass-1")
+}
