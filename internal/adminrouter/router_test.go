@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,6 +262,77 @@ func TestBodyLimit(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("oversized chunked body: %d", resp.StatusCode)
+	}
+}
+
+// TestClientLimits: oversized headers get 431, and a client that opens a
+// connection and trickles its headers (slowloris) is cut off once the
+// header timeout passes, without any request reaching an upstream.
+func TestClientLimits(t *testing.T) {
+	var hits atomic.Int64
+	upstream := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer upstream.Close()
+	cfg := DefaultConfig()
+	cfg.MaxHeaderBytes = 4 << 10
+	cfg.ReadHeaderTimeout = 200 * time.Millisecond
+	r, err := New(cfg, Deps{Upstreams: &upstreams{mesos: []string{upstream.URL}}, Cluster: cluster{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	ar := "http://" + ln.Addr().String()
+
+	req, _ := http.NewRequest("GET", ar+"/mesos/master/state", nil)
+	req.Header.Set("X-Big", strings.Repeat("y", 64<<10))
+	resp, err := testClient(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("64 KiB header: %d, want 431", resp.StatusCode)
+	}
+
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /mesos/master/state HTTP/1.1\r\nHost: x\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// Keep trickling a header byte now and then; the server must still close.
+	closed := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 512)
+		_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		for {
+			if _, err := conn.Read(buf); err != nil {
+				closed <- err
+				return
+			}
+		}
+	}()
+	for i := 0; ; i++ {
+		select {
+		case err := <-closed:
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatalf("the router kept a slowloris connection open: %v", err)
+			}
+			if hits.Load() != 0 {
+				t.Errorf("%d requests reached the upstream", hits.Load())
+			}
+			return
+		case <-time.After(50 * time.Millisecond):
+			_, _ = io.WriteString(conn, "X")
+		}
 	}
 }
 
