@@ -180,6 +180,7 @@ func New(t testing.TB, opts Options) *Cluster {
 		cfg.DNS.Listen = "127.0.0.1:0"
 		cfg.DNS.HTTPListen = "127.0.0.1:0"
 		cfg.AdminRouterListen = "127.0.0.1:0"
+		cfg.AdminRouterTLSListen = "127.0.0.1:0"
 		cfg.AdminRouterCacheTTL = 100 * time.Millisecond
 		cfg.Security = "disabled" // tests of security set it through opts.Master
 		if opts.Master != nil {
@@ -334,6 +335,9 @@ func (c *Cluster) waitMasterReady(n *MasterNode) {
 	if u := m.AdminRouterURL(); u != "" {
 		n.arURL = u
 		n.cfg.AdminRouterListen = strings.TrimPrefix(u, "http://")
+	}
+	if a := m.AdminRouterTLSAddr(); a != "" {
+		n.cfg.AdminRouterTLSListen = a
 	}
 	n.mu.Unlock()
 }

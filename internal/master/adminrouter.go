@@ -115,6 +115,7 @@ func (m *Master) newAdminRouter(ip string, mm *mesos.Master, mar *marathon.Marat
 		Auth:      auth,
 		Upstreams: arUpstreams{m: m, mm: mm, mar: mar},
 		Cluster:   &arCluster{st: st},
+		Transport: m.front.transport(), // closed by serveAdminRouter (tls.go)
 		Logger:    m.log,
 	})
 	if err != nil {

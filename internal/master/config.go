@@ -61,8 +61,11 @@ type Config struct {
 
 	DNS DNSConfig
 
-	AdminRouterListen   string        `flag:"adminrouter-listen" help:"listen address of the Admin Router, the one port in front of every component (host:port; port 0 picks a free port; empty disables it)"`
-	AdminRouterCacheTTL time.Duration `flag:"adminrouter-cache-ttl" help:"how stale the Admin Router's view of Marathon apps and Mesos agents/frameworks may be when resolving /service/ and /agent/ (0: default)"`
+	AdminRouterListen    string        `flag:"adminrouter-listen" help:"listen address of the Admin Router, the one port in front of every component (host:port; port 0 picks a free port; empty disables it)"`
+	AdminRouterTLSListen string        `flag:"adminrouter-tls-listen" help:"HTTPS listen address of the Admin Router, with a certificate from the cluster CA (host:port; port 0 picks a free port; empty disables HTTPS and the join endpoint)"`
+	AdminRouterHTTP      string        `flag:"adminrouter-http" help:"what the Admin Router's plain HTTP port does: serve (every route, as on HTTPS) or redirect (307 to HTTPS, except /dcos-metadata/dcos-version.json and /ca/dcos-ca.crt)"`
+	TLSCertTTL           time.Duration `flag:"tls-cert-ttl" help:"lifetime of this master's serving certificate; it is re-issued, without a restart, once a third of it remains"`
+	AdminRouterCacheTTL  time.Duration `flag:"adminrouter-cache-ttl" help:"how stale the Admin Router's view of Marathon apps and Mesos agents/frameworks may be when resolving /service/ and /agent/ (0: default)"`
 
 	Security              string        `flag:"security" help:"security mode of the Admin Router: strict (a token on every protected route, permissions enforced), permissive (a token required, missing permissions only logged) or disabled (no checks)"`
 	Superuser             string        `flag:"superuser" help:"uid of the first user, created with dcos:superuser when the cluster has no user yet"`
@@ -111,6 +114,9 @@ func DefaultConfig() Config {
 		Security:                             string(iam.ModeStrict),
 		Superuser:                            "bootstrapuser",
 		AuthTokenTTL:                         5 * 24 * time.Hour,
+		AdminRouterTLSListen:                 ":443",
+		AdminRouterHTTP:                      HTTPServe,
+		TLSCertTTL:                           DefaultTLSCertTTL,
 	}
 }
 
@@ -159,6 +165,7 @@ func (c Config) Validate() error {
 	if c.AuthTokenTTL <= 0 {
 		errs = append(errs, errors.New("auth-token-ttl must be positive"))
 	}
+	errs = append(errs, c.validateTLS()...)
 	if c.AdminRouterCacheTTL < 0 {
 		errs = append(errs, errors.New("adminrouter-cache-ttl must not be negative"))
 	}

@@ -54,6 +54,7 @@ type Master struct {
 	iam       atomic.Pointer[iam.Service]
 
 	bootstrapPassword atomic.Value // string
+	front     frontState // HTTPS and the cluster PKI (tls.go)
 }
 
 // New validates cfg. It does no I/O.
@@ -266,12 +267,23 @@ func (m *Master) Run(ctx context.Context) error {
 	}
 	var ar *adminrouter.Router
 	var arLn net.Listener
-	if m.cfg.AdminRouterListen != "" {
-		arLn, err = net.Listen("tcp", m.cfg.AdminRouterListen)
-		if err != nil {
-			return fmt.Errorf("master: admin router: listen %s: %w", m.cfg.AdminRouterListen, err)
+	var arTLS *tlsFront
+	if m.cfg.AdminRouterListen != "" || m.cfg.AdminRouterTLSListen != "" {
+		if m.cfg.AdminRouterListen != "" {
+			arLn, err = net.Listen("tcp", m.cfg.AdminRouterListen)
+			if err != nil {
+				return fmt.Errorf("master: admin router: listen %s: %w", m.cfg.AdminRouterListen, err)
+			}
+			defer arLn.Close()
+			_, arPort, _ := net.SplitHostPort(arLn.Addr().String())
+			m.arAddr.Store(net.JoinHostPort(ip, arPort))
 		}
-		defer arLn.Close()
+		if arTLS, err = m.listenTLS(ctx, st, ip); err != nil {
+			return fmt.Errorf("master: %w", err)
+		}
+		if arTLS != nil {
+			defer arTLS.ln.Close()
+		}
 		auth, err := m.newIAM(ctx, st)
 		if err != nil {
 			return fmt.Errorf("master: %w", err)
@@ -282,8 +294,6 @@ func (m *Master) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("master: %w", err)
 		}
-		_, arPort, _ := net.SplitHostPort(arLn.Addr().String())
-		m.arAddr.Store(net.JoinHostPort(ip, arPort))
 	}
 	m.mesos.Store(mm)
 	m.addr.Store(advertised)
@@ -324,7 +334,7 @@ func (m *Master) Run(ctx context.Context) error {
 		})
 	}
 	if ar != nil {
-		g.Go(func() error { return ar.Serve(gctx, arLn) })
+		m.serveAdminRouter(gctx, g, ar, arLn, arTLS)
 	}
 	if dnsNode != nil {
 		g.Go(func() error {

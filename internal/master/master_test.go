@@ -40,6 +40,7 @@ func testConfig(t *testing.T) Config {
 	cfg.DNS.Listen = "127.0.0.1:0"
 	cfg.DNS.HTTPListen = "127.0.0.1:0"
 	cfg.AdminRouterListen = "127.0.0.1:0"
+	cfg.AdminRouterTLSListen = "127.0.0.1:0"
 	cfg.AdvertiseIP = "127.0.0.1"
 	cfg.AllocationInterval = 50 * time.Millisecond
 	cfg.ShutdownTimeout = 2 * time.Second

@@ -260,7 +260,7 @@ func Start(opts Options) (*Cluster, error) {
 		return l.Addr().(*net.TCPAddr).Port, nil
 	}
 	var peers []string
-	type ports struct{ http, peer, client, marathon, dns, dnsHTTP, ar int }
+	type ports struct{ http, peer, client, marathon, dns, dnsHTTP, ar, arTLS int }
 	mports := make([]ports, opts.Masters)
 	for i := range opts.Masters {
 		ip := MasterIP(i)
@@ -286,6 +286,9 @@ func Start(opts Options) (*Cluster, error) {
 		if mports[i].ar, err = pick(ip); err != nil {
 			return nil, err
 		}
+		if mports[i].arTLS, err = pick(ip); err != nil {
+			return nil, err
+		}
 		peers = append(peers, net.JoinHostPort(ip, strconv.Itoa(mports[i].peer)))
 	}
 	for i := range opts.Masters {
@@ -300,6 +303,7 @@ func Start(opts Options) (*Cluster, error) {
 			"--dns-listen", net.JoinHostPort(ip, strconv.Itoa(mports[i].dns)),
 			"--dns-http-listen", net.JoinHostPort(ip, strconv.Itoa(mports[i].dnsHTTP)),
 			"--adminrouter-listen", net.JoinHostPort(ip, strconv.Itoa(mports[i].ar)),
+			"--adminrouter-tls-listen", net.JoinHostPort(ip, strconv.Itoa(mports[i].arTLS)),
 		}
 		if opts.Masters > 1 {
 			args = append(args, "--masters", strings.Join(peers, ","))

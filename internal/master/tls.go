@@ -1,0 +1,289 @@
+package master
+
+// This file wires the cluster PKI (internal/pki) into the master: the
+// Admin Router's HTTPS port with a certificate from the cluster CA, the
+// plain port's serve/redirect modes, and the join endpoints on the HTTPS
+// port. It is kept apart from the Admin Router's own wiring
+// (adminrouter.go).
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/basalt-dcos/basalt/internal/adminrouter"
+	"github.com/basalt-dcos/basalt/internal/httpserve"
+	"github.com/basalt-dcos/basalt/internal/pki"
+	"github.com/basalt-dcos/basalt/internal/store"
+)
+
+// Modes of the Admin Router's plain HTTP port (--adminrouter-http).
+const (
+	HTTPServe    = "serve"    // every route, as on HTTPS
+	HTTPRedirect = "redirect" // 307 to HTTPS except plainPaths
+)
+
+// plainPath reports the paths that stay plain in redirect mode: what a
+// client reads before it trusts the cluster (the version probe of `dcos
+// cluster setup`, and the CA certificate itself, whose fingerprint the user
+// checks).
+func plainPath(p string) bool {
+	return p == "/dcos-metadata/dcos-version.json" || p == pki.CACertPath
+}
+
+const (
+	// DefaultTLSCertTTL is the default lifetime of a master's serving
+	// certificate.
+	DefaultTLSCertTTL = 90 * 24 * time.Hour
+	// joinCertTTL is the lifetime of the client certificates issued to
+	// joining nodes.
+	joinCertTTL = 365 * 24 * time.Hour
+)
+
+// frontState is the master's TLS state once Run has set it up.
+type frontState struct {
+	tls atomic.Pointer[tlsFront]
+
+	trOnce sync.Once
+	tr     *http.Transport
+}
+
+// tlsFront is the Admin Router's HTTPS side of one running master.
+type tlsFront struct {
+	ca    *pki.CA
+	certs *pki.Reloader
+	token pki.JoinToken
+	ln    net.Listener // TCP; TLS is layered on when serving
+	addr  string       // advertised host:port
+}
+
+// transport is the Admin Router's upstream transport: the master owns it so
+// it can close its idle connections once every port that proxies has
+// stopped.
+func (f *frontState) transport() *http.Transport {
+	f.trOnce.Do(func() {
+		f.tr = http.DefaultTransport.(*http.Transport).Clone()
+		f.tr.MaxIdleConnsPerHost = 256
+		f.tr.MaxIdleConns = 1024
+	})
+	return f.tr
+}
+
+func (c Config) validateTLS() []error {
+	var errs []error
+	if c.AdminRouterTLSListen != "" {
+		if _, _, err := net.SplitHostPort(c.AdminRouterTLSListen); err != nil {
+			errs = append(errs, fmt.Errorf("adminrouter-tls-listen %q: %w", c.AdminRouterTLSListen, err))
+		}
+		if c.TLSCertTTL < 10*time.Second {
+			errs = append(errs, errors.New("tls-cert-ttl must be at least 10s"))
+		}
+	}
+	switch c.AdminRouterHTTP {
+	case HTTPServe:
+	case HTTPRedirect:
+		if c.AdminRouterTLSListen == "" {
+			errs = append(errs, errors.New("adminrouter-http redirect needs adminrouter-tls-listen"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("adminrouter-http %q: want serve or redirect", c.AdminRouterHTTP))
+	}
+	return errs
+}
+
+// certNames are the names a master's certificate covers.
+func (m *Master) certNames(ip string) []string {
+	names := []string{ip}
+	if h := m.cfg.Hostname; h != "" && h != ip {
+		names = append(names, h)
+	}
+	for _, n := range []string{"master.mesos", "leader.mesos", "localhost", "127.0.0.1"} {
+		if n != ip {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// listenTLS ensures the cluster CA and join secret, issues this master's
+// certificate and binds the HTTPS port. It returns nil when HTTPS is off.
+func (m *Master) listenTLS(ctx context.Context, st *store.Store, ip string) (*tlsFront, error) {
+	if m.cfg.AdminRouterTLSListen == "" {
+		return nil, nil
+	}
+	ca, err := pki.EnsureCA(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := pki.EnsureJoinToken(ctx, st, ca)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := pki.NewReloader(ca, m.certNames(ip), m.cfg.TLSCertTTL)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", m.cfg.AdminRouterTLSListen)
+	if err != nil {
+		return nil, fmt.Errorf("admin router: listen %s: %w", m.cfg.AdminRouterTLSListen, err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	f := &tlsFront{ca: ca, certs: certs, token: tok, ln: ln, addr: net.JoinHostPort(ip, port)}
+	m.front.tls.Store(f)
+	m.log.Info("admin router https", "addr", f.addr, "ca_sha256", ca.Hash())
+	return f, nil
+}
+
+// serveAdminRouter serves the Admin Router on its plain port (plainLn, nil
+// when off) and its HTTPS port (f, nil when off) until ctx ends, then closes
+// the upstream transport's idle connections.
+func (m *Master) serveAdminRouter(ctx context.Context, g *errgroup.Group, ar *adminrouter.Router, plainLn net.Listener, f *tlsFront) {
+	var wg sync.WaitGroup
+	run := func(fn func() error) {
+		wg.Add(1)
+		g.Go(func() error { defer wg.Done(); return fn() })
+	}
+	switch {
+	case plainLn == nil:
+	case f == nil:
+		run(func() error { return ar.Serve(ctx, plainLn) })
+	default:
+		// The CA certificate is public: plain serves it too, so that
+		// `curl -o ca.crt http://master/ca/dcos-ca.crt` bootstraps trust
+		// (check its fingerprint, as `dcos cluster setup` asks users to).
+		h := front(f, nil, ar.Handler())
+		if m.cfg.AdminRouterHTTP == HTTPRedirect {
+			h = redirectToTLS(f, h)
+		}
+		srv := m.arServer(ctx, h)
+		run(func() error {
+			return serveErr("admin router http", httpserve.Run(ctx, srv, plainLn, m.cfg.ShutdownTimeout, nil))
+		})
+	}
+	if f != nil {
+		join := pki.JoinHandler(f.ca, func() string { return f.token.Secret }, joinCertTTL, m.log)
+		srv := m.arServer(ctx, front(f, join, ar.Handler()))
+		tlsLn := tls.NewListener(f.ln, pki.ServerTLSConfig(f.certs.GetCertificate))
+		run(func() error {
+			return serveErr("admin router https", httpserve.Run(ctx, srv, tlsLn, m.cfg.ShutdownTimeout, nil))
+		})
+	}
+	g.Go(func() error {
+		wg.Wait()
+		m.front.transport().CloseIdleConnections()
+		return nil
+	})
+}
+
+// front serves the PKI's own paths (the CA certificate; with join set,
+// the join endpoint) and hands everything else to the router untouched. It
+// matches exact paths rather than using http.ServeMux, which would clean
+// paths and redirect before the router sees (and refuses) them.
+func front(f *tlsFront, join, router http.Handler) http.Handler {
+	ca := pki.CACertHandler(f.ca)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == pki.CACertPath && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+			ca.ServeHTTP(w, r)
+		case join != nil && r.URL.Path == pki.JoinPath && r.Method == http.MethodPost:
+			join.ServeHTTP(w, r)
+		default:
+			router.ServeHTTP(w, r)
+		}
+	})
+}
+
+// arServer is an http.Server with the Admin Router's limits. No read or
+// write timeout: bodies stream both ways (see adminrouter.Router.Serve).
+func (m *Master) arServer(ctx context.Context, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelDebug),
+	}
+}
+
+func serveErr(what string, err error) error {
+	if err != nil {
+		return fmt.Errorf("master: %s: %w", what, err)
+	}
+	return nil
+}
+
+// redirectToTLS answers 307 to the same host, path and query on the HTTPS
+// port, except for plainPath paths, which plain serves.
+func redirectToTLS(f *tlsFront, plain http.Handler) http.Handler {
+	_, tlsPort, _ := net.SplitHostPort(f.addr)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if plainPath(r.URL.Path) {
+			plain.ServeHTTP(w, r)
+			return
+		}
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if host == "" {
+			host, _, _ = net.SplitHostPort(f.addr)
+		}
+		hostPort := net.JoinHostPort(host, tlsPort)
+		if tlsPort == "443" {
+			hostPort = host
+			if net.ParseIP(host) != nil && net.ParseIP(host).To4() == nil {
+				hostPort = "[" + host + "]"
+			}
+		}
+		u := url.URL{Scheme: "https", Host: hostPort, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+		w.Header().Set("Location", u.String())
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	})
+}
+
+// AdminRouterTLSAddr is the advertised host:port of the Admin Router's
+// HTTPS port ("" before Ready or when disabled).
+func (m *Master) AdminRouterTLSAddr() string {
+	if f := m.front.tls.Load(); f != nil {
+		return f.addr
+	}
+	return ""
+}
+
+// AdminRouterTLSURL is the https base URL of the Admin Router ("" before
+// Ready or when disabled). Its certificate verifies against CACertPEM.
+func (m *Master) AdminRouterTLSURL() string {
+	if a := m.AdminRouterTLSAddr(); a != "" {
+		return "https://" + a
+	}
+	return ""
+}
+
+// CACertPEM is the cluster CA certificate (nil before Ready or when HTTPS is
+// off).
+func (m *Master) CACertPEM() []byte {
+	if f := m.front.tls.Load(); f != nil {
+		return f.ca.CertPEM()
+	}
+	return nil
+}
+
+// JoinToken is the cluster's join token (zero before Ready or when HTTPS is
+// off). Its String redacts the secret; Encode is the full token.
+func (m *Master) JoinToken() pki.JoinToken {
+	if f := m.front.tls.Load(); f != nil {
+		return f.token
+	}
+	return pki.JoinToken{}
+}
