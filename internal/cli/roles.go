@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -37,6 +38,9 @@ func newMasterCmd(env Env) *cobra.Command {
 			}
 			if u := roles[0].(*master.Master).AdminRouterURL(); u != "" {
 				urls = append(urls, [2]string{"adminrouter", u})
+			}
+			if u := roles[0].(*master.Master).AdminRouterTLSURL(); u != "" {
+				urls = append(urls, [2]string{"adminrouter-https", u})
 			}
 			printReady(env, started, urls)
 			return nil
@@ -102,6 +106,13 @@ addresses it chose. Stop it with Ctrl-C.`,
 			mcfg.Superuser = up.Superuser
 		}
 		mcfg.SuperuserPasswordFile = up.SuperuserPassword
+		mcfg.AdminRouterTLSListen = up.AdminRouterTLSListen
+		if mcfg.AdminRouterTLSListen == "" {
+			mcfg.AdminRouterTLSListen = preferPort(":443")
+		}
+		if up.AdminRouterHTTP != "" {
+			mcfg.AdminRouterHTTP = up.AdminRouterHTTP
+		}
 
 		acfg := agent.DefaultConfig()
 		acfg.WorkDir = filepath.Join(dataDir, "agent")
@@ -127,14 +138,23 @@ addresses it chose. Stop it with Ctrl-C.`,
 			if err := waitAgentActive(ctx, masterURL, roles[1].(*agent.Agent)); err != nil {
 				return err
 			}
-			printReady(env, started, [][2]string{
-				{"adminrouter", roles[0].(*master.Master).AdminRouterURL()},
-				{"master", masterURL},
-				{"marathon", roles[0].(*master.Master).MarathonURL()},
-				{"dns", strings.TrimPrefix(baseURL(roles[0].(*master.Master).DNSAddr()), "http://") + " (Mesos-DNS API " + roles[0].(*master.Master).DNSHTTPURL() + ")"},
-				{"agent", baseURL(roles[1].Addr())},
-			})
 			m := roles[0].(*master.Master)
+			trust, err := writeTrustFiles(dataDir, m)
+			if err != nil {
+				return err
+			}
+			lines := [][2]string{{"adminrouter", m.AdminRouterURL()}}
+			if u := m.AdminRouterTLSURL(); u != "" {
+				lines = append(lines, [2]string{"adminrouter-https", u})
+			}
+			lines = append(lines, trust...)
+			lines = append(lines, [][2]string{
+				{"master", masterURL},
+				{"marathon", m.MarathonURL()},
+				{"dns", strings.TrimPrefix(baseURL(m.DNSAddr()), "http://") + " (Mesos-DNS API " + m.DNSHTTPURL() + ")"},
+				{"agent", baseURL(roles[1].Addr())},
+			}...)
+			printReady(env, started, lines)
 			if pw := m.BootstrapPassword(); pw != "" {
 				// Shown once, on the terminal of the one who started the
 				// cluster; the log only names the file.
@@ -146,6 +166,29 @@ addresses it chose. Stop it with Ctrl-C.`,
 			return nil
 		})
 	})
+}
+
+// writeTrustFiles writes the cluster CA certificate (DATA_DIR/ca.crt, for
+// curl --cacert and dcos-style clients) and the join token
+// (DATA_DIR/join-token, 0600: it lets a node join) and returns their paths
+// as ready lines.
+func writeTrustFiles(dataDir string, m *master.Master) ([][2]string, error) {
+	ca := m.CACertPEM()
+	if ca == nil {
+		return nil, nil // HTTPS is off
+	}
+	caPath := filepath.Join(dataDir, "ca.crt")
+	if err := os.WriteFile(caPath, ca, 0o644); err != nil {
+		return nil, fmt.Errorf("write the cluster CA: %w", err)
+	}
+	tokPath := filepath.Join(dataDir, "join-token")
+	if err := os.WriteFile(tokPath, []byte(m.JoinToken().Encode()+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write the join token: %w", err)
+	}
+	if err := os.Chmod(tokPath, 0o600); err != nil { // an older file keeps its mode through WriteFile
+		return nil, fmt.Errorf("write the join token: %w", err)
+	}
+	return [][2]string{{"ca-cert", caPath}, {"join-token", tokPath}}, nil
 }
 
 // waitAgentActive polls the master until it lists the agent as active, so

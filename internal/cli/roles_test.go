@@ -3,13 +3,19 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/basalt-dcos/basalt/internal/pki"
 )
 
 // TestUp runs `basalt up` for real (embedded store, master, agent) on port
@@ -27,9 +33,10 @@ func TestUp(t *testing.T) {
 		OnReady: func(urls map[string]string) { ready <- urls },
 	}
 	done := make(chan int, 1)
+	dataDir := t.TempDir()
 	go func() {
-		done <- Run(ctx, []string{"up", "--data-dir", t.TempDir(),
-			"--master-listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0", "--adminrouter-listen", "127.0.0.1:0", "--log-level", "debug"}, env)
+		done <- Run(ctx, []string{"up", "--data-dir", dataDir,
+			"--master-listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0", "--adminrouter-listen", "127.0.0.1:0", "--adminrouter-tls-listen", "127.0.0.1:0", "--log-level", "debug"}, env)
 	}()
 	var urls map[string]string
 	select {
@@ -69,6 +76,37 @@ func TestUp(t *testing.T) {
 		t.Errorf("Admin Router with the token: %v %v", resp, err)
 	} else {
 		resp.Body.Close()
+	}
+
+	// The HTTPS port answers too, verified against the CA that up wrote.
+	caPEM, err := os.ReadFile(filepath.Join(dataDir, "ca.crt"))
+	if err != nil || urls["ca-cert"] != filepath.Join(dataDir, "ca.crt") {
+		t.Fatalf("ca.crt: %v (printed %q)", err, urls["ca-cert"])
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("ca.crt does not parse: %q", caPEM)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	defer tr.CloseIdleConnections()
+	req, _ = http.NewRequest("GET", urls["adminrouter-https"]+"/mesos/master/slaves", nil)
+	req.Header.Set("Authorization", "token="+login.Token)
+	resp, err = (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatalf("GET over HTTPS: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.TLS == nil || !strings.HasPrefix(urls["adminrouter-https"], "https://") {
+		t.Errorf("through %s: %d, TLS %v", urls["adminrouter-https"], resp.StatusCode, resp.TLS != nil)
+	}
+	if fi, err := os.Stat(filepath.Join(dataDir, "join-token")); err != nil {
+		t.Errorf("join-token: %v", err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("join-token mode %v, want 0600", fi.Mode().Perm())
+	}
+	tokText, _ := os.ReadFile(filepath.Join(dataDir, "join-token"))
+	if _, err := pki.ParseJoinToken(string(tokText)); err != nil {
+		t.Errorf("join-token: %v", err)
 	}
 
 	// Poll until the agent shows up in the master's state.

@@ -139,14 +139,16 @@ func preferDNSPort(addr string) string {
 
 // UpConfig is the configuration of `basalt up`.
 type UpConfig struct {
-	DataDir           string `flag:"data-dir" help:"directory for the master's store and the agent's sandboxes (default ~/.basalt)"`
-	MasterListen      string `flag:"master-listen" help:"address of the master's HTTP API (default :5050, else a free port)"`
-	AgentListen       string `flag:"agent-listen" help:"address of the agent's HTTP API (default :5051, else a free port)"`
-	AdminRouterListen string `flag:"adminrouter-listen" help:"address of the Admin Router, the one port in front of every component (default :80, else a free port)"`
-	Resources         string `flag:"resources" help:"resources the agent offers (default: detected)"`
-	Security          string `flag:"security" help:"security mode of the Admin Router: strict, permissive or disabled (default strict)"`
-	Superuser         string `flag:"superuser" help:"uid of the first user (default bootstrapuser)"`
-	SuperuserPassword string `flag:"superuser-password-file" help:"file holding the first user's password (default: a one-time password is generated and shown once)"`
+	DataDir              string `flag:"data-dir" help:"directory for the master's store and the agent's sandboxes (default ~/.basalt)"`
+	MasterListen         string `flag:"master-listen" help:"address of the master's HTTP API (default :5050, else a free port)"`
+	AgentListen          string `flag:"agent-listen" help:"address of the agent's HTTP API (default :5051, else a free port)"`
+	AdminRouterListen    string `flag:"adminrouter-listen" help:"address of the Admin Router, the one port in front of every component (default :80, else a free port)"`
+	AdminRouterTLSListen string `flag:"adminrouter-tls-listen" help:"HTTPS address of the Admin Router, with a certificate from the cluster CA (default :443, else a free port)"`
+	AdminRouterHTTP      string `flag:"adminrouter-http" help:"what the Admin Router's plain port does: serve (every route) or redirect (307 to HTTPS) (default serve)"`
+	Resources            string `flag:"resources" help:"resources the agent offers (default: detected)"`
+	Security             string `flag:"security" help:"security mode of the Admin Router: strict, permissive or disabled (default strict)"`
+	Superuser            string `flag:"superuser" help:"uid of the first user (default bootstrapuser)"`
+	SuperuserPassword    string `flag:"superuser-password-file" help:"file holding the first user's password (default: a one-time password is generated and shown once)"`
 }
 
 func defaultDataDir() (string, error) {

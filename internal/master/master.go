@@ -54,7 +54,7 @@ type Master struct {
 	iam       atomic.Pointer[iam.Service]
 
 	bootstrapPassword atomic.Value // string
-	front     frontState // HTTPS and the cluster PKI (tls.go)
+	front             frontState   // HTTPS and the cluster PKI (tls.go)
 }
 
 // New validates cfg. It does no I/O.
