@@ -18,7 +18,7 @@ type node struct {
 	once   sync.Once
 }
 
-func (n *node) stop(t *testing.T) {
+func (n *node) stop(t testing.TB) {
 	n.once.Do(func() {
 		n.cancel()
 		select {
@@ -32,7 +32,7 @@ func (n *node) stop(t *testing.T) {
 	})
 }
 
-func testConfig(t *testing.T) Config {
+func testConfig(t testing.TB) Config {
 	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Listen = "127.0.0.1:0"
@@ -47,7 +47,7 @@ func testConfig(t *testing.T) Config {
 	return cfg
 }
 
-func startNodes(t *testing.T, cfgs []Config) []*node {
+func startNodes(t testing.TB, cfgs []Config) []*node {
 	t.Helper()
 	var nodes []*node
 	for i, cfg := range cfgs {
@@ -73,7 +73,7 @@ func startNodes(t *testing.T, cfgs []Config) []*node {
 	return nodes
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
