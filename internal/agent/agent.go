@@ -242,6 +242,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.setupIdentity(ctx); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
+	closeJoined, err := a.join(ctx) // join.go; no-op without --join-token
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	defer closeJoined()
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("agent: listen on %s: %w", a.cfg.Listen, err)

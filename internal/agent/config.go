@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/basalt-dcos/basalt/internal/containerizer/posix"
+	"github.com/basalt-dcos/basalt/internal/pki"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
 )
 
@@ -25,6 +26,7 @@ const PublicRole = "slave_public"
 type Config struct {
 	Masters     []string `flag:"master" help:"base URLs of the masters (http://host:5050), tried in turn"`
 	Listen      string   `flag:"listen" help:"address of the agent's HTTP API"`
+	JoinToken   string   `flag:"join-token" help:"cluster join token (K10<CA hash>::<secret>, in DATA_DIR/join-token of basalt up): join through the masters' TLS port (master --api-tls) and speak the agent protocol over mTLS"`
 	Hostname    string   `flag:"hostname" help:"hostname the agent advertises (default: the host's name)"`
 	AdvertiseIP string   `flag:"advertise-ip" help:"IP the agent advertises (default: the address that reaches the master)"`
 	WorkDir     string   `flag:"work-dir" help:"directory for sandboxes and checkpoints"`
@@ -89,6 +91,11 @@ func (c Config) Validate() error {
 	}
 	if len(c.Masters) == 0 {
 		errs = append(errs, errors.New("at least one master URL is required"))
+	}
+	if c.JoinToken != "" {
+		if _, err := pki.ParseJoinToken(c.JoinToken); err != nil { // never quotes the secret
+			errs = append(errs, err)
+		}
 	}
 	for _, m := range c.Masters {
 		u, err := url.Parse(m)

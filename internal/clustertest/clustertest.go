@@ -70,6 +70,10 @@ type Options struct {
 	// AgentResources replaces the agents' default resources (benchmarks
 	// that pack thousands of tiny tasks).
 	AgentResources string
+	// AgentMTLS serves TLS on the masters' API ports, requires agents to
+	// present a node certificate, and has every agent join with the
+	// cluster's join token first.
+	AgentMTLS bool
 }
 
 // Cluster is a running cluster. Its methods must be called from the test's
@@ -183,6 +187,7 @@ func New(t testing.TB, opts Options) *Cluster {
 		cfg.AdminRouterTLSListen = "127.0.0.1:0"
 		cfg.AdminRouterCacheTTL = 100 * time.Millisecond
 		cfg.Security = "disabled" // tests of security set it through opts.Master
+		cfg.APITLS, cfg.RequireAgentCerts = opts.AgentMTLS, opts.AgentMTLS
 		if opts.Master != nil {
 			opts.Master(i, &cfg)
 		}
@@ -222,6 +227,9 @@ func New(t testing.TB, opts Options) *Cluster {
 		cfg.Containerizers = []string{string(opts.Runtime)}
 		if opts.AgentDNS {
 			cfg.Discovery.DNSListen = "127.0.0.1:0"
+		}
+		if opts.AgentMTLS {
+			cfg.JoinToken = c.Masters[0].Master().JoinToken().Encode()
 		}
 		if opts.Agent != nil {
 			opts.Agent(i, &cfg)

@@ -222,7 +222,7 @@ func (m *Master) Run(ctx context.Context) error {
 	state.NewAPI(mm, mm, m.log).Register(read)
 	mux.Handle("/", mm.LeaderOnly(read))
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           m.guardAgentAPI(mux), // tls.go
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		WriteTimeout:      time.Minute, // streams clear their own write deadline
@@ -265,9 +265,15 @@ func (m *Master) Run(ctx context.Context) error {
 		}
 		m.dns.Store(dnsNode)
 	}
+	arTLS, err := m.setupPKI(ctx, st, ip)
+	if err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
+	if arTLS != nil && arTLS.ln != nil {
+		defer arTLS.ln.Close()
+	}
 	var ar *adminrouter.Router
 	var arLn net.Listener
-	var arTLS *tlsFront
 	if m.cfg.AdminRouterListen != "" || m.cfg.AdminRouterTLSListen != "" {
 		if m.cfg.AdminRouterListen != "" {
 			arLn, err = net.Listen("tcp", m.cfg.AdminRouterListen)
@@ -277,12 +283,6 @@ func (m *Master) Run(ctx context.Context) error {
 			defer arLn.Close()
 			_, arPort, _ := net.SplitHostPort(arLn.Addr().String())
 			m.arAddr.Store(net.JoinHostPort(ip, arPort))
-		}
-		if arTLS, err = m.listenTLS(ctx, st, ip); err != nil {
-			return fmt.Errorf("master: %w", err)
-		}
-		if arTLS != nil {
-			defer arTLS.ln.Close()
 		}
 		auth, err := m.newIAM(ctx, st)
 		if err != nil {
@@ -308,9 +308,10 @@ func (m *Master) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	apiLn := m.serveAPITLS(gctx, g, ln, srv, mesosDone, arTLS) // ln, or its plain side with --api-tls
 	g.Go(func() error {
 		// After the kernel closed its streams, so Shutdown does not wait on them.
-		if err := httpserve.Run(gctx, srv, ln, m.cfg.ShutdownTimeout, mesosDone); err != nil {
+		if err := httpserve.Run(gctx, srv, apiLn, m.cfg.ShutdownTimeout, mesosDone); err != nil {
 			return fmt.Errorf("master: serve: %w", err)
 		}
 		return nil

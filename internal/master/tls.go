@@ -15,6 +15,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/basalt-dcos/basalt/internal/adminrouter"
+	"github.com/basalt-dcos/basalt/internal/agentapi"
 	"github.com/basalt-dcos/basalt/internal/httpserve"
 	"github.com/basalt-dcos/basalt/internal/pki"
 	"github.com/basalt-dcos/basalt/internal/store"
@@ -58,7 +61,8 @@ type frontState struct {
 	tr     *http.Transport
 }
 
-// tlsFront is the Admin Router's HTTPS side of one running master.
+// tlsFront is the PKI of one running master and its Admin Router's HTTPS
+// port (ln nil when off).
 type tlsFront struct {
 	ca    *pki.CA
 	certs *pki.Reloader
@@ -85,9 +89,12 @@ func (c Config) validateTLS() []error {
 		if _, _, err := net.SplitHostPort(c.AdminRouterTLSListen); err != nil {
 			errs = append(errs, fmt.Errorf("adminrouter-tls-listen %q: %w", c.AdminRouterTLSListen, err))
 		}
-		if c.TLSCertTTL < 10*time.Second {
-			errs = append(errs, errors.New("tls-cert-ttl must be at least 10s"))
-		}
+	}
+	if (c.AdminRouterTLSListen != "" || c.APITLS) && c.TLSCertTTL < 10*time.Second {
+		errs = append(errs, errors.New("tls-cert-ttl must be at least 10s"))
+	}
+	if c.RequireAgentCerts && !c.APITLS {
+		errs = append(errs, errors.New("require-agent-certs needs api-tls"))
 	}
 	switch c.AdminRouterHTTP {
 	case HTTPServe:
@@ -115,10 +122,11 @@ func (m *Master) certNames(ip string) []string {
 	return names
 }
 
-// listenTLS ensures the cluster CA and join secret, issues this master's
-// certificate and binds the HTTPS port. It returns nil when HTTPS is off.
-func (m *Master) listenTLS(ctx context.Context, st *store.Store, ip string) (*tlsFront, error) {
-	if m.cfg.AdminRouterTLSListen == "" {
+// setupPKI ensures the cluster CA and join secret, issues this master's
+// certificate and binds the Admin Router's HTTPS port (if on). It returns
+// nil when neither HTTPS port nor API TLS is on.
+func (m *Master) setupPKI(ctx context.Context, st *store.Store, ip string) (*tlsFront, error) {
+	if m.cfg.AdminRouterTLSListen == "" && !m.cfg.APITLS {
 		return nil, nil
 	}
 	ca, err := pki.EnsureCA(ctx, st)
@@ -133,15 +141,74 @@ func (m *Master) listenTLS(ctx context.Context, st *store.Store, ip string) (*tl
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", m.cfg.AdminRouterTLSListen)
-	if err != nil {
-		return nil, fmt.Errorf("admin router: listen %s: %w", m.cfg.AdminRouterTLSListen, err)
+	f := &tlsFront{ca: ca, certs: certs, token: tok}
+	if m.cfg.AdminRouterTLSListen != "" {
+		ln, err := net.Listen("tcp", m.cfg.AdminRouterTLSListen)
+		if err != nil {
+			return nil, fmt.Errorf("admin router: listen %s: %w", m.cfg.AdminRouterTLSListen, err)
+		}
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		f.ln, f.addr = ln, net.JoinHostPort(ip, port)
+		m.log.Info("admin router https", "addr", f.addr, "ca_sha256", ca.Hash())
 	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	f := &tlsFront{ca: ca, certs: certs, token: tok, ln: ln, addr: net.JoinHostPort(ip, port)}
 	m.front.tls.Store(f)
-	m.log.Info("admin router https", "addr", f.addr, "ca_sha256", ca.Hash())
 	return f, nil
+}
+
+// serveAPITLS, when --api-tls is on, splits the master API listener: TLS
+// connections get handler (plus the CA and join endpoints) on a server like
+// plain; it returns the plain side. HTTP/1.1 only: the agent and scheduler
+// streams are long-lived HTTP/1.1 responses.
+func (m *Master) serveAPITLS(ctx context.Context, g *errgroup.Group, ln net.Listener, plain *http.Server, before <-chan struct{}, f *tlsFront) net.Listener {
+	if f == nil || !m.cfg.APITLS {
+		return ln
+	}
+	plainLn, tlsRaw := splitTLS(ln, plain.ReadHeaderTimeout)
+	cfg := pki.ServerTLSConfig(f.certs.GetCertificate)
+	cfg.NextProtos = []string{"http/1.1"}
+	cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	cfg.ClientCAs = f.ca.Pool()
+	join := pki.JoinHandler(f.ca, func() string { return f.token.Secret }, joinCertTTL, m.log)
+	srv := &http.Server{
+		Handler:           front(f, join, plain.Handler),
+		ReadHeaderTimeout: plain.ReadHeaderTimeout,
+		ReadTimeout:       plain.ReadTimeout,
+		WriteTimeout:      plain.WriteTimeout,
+		IdleTimeout:       plain.IdleTimeout,
+		MaxHeaderBytes:    plain.MaxHeaderBytes,
+		ErrorLog:          plain.ErrorLog,
+		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){}, // no h2
+	}
+	tlsLn := tls.NewListener(tlsRaw, cfg)
+	g.Go(func() error {
+		return serveErr("serve tls", httpserve.Run(ctx, srv, tlsLn, m.cfg.ShutdownTimeout, before))
+	})
+	return plainLn
+}
+
+// guardAgentAPI refuses the agent protocol (agentapi.Path) to callers
+// without a node certificate from the cluster CA when
+// --require-agent-certs is on.
+func (m *Master) guardAgentAPI(h http.Handler) http.Handler {
+	if !m.cfg.RequireAgentCerts {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if path.Clean("/"+r.URL.Path) == agentapi.Path && !hasNodeCert(r) {
+			http.Error(w, "agents must connect over TLS with a node certificate from the cluster CA (basalt agent --join-token)", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// hasNodeCert: the client presented a certificate that verified against the
+// cluster CA (VerifyClientCertIfGiven) and was issued to a node.
+func hasNodeCert(r *http.Request) bool {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return false
+	}
+	return slices.Contains(r.TLS.VerifiedChains[0][0].Subject.Organization, pki.NodesOrganization)
 }
 
 // serveAdminRouter serves the Admin Router on its plain port (plainLn, nil
@@ -155,7 +222,7 @@ func (m *Master) serveAdminRouter(ctx context.Context, g *errgroup.Group, ar *ad
 	}
 	switch {
 	case plainLn == nil:
-	case f == nil:
+	case f == nil || f.ln == nil:
 		run(func() error { return ar.Serve(ctx, plainLn) })
 	default:
 		// The CA certificate is public: plain serves it too, so that
@@ -170,7 +237,7 @@ func (m *Master) serveAdminRouter(ctx context.Context, g *errgroup.Group, ar *ad
 			return serveErr("admin router http", httpserve.Run(ctx, srv, plainLn, m.cfg.ShutdownTimeout, nil))
 		})
 	}
-	if f != nil {
+	if f != nil && f.ln != nil {
 		join := pki.JoinHandler(f.ca, func() string { return f.token.Secret }, joinCertTTL, m.log)
 		srv := m.arServer(ctx, front(f, join, ar.Handler()))
 		tlsLn := tls.NewListener(f.ln, pki.ServerTLSConfig(f.certs.GetCertificate))
@@ -256,7 +323,7 @@ func redirectToTLS(f *tlsFront, plain http.Handler) http.Handler {
 // HTTPS port ("" before Ready or when disabled).
 func (m *Master) AdminRouterTLSAddr() string {
 	if f := m.front.tls.Load(); f != nil {
-		return f.addr
+		return f.addr // "" when only API TLS is on
 	}
 	return ""
 }

@@ -1,0 +1,93 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path"
+
+	"github.com/basalt-dcos/basalt/internal/agentapi"
+	"github.com/basalt-dcos/basalt/internal/pki"
+)
+
+// join, with --join-token, obtains a node certificate from the first master
+// that answers (internal/pki.Join on https://<master host:port>, the master
+// API port with --api-tls) and switches the agent's HTTP client to mTLS for
+// the agent protocol: requests to agentapi.Path go out over https (also
+// after a 307 to the leader's http URL), verify the master against the
+// cluster CA and present the node certificate. Other requests (fetching
+// task URIs) are unchanged, and present the certificate only to servers
+// that ask for one from the cluster CA. The returned func closes the new
+// transport's idle connections (call it when the agent stops).
+func (a *Agent) join(ctx context.Context) (func(), error) {
+	if a.cfg.JoinToken == "" {
+		return func() {}, nil
+	}
+	tok, err := pki.ParseJoinToken(a.cfg.JoinToken)
+	if err != nil {
+		return nil, err
+	}
+	base, ok := a.http.Transport.(*http.Transport)
+	if a.http.Transport == nil {
+		base, ok = http.DefaultTransport.(*http.Transport), true
+	}
+	if !ok {
+		return nil, errors.New("join: the agent's HTTP client must use an *http.Transport")
+	}
+	var joined *pki.Joined
+	var errs []error
+	for _, m := range a.cfg.Masters {
+		u, err := url.Parse(m)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		joined, err = pki.Join(ctx, "https://"+u.Host, tok, a.hostname, base)
+		if err == nil {
+			break
+		}
+		errs = append(errs, err)
+	}
+	if joined == nil {
+		return nil, fmt.Errorf("join the cluster: %w", errors.Join(errs...))
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	roots.AddCert(joined.CA)
+	caSubject := joined.CA.RawSubject
+	tr := base.Clone()
+	tr.TLSClientConfig = &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		RootCAs:    roots,
+		GetClientCertificate: func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			for _, ca := range cri.AcceptableCAs {
+				if bytes.Equal(ca, caSubject) {
+					return &joined.Certificate, nil
+				}
+			}
+			return &tls.Certificate{}, nil // not our cluster: no certificate
+		},
+	}
+	a.http = &http.Client{Transport: agentTLS{tr}, CheckRedirect: a.http.CheckRedirect, Timeout: a.http.Timeout}
+	a.log.Info("joined the cluster", "ca_sha256", pki.CertHash(joined.CA), "node", a.hostname, "not_after", joined.Certificate.Leaf.NotAfter)
+	return tr.CloseIdleConnections, nil
+}
+
+// agentTLS sends the agent protocol over https whatever the master URL says.
+type agentTLS struct{ rt http.RoundTripper }
+
+func (t agentTLS) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && path.Clean("/"+req.URL.Path) == agentapi.Path {
+		r2 := req.Clone(req.Context())
+		r2.URL.Scheme = "https"
+		return t.rt.RoundTrip(r2)
+	}
+	return t.rt.RoundTrip(req)
+}
