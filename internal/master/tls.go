@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -303,8 +304,9 @@ func redirectToTLS(f *tlsFront, plain http.Handler) http.Handler {
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
 		}
-		if host == "" {
-			host, _, _ = net.SplitHostPort(f.addr)
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+		if !redirectHost(host) {
+			host, _, _ = net.SplitHostPort(f.addr) // no usable Host header: our own address
 		}
 		hostPort := net.JoinHostPort(host, tlsPort)
 		if tlsPort == "443" {
@@ -317,6 +319,23 @@ func redirectToTLS(f *tlsFront, plain http.Handler) http.Handler {
 		w.Header().Set("Location", u.String())
 		w.WriteHeader(http.StatusTemporaryRedirect)
 	})
+}
+
+// redirectHost accepts an IP address or a DNS name (letters, digits, '-',
+// '_', '.') to redirect to.
+func redirectHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // AdminRouterTLSAddr is the advertised host:port of the Admin Router's

@@ -161,6 +161,8 @@ func TestRedirectToTLS(t *testing.T) {
 		{"10.0.0.1:8443", "[::1]:80", "/", "https://[::1]:8443/"},
 		{"10.0.0.1:443", "[::1]", "/", "https://[::1]/"},
 		{"10.0.0.1:8443", "", "/q", "https://10.0.0.1:8443/q"},
+		{"10.0.0.1:8443", "a:b:c", "/q", "https://10.0.0.1:8443/q"},
+		{"10.0.0.1:8443", "evil/x", "/q", "https://10.0.0.1:8443/q"},
 	} {
 		h := redirectToTLS(&tlsFront{addr: tc.addr}, plain)
 		req := httptest.NewRequest("GET", tc.target, nil)

@@ -1,0 +1,44 @@
+package master
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+)
+
+// FuzzRedirectToTLS: whatever Host and path a client sends to the plain
+// port, the redirect is an https URL on the TLS port with the same path and
+// query, or the request is served plain.
+func FuzzRedirectToTLS(f *testing.F) {
+	f.Add("example.com", "/mesos/x?y=1")
+	f.Add("[::1]:80", "/a%2Fb?c=%20")
+	f.Add("", "/dcos-metadata/dcos-version.json")
+	f.Add("10.0.0.1:80", "//evil.example/")
+	f.Add("a:b:c", "/")
+	plain := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(299) })
+	h := redirectToTLS(&tlsFront{addr: "10.0.0.1:8443"}, plain)
+	f.Fuzz(func(t *testing.T, host, target string) {
+		u, err := url.ParseRequestURI(target)
+		if err != nil || len(target) == 0 || target[0] != '/' {
+			return
+		}
+		req := httptest.NewRequest("GET", "/", nil)
+		req.URL, req.RequestURI, req.Host = u, target, host
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code == 299 {
+			if !plainPath(u.Path) {
+				t.Fatalf("%q served plain", u.Path)
+			}
+			return
+		}
+		loc, err := url.Parse(rec.Header().Get("Location"))
+		if rec.Code != http.StatusTemporaryRedirect || err != nil {
+			t.Fatalf("host %q target %q: %d Location %q (%v)", host, target, rec.Code, rec.Header().Get("Location"), err)
+		}
+		if loc.Scheme != "https" || loc.Port() != "8443" || loc.EscapedPath() != u.EscapedPath() || loc.RawQuery != u.RawQuery {
+			t.Fatalf("host %q target %q: Location %q", host, target, loc)
+		}
+	})
+}
