@@ -42,15 +42,19 @@ func get(t *testing.T, c *http.Client, u string) (*http.Response, []byte) {
 	return resp, body
 }
 
-// TestAdminRouterTLS runs two masters on one store: the first with its plain
-// port in redirect mode, the second (a client of the first's etcd) in serve
-// mode. Both serve HTTPS with their own certificate from the one cluster CA,
-// the redirect keeps path and query, and a node joins through either.
+// TestAdminRouterTLS runs two masters on one store: the first in strict
+// security with its plain port in redirect mode, the second (a client of the
+// first's etcd) with security disabled and its plain port in serve mode.
+// Both serve HTTPS with their own certificate from the one cluster CA, the
+// strict one asks for a token over HTTPS too, the redirect keeps path and
+// query, and a node joins through either.
 func TestAdminRouterTLS(t *testing.T) {
 	cfg1 := testConfig(t)
+	cfg1.Security = "strict"
 	cfg1.AdminRouterHTTP = HTTPRedirect
 	first := startNodes(t, []Config{cfg1})[0].m
 	cfg2 := testConfig(t)
+	cfg2.Security = "disabled"
 	cfg2.StoreEndpoints = first.Store().Endpoints()
 	second := startNodes(t, []Config{cfg2})[0].m
 	eventually(t, "leader", func() bool { return first.IsLeader() || second.IsLeader() })
@@ -83,11 +87,18 @@ func TestAdminRouterTLS(t *testing.T) {
 				t.Errorf("%s: certificate: %v", u, err)
 			}
 		}
-		// A route proxied to the Mesos leader, through HTTPS.
-		eventually(t, "mesos through https", func() bool {
-			resp, _ := get(t, c, u+"/mesos/master/state")
-			return resp.StatusCode == http.StatusOK
-		})
+		// A route proxied to the Mesos leader, through HTTPS; in strict
+		// security HTTPS asks for a token as plain HTTP does.
+		if m == first {
+			if resp, _ := get(t, c, u+"/mesos/master/state"); resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("%s/mesos/master/state without a token in strict security: %d, want 401", u, resp.StatusCode)
+			}
+		} else {
+			eventually(t, "mesos through https", func() bool {
+				resp, _ := get(t, c, u+"/mesos/master/state")
+				return resp.StatusCode == http.StatusOK
+			})
+		}
 		resp, body = get(t, c, u+pki.CACertPath)
 		if resp.StatusCode != http.StatusOK || !bytes.Equal(body, ca) {
 			t.Errorf("%s%s: %d, body is not the CA", u, pki.CACertPath, resp.StatusCode)
@@ -111,8 +122,8 @@ func TestAdminRouterTLS(t *testing.T) {
 		t.Errorf("plain redirect: %d Location %q, want 307 %q", resp.StatusCode, resp.Header.Get("Location"), want)
 	}
 	resp, _ = get(t, c, first.AdminRouterURL()+"/metadata")
-	if resp.TLS == nil || resp.StatusCode != http.StatusOK {
-		t.Errorf("following the redirect: %d, TLS %v", resp.StatusCode, resp.TLS != nil)
+	if resp.TLS == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("following the redirect: %d, TLS %v; want the HTTPS port's 401", resp.StatusCode, resp.TLS != nil)
 	}
 	for _, p := range []string{"/dcos-metadata/dcos-version.json", pki.CACertPath} {
 		resp, _ := get(t, plain, first.AdminRouterURL()+p)
