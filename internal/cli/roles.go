@@ -151,7 +151,7 @@ addresses it chose. Stop it with Ctrl-C.`,
 // waitAgentActive polls the master until it lists the agent as active, so
 // that "ready" means a framework would get offers now.
 func waitAgentActive(ctx context.Context, masterURL string, a *agent.Agent) error {
-	c, err := newAPIClient(ClientConfig{Master: masterURL, Timeout: 5 * time.Second})
+	c, err := newAPIClient(ClientConfig{Master: masterURL, Timeout: 5 * time.Second}, Env{})
 	if err != nil {
 		return err
 	}

@@ -175,6 +175,24 @@ func (s Store) List() ([]*Cluster, error) {
 	return out, errors.Join(errs...)
 }
 
+// IDs returns the IDs of every cluster directory, readable or not.
+func (s Store) IDs() ([]string, error) {
+	entries, err := os.ReadDir(s.root())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range entries {
+		if e.IsDir() && ValidID(e.Name()) {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil
+}
+
 // Find returns the cluster whose ID or name is ref; a unique prefix of an ID
 // also works. A name shared by several clusters is an error that lists them.
 func (s Store) Find(ref string) (*Cluster, error) {
