@@ -92,7 +92,7 @@ type loginProvider struct {
 }
 
 // Providers a cluster without /auth/providers is assumed to have, told
-// apart by the WWW-Authenticate of a 401 (as dcos-cli does).
+// apart by the WWW-Authenticate of a 401 (as dcos-cli does). Read-only.
 var (
 	defaultUserProvider = map[string]loginProvider{"dcos-users": {
 		AuthenticationType: "dcos-uid-password",
@@ -108,7 +108,8 @@ var (
 	}}
 )
 
-// authTypeDescription is how the table describes an authentication type.
+// authTypeDescription is how the table describes an authentication type
+// (read-only).
 var authTypeDescription = map[string]string{
 	"dcos-uid-password":            "Log in with a username and password",
 	"dcos-uid-password-ldap":       "Log in with an LDAP username and password",

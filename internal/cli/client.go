@@ -279,8 +279,9 @@ func pidIP(pid string) string {
 // hostname and port, with the master's scheme.
 func (c *apiClient) agentURL(a *mesosv1.StateAgent) (*url.URL, error) {
 	if c.router != nil {
-		if a.ID == "" {
-			return nil, errors.New("an agent without an ID in the master's state")
+		if a.ID == "" || strings.ContainsAny(a.ID, "/\\?#%") || a.ID == "." || a.ID == ".." {
+			// Never let a strange ID steer the token to another route.
+			return nil, fmt.Errorf("agent ID %q: not usable in an Admin Router path", a.ID)
 		}
 		return c.router.JoinPath("agent", a.ID), nil
 	}

@@ -13,6 +13,7 @@ import (
 
 // configKeys are the keys `basalt config` knows, with how to check a value.
 // They are dcos-cli's names; the client commands read all of them.
+// Read-only.
 var configKeys = map[string]func(string) error{
 	clusterstore.KeyURL:       checkURLValue,
 	clusterstore.KeyToken:     func(string) error { return nil },
