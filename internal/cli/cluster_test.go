@@ -119,6 +119,13 @@ func TestSetupServiceAccount(t *testing.T) {
 	if code, _, _ := e.run(t, "security", "org", "service-accounts", "keypair", priv, pub); code == 0 {
 		t.Error("keypair overwrote existing key files")
 	}
+	half := filepath.Join(keys, "half.pem")
+	if code, _, _ := e.run(t, "security", "org", "service-accounts", "keypair", half, pub); code == 0 {
+		t.Error("keypair overwrote an existing public key")
+	}
+	if _, err := os.Stat(half); !os.IsNotExist(err) {
+		t.Errorf("a failed keypair left its private key behind: %v", err)
+	}
 	e.mustRun(t, "security", "org", "service-accounts", "create", "ci-bot", "--public-key", pub, "--description", "CI")
 
 	// A second CLI that knows nothing logs in as the service account.

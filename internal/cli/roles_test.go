@@ -93,6 +93,20 @@ func TestUp(t *testing.T) {
 		t.Errorf("node list:\n%s", table.String())
 	}
 
+	// `cluster setup` against the real Admin Router (security is off: no
+	// login), then the client commands reach the cluster through it.
+	e := newCLIEnv(t)
+	if out := e.mustRun(t, "cluster", "setup", urls["adminrouter"], "--name", "up"); !strings.Contains(out, "no login needed, attached") {
+		t.Errorf("cluster setup printed %q", out)
+	}
+	var agents []map[string]any
+	if err := json.Unmarshal([]byte(e.mustRun(t, "node", "list", "--json")), &agents); err != nil || len(agents) != 1 {
+		t.Errorf("node list through the attached cluster: %v, %d agents", err, len(agents))
+	}
+	if out := e.mustRun(t, "marathon", "app", "list"); !strings.Contains(out, "ID") {
+		t.Errorf("marathon app list through the attached cluster:\n%s", out)
+	}
+
 	cancel()
 	select {
 	case code := <-done:

@@ -269,28 +269,36 @@ func newKeypairCmd(env Env) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		for _, f := range []struct {
-			path string
-			data []byte
-			mode os.FileMode
-		}{{args[0], priv, 0o600}, {args[1], pub, 0o644}} {
-			// O_EXCL: never overwrite a key someone may still use.
-			fh, err := os.OpenFile(f.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.mode)
-			if err != nil {
-				return fmt.Errorf("write key: %w", err)
-			}
-			if _, err := fh.Write(f.data); err != nil {
-				fh.Close()
-				return fmt.Errorf("write key %s: %w", f.path, err)
-			}
-			if err := fh.Close(); err != nil {
-				return fmt.Errorf("write key %s: %w", f.path, err)
-			}
+		if err := writeNewFile(args[0], priv, 0o600); err != nil {
+			return err
+		}
+		if err := writeNewFile(args[1], pub, 0o644); err != nil {
+			os.Remove(args[0]) // no half pair left behind
+			return err
 		}
 		_, err = fmt.Fprintf(env.Stdout, "Wrote the private key to %s and the public key to %s.\n", args[0], args[1])
 		return err
 	}
 	return cmd
+}
+
+// writeNewFile creates path with mode and data; an existing file is an
+// error, so a key someone may still use is never overwritten.
+func writeNewFile(path string, data []byte, mode os.FileMode) error {
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return fmt.Errorf("write key: %w", err)
+	}
+	if _, err := fh.Write(data); err != nil {
+		fh.Close()
+		os.Remove(path)
+		return fmt.Errorf("write key %s: %w", path, err)
+	}
+	if err := fh.Close(); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("write key %s: %w", path, err)
+	}
+	return nil
 }
 
 // rsaKeyPair returns a new RSA key as PEM: PKCS#8 "PRIVATE KEY" and PKIX
