@@ -213,6 +213,13 @@ func setupCluster(ctx context.Context, env Env, rawURL string, cfg SetupConfig) 
 	if err != nil {
 		return err
 	}
+	if c.base.String() != u.String() {
+		fmt.Fprintf(env.Stderr, "%s redirects to %s: using that\n", u.Redacted(), c.base.Redacted())
+		if c.base.Scheme != "https" && (cfg.Insecure || cfg.CACerts != "") {
+			return usageError{fmt.Errorf("--insecure and --ca-certs are about TLS: %s is not an https URL", c.base.Redacted())}
+		}
+		u = c.base
+	}
 	if cfg.Login.given() || info.AuthRequired {
 		if c.token, err = logIn(ctx, c, cfg.Login, env); err != nil {
 			return err

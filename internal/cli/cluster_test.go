@@ -3,6 +3,8 @@ package cli
 import (
 	"encoding/json"
 	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -272,6 +274,31 @@ func TestSetupTLS(t *testing.T) {
 	}
 	if code, _, _ := e2.run(t, append(base, "--insecure", "--ca-certs", "x")...); code != 2 {
 		t.Errorf("--insecure --ca-certs: exit %d, want 2", code)
+	}
+}
+
+func TestSetupFollowsRedirect(t *testing.T) {
+	fr := newFakeRouter(t, nil, false)
+	moved := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, fr.srv.URL+r.URL.RequestURI(), http.StatusMovedPermanently)
+	}))
+	t.Cleanup(moved.Close)
+	e := newCLIEnv(t)
+	e.vars["PW"] = "wonderland"
+	code, _, stderr := e.run(t, "cluster", "setup", moved.URL, "--username", "alice", "--password-env", "PW")
+	if code != 0 || !strings.Contains(stderr, "redirects to "+fr.srv.URL) {
+		t.Fatalf("setup through a redirect: exit %d, stderr %q", code, stderr)
+	}
+	if u, _ := storedConfig(t, e, fr.clusterID).Get("core.dcos_url"); u != fr.srv.URL {
+		t.Errorf("stored URL %q, want where the redirect led, %q", u, fr.srv.URL)
+	}
+
+	// https never gives way to http: the password would travel in clear.
+	downgrade := httptest.NewTLSServer(moved.Config.Handler)
+	t.Cleanup(downgrade.Close)
+	code, _, stderr = e.run(t, "cluster", "setup", downgrade.URL, "--insecure", "--username", "alice", "--password-env", "PW")
+	if code != 1 || !strings.Contains(stderr, "refusing to leave https") {
+		t.Errorf("https to http redirect: exit %d, stderr %q", code, stderr)
 	}
 }
 

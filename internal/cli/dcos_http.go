@@ -208,23 +208,53 @@ type clusterInfo struct {
 }
 
 // detect asks the unauthenticated /dcos-metadata/dcos-version.json whether
-// this is a DC/OS-style cluster, and HEADs a protected resource
+// this is a DC/OS-style cluster (moving c.base where a redirect led), and HEADs a protected resource
 // (/pkgpanda/active.buildinfo.full.json) to learn whether it wants a login.
 func (c *dcosClient) detect(ctx context.Context) (*clusterInfo, error) {
-	var v struct {
-		Version string `json:"version"`
-	}
-	if _, err := c.do(ctx, http.MethodGet, "/dcos-metadata/dcos-version.json", nil, &v); err != nil {
-		return nil, fmt.Errorf("%s does not look like a DC/OS or Basalt cluster: %w", c.base.Redacted(), err)
-	}
-	info := &clusterInfo{Version: v.Version}
-	u := *c.base
-	u.Path += "/pkgpanda/active.buildinfo.full.json"
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u.String(), nil)
+	const versionPath = "/dcos-metadata/dcos-version.json"
+	u := c.base.JoinPath(versionPath)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, explainTransportError(http.MethodGet, u.Redacted(), err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var v struct {
+		Version string `json:"version"`
+	}
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("GET %s: %w", u.Redacted(), err)
+	case resp.StatusCode != http.StatusOK:
+		err = &httpError{Method: http.MethodGet, Path: versionPath, StatusCode: resp.StatusCode, Message: apiMessage(body)}
+	default:
+		err = json.Unmarshal(body, &v)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s does not look like a DC/OS or Basalt cluster: %w", c.base.Redacted(), err)
+	}
+	// Follow where the cluster sent us (http to https, a canonical host),
+	// as dcos-cli does: later POSTs must not hit a redirect.
+	if final := resp.Request.URL; final.Host != c.base.Host || final.Scheme != c.base.Scheme {
+		if c.base.Scheme == "https" && final.Scheme != "https" {
+			return nil, fmt.Errorf("%s redirects to %s: refusing to leave https", c.base.Redacted(), final.Redacted())
+		}
+		if p, ok := strings.CutSuffix(final.Path, versionPath); ok && final.RawQuery == "" {
+			moved := &url.URL{Scheme: final.Scheme, Host: final.Host, Path: p}
+			c.base = moved
+		}
+	}
+	info := &clusterInfo{Version: v.Version}
+	u = c.base.JoinPath("/pkgpanda/active.buildinfo.full.json")
+	req, err = http.NewRequestWithContext(ctx, http.MethodHead, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err = c.http.Do(req)
 	if err != nil {
 		return nil, explainTransportError(http.MethodHead, u.Redacted(), err)
 	}
