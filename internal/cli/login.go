@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -122,11 +121,26 @@ func (p *prompter) line(prompt string) (string, error) {
 		return "", usageError{errNoTerminal}
 	}
 	fmt.Fprint(p.out, prompt)
-	s, err := bufio.NewReader(p.in).ReadString('\n')
-	if err != nil && s == "" {
-		return "", fmt.Errorf("read %s: %w", strings.TrimSuffix(prompt, ": "), err)
+	// Byte by byte: a buffered reader could swallow what comes after the
+	// line, which the password prompt reads from the descriptor itself.
+	var b strings.Builder
+	buf := make([]byte, 1)
+	for b.Len() < 1024 {
+		n, err := p.in.Read(buf)
+		if n == 1 {
+			if buf[0] == '\n' {
+				break
+			}
+			b.WriteByte(buf[0])
+		}
+		if err != nil {
+			if b.Len() == 0 {
+				return "", fmt.Errorf("read %s: %w", strings.TrimSuffix(prompt, ": "), err)
+			}
+			break
+		}
 	}
-	return strings.TrimSpace(s), nil
+	return strings.TrimSpace(b.String()), nil
 }
 
 func (p *prompter) secret(prompt string) (string, error) {
