@@ -26,10 +26,12 @@ func newSecurityCmd(env Env) *cobra.Command {
 	org := &cobra.Command{Use: "org", Short: "Manage users, groups and service accounts (/acs/api/v1)", Args: cobra.NoArgs}
 	users := &cobra.Command{Use: "users", Short: "List, create and delete users", Args: cobra.NoArgs}
 	users.AddCommand(newIAMListCmd(env, "list", "List the users", "/acs/api/v1/users", false),
-		newUserCreateCmd(env), newIAMDeleteCmd(env, "user", "/acs/api/v1/users/"))
+		newUserCreateCmd(env), newIAMDeleteCmd(env, "user", "/acs/api/v1/users/"),
+		newGrantCmd(env, "users", "user or service account", true), newGrantCmd(env, "users", "user or service account", false))
 	groups := &cobra.Command{Use: "groups", Short: "List, create and delete groups and add users to them", Args: cobra.NoArgs}
 	groups.AddCommand(newIAMListCmd(env, "list", "List the groups", "/acs/api/v1/groups", true),
-		newGroupCreateCmd(env), newIAMDeleteCmd(env, "group", "/acs/api/v1/groups/"), newGroupAddUserCmd(env))
+		newGroupCreateCmd(env), newIAMDeleteCmd(env, "group", "/acs/api/v1/groups/"), newGroupAddUserCmd(env),
+		newGrantCmd(env, "groups", "group", true), newGrantCmd(env, "groups", "group", false))
 	sas := &cobra.Command{Use: "service-accounts", Short: "List, create and delete service accounts and make their key pairs", Args: cobra.NoArgs}
 	sas.AddCommand(newIAMListCmd(env, "list", "List the service accounts", "/acs/api/v1/users?type=service", false),
 		newServiceAccountCreateCmd(env), newIAMDeleteCmd(env, "service account", "/acs/api/v1/users/"), newKeypairCmd(env))
@@ -249,6 +251,55 @@ func newGroupAddUserCmd(env Env) *cobra.Command {
 				return fmt.Errorf("add %s to group %s: %w", args[1], args[0], err)
 			}
 			_, err = fmt.Fprintf(env.Stdout, "Added %s to group %s.\n", args[1], args[0])
+			return err
+		},
+	}
+}
+
+// newGrantCmd is `users|groups grant <id> <rid> [<action>]` (PUT
+// /acls/<rid>/<kind>/<id>/<action>, creating the ACL first when it does not
+// exist, as dcos-enterprise-cli does) or `revoke` (DELETE of the same).
+func newGrantCmd(env Env, kind, what string, grant bool) *cobra.Command {
+	verb, short := "revoke", "Take a permission from a "+what
+	if grant {
+		verb, short = "grant", "Give a "+what+" a permission, e.g. dcos:adminrouter:ops:mesos full"
+	}
+	return &cobra.Command{
+		Use:   verb + " <id> <rid> [<action>]",
+		Short: short + " (action: create, read, update, delete or full; default full)",
+		Args:  cobra.RangeArgs(2, 3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, rid, action := args[0], args[1], "full"
+			if len(args) == 3 {
+				action = args[2]
+			}
+			switch action {
+			case "create", "read", "update", "delete", "full":
+			default:
+				return usageError{fmt.Errorf("action %q: want create, read, update, delete or full", action)}
+			}
+			c, err := iamClient(env)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			acl := "/acs/api/v1/acls/" + url.PathEscape(rid)
+			path := acl + "/" + kind + "/" + url.PathEscape(id) + "/" + action
+			if !grant {
+				if _, err := c.do(ctx, http.MethodDelete, path, nil, nil); err != nil {
+					return fmt.Errorf("revoke %s %s from %s: %w", rid, action, id, err)
+				}
+				_, err = fmt.Fprintf(env.Stdout, "Revoked %s %s from %s.\n", rid, action, id)
+				return err
+			}
+			status, err := c.do(ctx, http.MethodPut, acl, map[string]string{"description": "created by basalt security org " + kind + " grant"}, nil)
+			if err != nil && status != http.StatusConflict {
+				return fmt.Errorf("create the ACL %s: %w", rid, err)
+			}
+			if _, err := c.do(ctx, http.MethodPut, path, nil, nil); err != nil {
+				return fmt.Errorf("grant %s %s to %s: %w", rid, action, id, err)
+			}
+			_, err = fmt.Fprintf(env.Stdout, "Granted %s %s to %s.\n", rid, action, id)
 			return err
 		},
 	}
