@@ -151,6 +151,9 @@ func (c *apiClient) get(ctx context.Context, base *url.URL, path string, query u
 		if len(msg) > 512 {
 			msg = msg[:512] + "..."
 		}
+		if m := apiMessage(body); m != "" && json.Valid(body) {
+			msg = m // IAM's description of a 403, rather than its JSON
+		}
 		if resp.StatusCode == http.StatusUnauthorized {
 			return nil, fmt.Errorf("GET %s: %s: %s", u.Redacted(), resp.Status, c.unauthorizedHint())
 		}

@@ -212,7 +212,7 @@ func testCLIAgainstRealCluster(t *testing.T, ar, password string) {
 	sa.mustRun(t, "cluster", "setup", ar, "--username", "ci", "--private-key", priv)
 	sa.mustRun(t, "node", "list")
 	e.mustRun(t, "security", "org", "groups", "revoke", "readers", "dcos:adminrouter:ops:mesos", "full")
-	if code, _, stderr := sa.run(t, "node", "list"); code != 1 || !strings.Contains(stderr, "403") {
+	if code, _, stderr := sa.run(t, "node", "list"); code != 1 || !strings.Contains(stderr, "403 Forbidden: ci lacks the permission dcos:adminrouter:ops:mesos") {
 		t.Errorf("node list after the revoke: exit %d, %q", code, stderr)
 	}
 	e.mustRun(t, "security", "org", "users", "delete", "bob")
