@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/basalt-dcos/basalt/internal/version"
+	"github.com/basalt-dcos/basalt/pkg/marathon"
 )
 
 // Main runs the basalt command line with args (without the program name)
@@ -28,12 +30,13 @@ import (
 func Main(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return Run(ctx, args, Env{Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv})
+	return Run(ctx, args, Env{Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin, LookupEnv: os.LookupEnv})
 }
 
 // Env is what a command may touch of the outside world; tests supply their own.
 type Env struct {
 	Stdout, Stderr io.Writer
+	Stdin          io.Reader                   // prompts (passwords); nil: none
 	LookupEnv      func(string) (string, bool) // nil: no environment
 
 	// PollInterval is how often `task log --follow` polls; 0 means 1s.
@@ -66,6 +69,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return 0
 	}
 	fmt.Fprintf(env.Stderr, "basalt: %v\n", err)
+	var ae *marathon.APIError
+	if errors.As(err, &ae) && ae.StatusCode == http.StatusUnauthorized {
+		fmt.Fprintln(env.Stderr, `basalt: log in with "basalt auth login" (or give --token)`)
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		return 2
@@ -86,7 +93,11 @@ func newRootCmd(env Env) *cobra.Command {
 offer agents' resources to frameworks; agents run tasks in containers.
 
 Start a single-node cluster with "basalt up", then look at it with
-"basalt node list", "basalt service list" and "basalt task list".`,
+"basalt node list", "basalt service list" and "basalt task list".
+
+To work with a remote cluster, "basalt cluster setup <url>" logs in to its
+Admin Router and attaches it; the client commands then go through Admin
+Router with the stored token.`,
 		Version:       version.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -105,6 +116,10 @@ Start a single-node cluster with "basalt up", then look at it with
 		newServiceCmd(env),
 		newTaskCmd(env),
 		newMarathonCmd(env),
+		newClusterCmd(env),
+		newAuthCmd(env),
+		newConfigCmd(env),
+		newSecurityCmd(env),
 	)
 	return root
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -53,6 +54,27 @@ func FuzzLastLines(f *testing.F) {
 		}
 		if n > 0 && bytes.Count(trimFinalNewline(data), []byte("\n")) < n && !bytes.Equal(got, data) {
 			t.Fatalf("lastLines(%q, %d) = %q: want all of it", data, n, got)
+		}
+	})
+}
+
+// FuzzAPIMessage feeds arbitrary error bodies (IAM's, Marathon's, a proxy's
+// HTML) to the function that turns them into the message users read.
+func FuzzAPIMessage(f *testing.F) {
+	f.Add([]byte(`{"title":"Unauthorized","description":"The login credentials are invalid.","code":"ERR_INVALID_CREDENTIALS"}`))
+	f.Add([]byte(`{"message":"App '/x' does not exist"}`))
+	f.Add([]byte("<html><body>401 Authorization Required</body></html>"))
+	f.Add([]byte(`{"description":1}`))
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		msg := apiMessage(body)
+		// Decoding can only grow a body by replacing invalid UTF-8 bytes
+		// (1 byte) with U+FFFD (3 bytes); "..." may be added.
+		if len(msg) > 3*len(body)+3 {
+			t.Fatalf("a %d-byte message from a %d-byte body", len(msg), len(body))
+		}
+		if !json.Valid(body) && len(msg) > 303 {
+			t.Fatalf("a non-JSON body gave a %d-byte message, want at most 303", len(msg))
 		}
 	})
 }

@@ -14,21 +14,33 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/basalt-dcos/basalt/internal/cli/clusterstore"
 	"github.com/basalt-dcos/basalt/internal/config"
 	"github.com/basalt-dcos/basalt/pkg/marathon"
 )
 
 // MarathonClientConfig is what the `basalt marathon` commands need to reach
 // Marathon and to follow deployments.
+//
+// Without --marathon (or BASALT_MARATHON_URL) the commands talk to the
+// attached cluster's Marathon through Admin Router,
+// <url>/service/marathon (or marathon.url), with its token and TLS
+// settings; with no attached cluster, to a Marathon on this host. As with
+// --master, an explicit --marathon gets no token unless --token gives one.
 type MarathonClientConfig struct {
-	Marathon     string        `flag:"marathon" env:"BASALT_MARATHON_URL" help:"base URL of Marathon; a path prefix such as https://cluster/service/marathon is kept"`
-	Timeout      time.Duration `flag:"timeout" help:"timeout of each HTTP request (the event stream has none)"`
+	Marathon     string        `flag:"marathon" env:"BASALT_MARATHON_URL" help:"base URL of Marathon; a path prefix such as https://cluster/service/marathon is kept (default: the attached cluster's <url>/service/marathon, else http://127.0.0.1:8080)"`
+	Token        string        `flag:"token" env:"BASALT_TOKEN" help:"auth token to send as \"Authorization: token=...\" (default: the attached cluster's token when --marathon is not given)"`
+	Timeout      time.Duration `flag:"timeout" help:"timeout of each HTTP request, the event stream excepted (default: the attached cluster's core.timeout, else 30s)"`
 	PollInterval time.Duration `flag:"poll-interval" help:"how often to poll /v2/deployments while following a deployment"`
 }
 
-// DefaultMarathonClientConfig points at a Marathon on this host's port.
+// defaultMarathonURL is a Marathon on this host's port, the target when
+// neither --marathon nor an attached cluster says otherwise.
+const defaultMarathonURL = "http://127.0.0.1:8080"
+
+// DefaultMarathonClientConfig leaves the target to the attached cluster.
 func DefaultMarathonClientConfig() MarathonClientConfig {
-	return MarathonClientConfig{Marathon: "http://127.0.0.1:8080", Timeout: 30 * time.Second, PollInterval: 500 * time.Millisecond}
+	return MarathonClientConfig{PollInterval: 500 * time.Millisecond}
 }
 
 // marathonCmd is what every `basalt marathon` subcommand shares: the
@@ -46,8 +58,9 @@ func newMarathonCmd(env Env) *cobra.Command {
 		Long: `Talk to Marathon's /v2 API like "dcos marathon": add, update and scale apps,
 follow their deployments, list and kill tasks.
 
-Marathon is found with --marathon or BASALT_MARATHON_URL (default
-http://127.0.0.1:8080).`,
+Marathon is found with --marathon or BASALT_MARATHON_URL; without them, it is
+the attached cluster's (basalt cluster setup) at <url>/service/marathon, reached
+with its token; with no attached cluster, http://127.0.0.1:8080.`,
 		Args: cobra.NoArgs,
 	}
 	m := &marathonCmd{env: env, cfg: DefaultMarathonClientConfig()}
@@ -73,9 +86,55 @@ func (m *marathonCmd) client() (*marathon.Client, error) {
 	if m.cfg.PollInterval <= 0 {
 		return nil, usageError{fmt.Errorf("--poll-interval %v: want a positive duration", m.cfg.PollInterval)}
 	}
-	c, err := marathon.NewClient(m.cfg.Marathon, marathon.WithHTTPClient(&http.Client{Timeout: m.cfg.Timeout}))
+	if m.cfg.Timeout < 0 {
+		return nil, usageError{fmt.Errorf("--timeout %v: must not be negative", m.cfg.Timeout)}
+	}
+	if m.cfg.Marathon == "" {
+		cl, err := attachedCluster(m.env)
+		if err != nil {
+			return nil, err
+		}
+		if cl != nil {
+			return m.clusterClient(cl)
+		}
+		m.cfg.Marathon = defaultMarathonURL
+	}
+	timeout := m.cfg.Timeout
+	if timeout == 0 {
+		timeout = defaultClusterTimeout
+	}
+	opts := []marathon.Option{marathon.WithHTTPClient(&http.Client{Timeout: timeout})}
+	if m.cfg.Token != "" {
+		opts = append(opts, marathon.WithToken(m.cfg.Token))
+	}
+	c, err := marathon.NewClient(m.cfg.Marathon, opts...)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--marathon: %w", err)}
+	}
+	return c, nil
+}
+
+// clusterClient is the Marathon client of the attached cluster.
+func (m *marathonCmd) clusterClient(cl *clusterstore.Cluster) (*marathon.Client, error) {
+	dc, err := clientFor(cl, m.cfg.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	base := dc.base.JoinPath("service", "marathon").String()
+	if u, ok := cl.Config.Get(clusterstore.KeyMarathon); ok && u != "" {
+		base = u
+	}
+	tok := dc.token
+	if m.cfg.Token != "" {
+		tok = m.cfg.Token
+	}
+	opts := []marathon.Option{marathon.WithHTTPClient(dc.http)}
+	if tok != "" {
+		opts = append(opts, marathon.WithToken(tok))
+	}
+	c, err := marathon.NewClient(base, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", cl.Name(), err)
 	}
 	return c, nil
 }

@@ -194,7 +194,7 @@ func writeTrustFiles(dataDir string, m *master.Master) ([][2]string, error) {
 // waitAgentActive polls the master until it lists the agent as active, so
 // that "ready" means a framework would get offers now.
 func waitAgentActive(ctx context.Context, masterURL string, a *agent.Agent) error {
-	c, err := newAPIClient(ClientConfig{Master: masterURL, Timeout: 5 * time.Second})
+	c, err := newAPIClient(ClientConfig{Master: masterURL, Timeout: 5 * time.Second}, Env{})
 	if err != nil {
 		return err
 	}

@@ -131,6 +131,8 @@ func TestUp(t *testing.T) {
 		t.Errorf("node list:\n%s", table.String())
 	}
 
+	testCLIAgainstRealCluster(t, urls["adminrouter"], m[1])
+
 	cancel()
 	select {
 	case code := <-done:
@@ -192,4 +194,72 @@ func BenchmarkUpReady(b *testing.B) {
 		}
 	}
 	b.ReportMetric(readyMS/float64(b.N), "ms-to-ready")
+}
+
+// testCLIAgainstRealCluster drives the cluster, auth, config and security
+// commands against a real Admin Router and IAM in strict security, as
+// bootstrapuser, and a client command through the attached cluster.
+func testCLIAgainstRealCluster(t *testing.T, ar, password string) {
+	t.Helper()
+	e := newCLIEnv(t)
+	if code, _, stderr := e.run(t, "cluster", "setup", ar, "--name", "up"); code != 2 || !strings.Contains(stderr, "--password-file") {
+		t.Errorf("setup of a strict cluster without credentials: exit %d, %q", code, stderr)
+	}
+	e.vars["PW"] = password
+	if out := e.mustRun(t, "cluster", "setup", ar, "--name", "up", "--username", "bootstrapuser", "--password-env", "PW"); !strings.Contains(out, "logged in, attached") {
+		t.Errorf("cluster setup printed %q", out)
+	}
+	var agents []map[string]any
+	if err := json.Unmarshal([]byte(e.mustRun(t, "node", "list", "--json")), &agents); err != nil || len(agents) != 1 {
+		t.Errorf("node list through the attached cluster: %v, %d agents", err, len(agents))
+	}
+	if out := e.mustRun(t, "marathon", "app", "list"); !strings.Contains(out, "ID") {
+		t.Errorf("marathon app list through the attached cluster:\n%s", out)
+	}
+	if out := e.mustRun(t, "auth", "list-providers"); !strings.Contains(out, "dcos-users") {
+		t.Errorf("auth list-providers:\n%s", out)
+	}
+
+	// IAM: a user, a group, a service account that then logs in with its key.
+	e.vars["BOBPW"] = "bob-password-1"
+	e.mustRun(t, "security", "org", "users", "create", "bob", "--password-env", "BOBPW")
+	if out := e.mustRun(t, "security", "org", "users", "list"); !strings.Contains(out, "bob") || !strings.Contains(out, "bootstrapuser") {
+		t.Errorf("users list:\n%s", out)
+	}
+	e.mustRun(t, "security", "org", "groups", "create", "ops")
+	e.mustRun(t, "security", "org", "groups", "add_user", "ops", "bob")
+	if out := e.mustRun(t, "security", "org", "groups", "list"); !strings.Contains(out, "ops") {
+		t.Errorf("groups list:\n%s", out)
+	}
+	keys := t.TempDir()
+	priv, pub := keys+"/priv.pem", keys+"/pub.pem"
+	e.mustRun(t, "security", "org", "service-accounts", "keypair", priv, pub)
+	e.mustRun(t, "security", "org", "service-accounts", "create", "ci", "--public-key", pub)
+	if out := e.mustRun(t, "security", "org", "service-accounts", "list"); !strings.Contains(out, "ci") {
+		t.Errorf("service-accounts list:\n%s", out)
+	}
+	// The account may log in but, without permissions, not read /metadata.
+	sa := newCLIEnv(t)
+	if code, _, stderr := sa.run(t, "cluster", "setup", ar, "--username", "ci", "--private-key", priv); code != 1 || !strings.Contains(stderr, "403") {
+		t.Errorf("setup as a service account without permissions: exit %d, %q", code, stderr)
+	}
+	e.mustRun(t, "security", "org", "users", "grant", "ci", "dcos:adminrouter:ops:metadata")
+	e.mustRun(t, "security", "org", "groups", "create", "readers")
+	e.mustRun(t, "security", "org", "groups", "add_user", "readers", "ci")
+	e.mustRun(t, "security", "org", "groups", "grant", "readers", "dcos:adminrouter:ops:mesos", "full")
+	sa.mustRun(t, "cluster", "setup", ar, "--username", "ci", "--private-key", priv)
+	sa.mustRun(t, "node", "list")
+	e.mustRun(t, "security", "org", "groups", "revoke", "readers", "dcos:adminrouter:ops:mesos", "full")
+	if code, _, stderr := sa.run(t, "node", "list"); code != 1 || !strings.Contains(stderr, "403 Forbidden: ci lacks the permission dcos:adminrouter:ops:mesos") {
+		t.Errorf("node list after the revoke: exit %d, %q", code, stderr)
+	}
+	e.mustRun(t, "security", "org", "users", "delete", "bob")
+
+	// Without the token the real Admin Router answers 401: say how to log in.
+	e.mustRun(t, "auth", "logout")
+	if code, _, stderr := e.run(t, "node", "list"); code != 1 || !strings.Contains(stderr, `run "basalt auth login"`) {
+		t.Errorf("node list after logout: exit %d, %q", code, stderr)
+	}
+	e.mustRun(t, "auth", "login", "--username", "bootstrapuser", "--password-env", "PW")
+	e.mustRun(t, "node", "list")
 }
