@@ -3,7 +3,7 @@
 // `sh -c SCRIPT [NAME [ARGS...]]` with the mvdan.cc/sh interpreter and runs
 // in-process the few programs test tasks call, since the image has no
 // others: touch, sleep, env, cat, and httpd PORT (an HTTP server answering
-// 200 on every path, for health checks). `trap ” TERM` ignores SIGTERM, as
+// 200 on every path, for health checks). A trap with an empty action on TERM ignores SIGTERM, as
 // a POSIX shell would.
 //
 // It is test support: production code must not use it.
@@ -69,7 +69,7 @@ func run(args []string) int {
 	}
 }
 
-// trapSignals handles `trap ” SIG...` for signals (the interpreter only
+// trapSignals handles traps with an empty action on signals (the interpreter only
 // knows EXIT and ERR): the signals are ignored, as in a POSIX shell.
 func trapSignals(_ context.Context, args []string) ([]string, error) {
 	if len(args) < 3 || args[0] != "trap" || args[1] != "" {
