@@ -717,6 +717,13 @@ func (d *Docker) Recover(ctx context.Context, ids []string) (map[string]containe
 		Filters: filters.NewArgs(filters.Arg("label", LabelOwner+"="+d.cfg.Owner)),
 	})
 	if err != nil {
+		if len(ids) == 0 && client.IsErrConnectionFailed(err) {
+			// No task of this agent is in Docker: an agent whose daemon is
+			// down starts anyway (its DOCKER tasks fail with that reason);
+			// orphans wait for the next recovery.
+			d.log.Warn("Docker daemon unreachable during recovery; no containers to adopt, orphans not removed", "error", err)
+			return map[string]containerizer.Recovered{}, nil
+		}
 		return nil, d.apiErr("list containers", err)
 	}
 	out := map[string]containerizer.Recovered{}

@@ -135,6 +135,22 @@ func streamError(r io.Reader) error {
 	}
 }
 
+// Containers lists the containers that carry label=value, as "id image
+// state".
+func Containers(cli *client.Client, label, value string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	list, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", label+"="+value))})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(list))
+	for i, c := range list {
+		out[i] = c.ID[:12] + " " + c.Image + " " + c.State
+	}
+	return out, nil
+}
+
 // NoContainers fails the test if any container carries label=value (for
 // example the owner label of a runtime the test used): tests must not leak.
 func NoContainers(t testing.TB, cli *client.Client, label, value string) {
