@@ -151,6 +151,28 @@ func Containers(cli *client.Client, label, value string) ([]string, error) {
 	return out, nil
 }
 
+// RemoveContainersAtCleanup removes, when the test ends, every container
+// that carries label=value: a test that fails halfway (or an agent left
+// running its tasks for a restart that never comes) leaves nothing behind.
+// Register it before whatever runs the containers, so that it runs after
+// that has stopped.
+func RemoveContainersAtCleanup(t testing.TB, cli *client.Client, label, value string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		list, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", label+"="+value))})
+		if err != nil {
+			t.Errorf("list containers: %v", err)
+			return
+		}
+		for _, c := range list {
+			if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+				t.Errorf("remove container %s: %v", c.ID[:12], err)
+			}
+		}
+	})
+}
+
 // NoContainers fails the test if any container carries label=value (for
 // example the owner label of a runtime the test used): tests must not leak.
 func NoContainers(t testing.TB, cli *client.Client, label, value string) {
