@@ -27,6 +27,7 @@ import (
 
 	"github.com/basalt-dcos/basalt/internal/agent/files"
 	"github.com/basalt-dcos/basalt/internal/containerizer"
+	"github.com/basalt-dcos/basalt/internal/containerizer/docker"
 	"github.com/basalt-dcos/basalt/internal/containerizer/posix"
 	"github.com/basalt-dcos/basalt/internal/httpserve"
 	"github.com/basalt-dcos/basalt/internal/l4lb"
@@ -81,6 +82,7 @@ type Agent struct {
 	// I/O happens under mu (checkpoints are snapshotted under it and
 	// written after it is released, ordered by per-file versions).
 	mu                  sync.Mutex
+	runtimes            []containerizer.RuntimeInfo // last probe of conts, by name
 	agentID             string
 	frameworks          map[string]*framework
 	completedFrameworks []*framework
@@ -136,8 +138,21 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 					return nil, fmt.Errorf("agent: %w", err)
 				}
 				conts[name] = p
+			case docker.Name:
+				// The work dir tells this agent's containers apart from
+				// those of other agents on the same daemon.
+				d, err := docker.New(docker.Config{
+					Host:              cfg.Docker.host(),
+					Owner:             workDir,
+					AllowedParameters: cfg.Docker.AllowedParameters,
+					AllowPrivileged:   cfg.Docker.AllowPrivileged,
+				}, docker.Deps{Logger: deps.Logger})
+				if err != nil {
+					return nil, fmt.Errorf("agent: %w", err)
+				}
+				conts[name] = d
 			default:
-				return nil, fmt.Errorf("agent: containerizer %q is not available in this build (available: posix)", name)
+				return nil, fmt.Errorf("agent: containerizer %q is not available in this build (available: posix, docker)", name)
 			}
 		}
 	}

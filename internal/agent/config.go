@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/basalt-dcos/basalt/internal/containerizer/docker"
 	"github.com/basalt-dcos/basalt/internal/containerizer/posix"
 	"github.com/basalt-dcos/basalt/internal/pki"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
@@ -35,12 +37,14 @@ type Config struct {
 	Public      bool     `flag:"public" help:"public agent: resources reserved to slave_public, attribute public_ip:true, DC/OS public port range"`
 	// Containerizers lists the runtimes to enable; the first one that is not
 	// docker runs tasks without a DOCKER ContainerInfo.
-	Containerizers []string `flag:"containerizers" help:"container runtimes to enable (posix)"`
+	Containerizers []string `flag:"containerizers" help:"container runtimes to enable (posix, docker); docker runs tasks whose container type is DOCKER"`
 	// PosixWarmShims is how many idle task shims the posix runtime keeps
 	// started, so a launch does not wait for a process to start (each costs
 	// about 3 MiB of private memory; it shares the binary with the agent);
 	// 0 turns them off.
 	PosixWarmShims int `flag:"posix-warm-shims" help:"idle pre-started task shims of the posix runtime (faster launches; 0: none)"`
+	// Docker configures the docker runtime (with --containerizers=...,docker).
+	Docker DockerConfig
 
 	HeartbeatInterval      time.Duration `flag:"heartbeat-interval" help:"how often the agent sends heartbeats to the master"`
 	RegistrationBackoffMin time.Duration `flag:"registration-backoff-min" help:"first delay before reconnecting to a master"`
@@ -54,6 +58,21 @@ type Config struct {
 	Domain       Domain
 	FetcherCache FetcherCacheConfig
 	Discovery    DiscoveryConfig
+}
+
+// DockerConfig configures the docker runtime.
+type DockerConfig struct {
+	Socket            string   `flag:"docker-socket" help:"Docker Engine API address: a unix socket path or unix:// / tcp:// URL"`
+	AllowedParameters []string `flag:"docker-allowed-parameters" help:"docker.parameters keys tasks may use (e.g. label,env,shm-size); none by default"`
+	AllowPrivileged   bool     `flag:"docker-allow-privileged" help:"let tasks run privileged Docker containers"`
+}
+
+// host is the Engine API address of Socket.
+func (d DockerConfig) host() string {
+	if strings.HasPrefix(d.Socket, "/") {
+		return "unix://" + d.Socket
+	}
+	return d.Socket
 }
 
 // Domain is the agent's fault domain (optional; both or neither).
@@ -70,6 +89,7 @@ func DefaultConfig() Config {
 		WorkDir:                "/var/lib/basalt/agent",
 		Containerizers:         []string{"posix"},
 		PosixWarmShims:         posix.DefaultWarmShims,
+		Docker:                 DockerConfig{Socket: "/var/run/docker.sock"},
 		HeartbeatInterval:      5 * time.Second,
 		RegistrationBackoffMin: 200 * time.Millisecond,
 		RegistrationBackoffMax: 10 * time.Second,
@@ -111,6 +131,11 @@ func (c Config) Validate() error {
 	}
 	if len(c.Containerizers) == 0 {
 		errs = append(errs, errors.New("at least one containerizer is required"))
+	}
+	if slices.Contains(c.Containerizers, docker.Name) {
+		if err := (docker.Config{Host: c.Docker.host(), Owner: "-", AllowedParameters: c.Docker.AllowedParameters}).Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if _, err := mesosv1.ParseResources(c.Resources, c.defaultRole()); err != nil {
 		errs = append(errs, fmt.Errorf("resources: %w", err))

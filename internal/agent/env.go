@@ -35,13 +35,17 @@ func (a *Agent) taskEnv(t *task) ([]string, error) {
 		"PATH":                 defaultPath,
 	}
 	if t.rec.Containerizer == dockerRuntime {
+		// The image's PATH and HOME apply inside a Docker container, not
+		// the agent's.
 		vars["MESOS_CONTAINER_NAME"] = "mesos-" + t.rec.ContainerID
-	}
-	if p := os.Getenv("PATH"); p != "" {
-		vars["PATH"] = p
-	}
-	if h := os.Getenv("HOME"); h != "" {
-		vars["HOME"] = h
+		delete(vars, "PATH")
+	} else {
+		if p := os.Getenv("PATH"); p != "" {
+			vars["PATH"] = p
+		}
+		if h := os.Getenv("HOME"); h != "" {
+			vars["HOME"] = h
+		}
 	}
 	if cmd := commandOf(t.rec.Task); cmd != nil && cmd.Environment != nil {
 		var secrets []string

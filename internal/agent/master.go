@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/basalt-dcos/basalt/internal/agentapi"
+	"github.com/basalt-dcos/basalt/internal/containerizer"
 	"github.com/basalt-dcos/basalt/internal/version"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
 	"github.com/basalt-dcos/basalt/pkg/recordio"
@@ -69,8 +70,11 @@ func (a *Agent) subscribeCall() agentapi.Call {
 		Version:         version.Version,
 		Endpoint:        a.endpoint,
 	}
-	for name := range a.conts {
-		sub.Runtimes = append(sub.Runtimes, name)
+	// Only the runtimes that work now (the last probe) are advertised.
+	for _, ri := range a.runtimes {
+		if ri.Available {
+			sub.Runtimes = append(sub.Runtimes, ri.Name)
+		}
 	}
 	for _, fw := range a.frameworks {
 		if fw.shutdown {
@@ -97,11 +101,34 @@ func (a *Agent) subscribeCall() agentapi.Call {
 	return agentapi.Call{Type: agentapi.CallSubscribe, AgentID: a.agentID, Subscribe: sub}
 }
 
+// probeRuntimes asks every runtime whether it works (a runtime that cannot
+// tell always does) and keeps the answers for SUBSCRIBE and /state.
+func (a *Agent) probeRuntimes(ctx context.Context) {
+	infos := make([]containerizer.RuntimeInfo, 0, len(a.conts))
+	for _, name := range a.runtimeNames() {
+		ri := containerizer.RuntimeInfo{Name: name, Available: true}
+		if p, ok := a.conts[name].(containerizer.Prober); ok {
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			ri = p.Probe(pctx)
+			cancel()
+			ri.Name = name
+			if !ri.Available {
+				a.log.Warn("container runtime does not work; not advertised", "runtime", name, "error", ri.Message)
+			}
+		}
+		infos = append(infos, ri)
+	}
+	a.mu.Lock()
+	a.runtimes = infos
+	a.mu.Unlock()
+}
+
 // session runs one subscription to master m until it fails. registered
 // reports whether the master accepted the agent.
 func (a *Agent) session(ctx context.Context, m string) (registered bool, err error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	a.probeRuntimes(sctx)
 	body, err := json.Marshal(a.subscribeCall())
 	if err != nil {
 		return false, fmt.Errorf("encode subscribe: %w", err)

@@ -1,10 +1,13 @@
 package agent
 
 import (
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/basalt-dcos/basalt/internal/containerizer"
 	"github.com/basalt-dcos/basalt/internal/version"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
 )
@@ -31,8 +34,11 @@ type StateResponse struct {
 	MasterHostname        string                         `json:"master_hostname,omitempty"`
 	LogDir                string                         `json:"log_dir,omitempty"`
 	Flags                 map[string]string              `json:"flags"`
-	Frameworks            []StateFramework               `json:"frameworks"`
-	CompletedFrameworks   []StateFramework               `json:"completed_frameworks"`
+	// Basalt extension: the enabled container runtimes and whether each
+	// works here (the last probe, taken when the agent subscribes).
+	Runtimes            []containerizer.RuntimeInfo `json:"basalt_runtimes"`
+	Frameworks          []StateFramework            `json:"frameworks"`
+	CompletedFrameworks []StateFramework            `json:"completed_frameworks"`
 }
 
 // StateFramework is a framework in the agent's /state.
@@ -186,6 +192,7 @@ func (a *Agent) state() StateResponse {
 		ReservedResourcesFull: map[string][]mesosv1.Resource{},
 		Attributes:            map[string]any{},
 		Flags:                 a.flags(),
+		Runtimes:              slices.Clone(a.runtimes),
 		Frameworks:            []StateFramework{},
 		CompletedFrameworks:   []StateFramework{},
 	}
@@ -245,6 +252,9 @@ func (a *Agent) flags() map[string]string {
 		"resources":                      a.resources.String(),
 		"attributes":                     a.cfg.Attributes,
 		"containerizers":                 joinComma(a.cfg.Containerizers),
+		"docker_socket":                  a.cfg.Docker.Socket,
+		"docker_allowed_parameters":      joinComma(a.cfg.Docker.AllowedParameters),
+		"docker_allow_privileged":        strconv.FormatBool(a.cfg.Docker.AllowPrivileged),
 		"default_role":                   a.cfg.defaultRole(),
 		"gc_delay":                       a.cfg.GCDelay.String(),
 		"executor_shutdown_grace_period": a.cfg.ExecutorShutdownGrace.String(),

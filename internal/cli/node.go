@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -70,9 +71,11 @@ func newNodeListCmd(env Env) *cobra.Command {
 }
 
 func printNodes(env Env, st *masterState) error {
-	t := newTable(env.Stdout, "HOSTNAME", "IP", "ID", "TYPE", "REGION", "ZONE")
+	// RUNTIMES (a Basalt column after DC/OS's) lists the container
+	// runtimes that work on each agent.
+	t := newTable(env.Stdout, "HOSTNAME", "IP", "ID", "TYPE", "REGION", "ZONE", "RUNTIMES")
 	if st.ID != "" {
-		t.row(st.Hostname, pidIP(st.PID), st.ID, "master (leader)", "", "")
+		t.row(st.Hostname, pidIP(st.PID), st.ID, "master (leader)", "", "", "")
 	}
 	agents := append([]mesosv1.StateAgent(nil), st.Slaves...)
 	sort.SliceStable(agents, func(i, j int) bool { return agents[i].Hostname < agents[j].Hostname })
@@ -81,7 +84,7 @@ func printNodes(env Env, st *masterState) error {
 		if a.Domain != nil && a.Domain.FaultDomain != nil {
 			region, zone = a.Domain.FaultDomain.Region.Name, a.Domain.FaultDomain.Zone.Name
 		}
-		t.row(a.Hostname, pidIP(a.PID), a.ID, agentType(a), region, zone)
+		t.row(a.Hostname, pidIP(a.PID), a.ID, agentType(a), region, zone, strings.Join(a.Runtimes, ","))
 	}
 	return t.flush()
 }

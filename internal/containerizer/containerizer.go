@@ -119,3 +119,22 @@ type Containerizer interface {
 	// sandbox belongs to the agent and is left alone.
 	Destroy(ctx context.Context, containerID string) error
 }
+
+// RuntimeInfo says whether a runtime works on this host, as agents
+// advertise it.
+type RuntimeInfo struct {
+	Name      string `json:"name"`
+	Available bool   `json:"available"`
+	// Message says why the runtime does not work (empty when it does).
+	Message string `json:"message,omitempty"`
+	// Details are facts about the runtime (versions, cgroup version,
+	// isolation), for operators.
+	Details map[string]string `json:"details,omitempty"`
+}
+
+// Prober is implemented by runtimes that depend on something outside the
+// agent (a daemon, a kernel feature) and can tell whether it works. A
+// runtime that does not implement it always works.
+type Prober interface {
+	Probe(ctx context.Context) RuntimeInfo
+}

@@ -34,6 +34,8 @@ type options struct {
 	restart     func(t *testing.T, old containerizer.Containerizer) containerizer.Containerizer
 	noProcesses bool
 	timeout     time.Duration
+	sandboxPath string
+	runtimeEnv  []string
 }
 
 // Restart enables the recovery tests. restart returns a new Containerizer
@@ -49,6 +51,17 @@ func NoProcesses() Option { return func(o *options) { o.noProcesses = true } }
 
 // Timeout bounds every wait of the suite (default 30 s).
 func Timeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// SandboxPath says where tasks see their sandbox (a container runtime
+// mounts it there, and sets MESOS_SANDBOX to it); default: the sandbox's
+// host path.
+func SandboxPath(p string) Option { return func(o *options) { o.sandboxPath = p } }
+
+// RuntimeEnv names environment variables the runtime itself adds to every
+// task (Docker adds HOSTNAME and HOME), besides the launch spec's.
+func RuntimeEnv(names ...string) Option {
+	return func(o *options) { o.runtimeEnv = append(o.runtimeEnv, names...) }
+}
 
 // Run runs the conformance suite. newC returns a fresh runtime for one
 // subtest; subtests run in parallel.
@@ -493,12 +506,22 @@ func testEnvAndSandbox(s *suite) {
 		s.t.Errorf("FOO = %q, want %q", got, "bar baz")
 	}
 	want, _ := filepath.EvalSymlinks(sp.Sandbox)
+	if s.o.sandboxPath != "" {
+		want = s.o.sandboxPath
+		if env := read("env"); !slices.Contains(strings.Split(env, "\n"), "MESOS_SANDBOX="+want) {
+			s.t.Errorf("MESOS_SANDBOX is not %s in the task's environment:\n%s", want, env)
+		}
+	}
 	if got := strings.TrimSpace(read("cwd")); got != want {
 		s.t.Errorf("cwd = %q, want the sandbox %q", got, want)
 	}
 	// Exactly spec.Env: nothing of the agent's environment leaks in (the
-	// shell itself may add PWD, SHLVL, _ and OLDPWD).
+	// shell itself may add PWD, SHLVL, _ and OLDPWD; the runtime what it
+	// declares with RuntimeEnv).
 	allowed := map[string]bool{"PWD": true, "SHLVL": true, "_": true, "OLDPWD": true}
+	for _, k := range s.o.runtimeEnv {
+		allowed[k] = true
+	}
 	for _, kv := range sp.Env {
 		k, _, _ := strings.Cut(kv, "=")
 		allowed[k] = true
