@@ -33,7 +33,7 @@ type Config struct {
 	Public      bool     `flag:"public" help:"public agent: resources reserved to slave_public, attribute public_ip:true, DC/OS public port range"`
 	// Containerizers lists the runtimes to enable; the first one that is not
 	// docker runs tasks without a DOCKER ContainerInfo.
-	Containerizers []string `flag:"containerizers" help:"container runtimes to enable (posix)"`
+	Containerizers []string `flag:"containerizers" help:"container runtimes to enable (mesos: namespaces and cgroups, falling back to posix where the agent cannot isolate; posix)"`
 	// PosixWarmShims is how many idle task shims the posix runtime keeps
 	// started, so a launch does not wait for a process to start (each costs
 	// about 3 MiB of private memory; it shares the binary with the agent);
@@ -50,6 +50,7 @@ type Config struct {
 	GCDelay                time.Duration `flag:"gc-delay" help:"how long a finished task's sandbox is kept"`
 
 	Domain       Domain
+	Isolation    IsolationConfig
 	FetcherCache FetcherCacheConfig
 	Discovery    DiscoveryConfig
 }
@@ -66,7 +67,7 @@ func DefaultConfig() Config {
 		Masters:                []string{"http://127.0.0.1:5050"},
 		Listen:                 ":5051",
 		WorkDir:                "/var/lib/basalt/agent",
-		Containerizers:         []string{"posix"},
+		Containerizers:         []string{"mesos"},
 		PosixWarmShims:         posix.DefaultWarmShims,
 		HeartbeatInterval:      5 * time.Second,
 		RegistrationBackoffMin: 200 * time.Millisecond,
@@ -76,6 +77,7 @@ func DefaultConfig() Config {
 		DefaultKillGrace:       3 * time.Second,
 		ExecutorShutdownGrace:  5 * time.Second,
 		GCDelay:                48 * time.Hour,
+		Isolation:              DefaultIsolationConfig(),
 		FetcherCache:           FetcherCacheConfig{Size: DefaultFetcherCacheSize},
 		Discovery:              DefaultDiscoveryConfig(),
 	}
@@ -104,6 +106,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.Containerizers) == 0 {
 		errs = append(errs, errors.New("at least one containerizer is required"))
+	}
+	if err := c.Isolation.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := mesosv1.ParseResources(c.Resources, c.defaultRole()); err != nil {
 		errs = append(errs, fmt.Errorf("resources: %w", err))

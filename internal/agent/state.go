@@ -33,6 +33,10 @@ type StateResponse struct {
 	Flags                 map[string]string              `json:"flags"`
 	Frameworks            []StateFramework               `json:"frameworks"`
 	CompletedFrameworks   []StateFramework               `json:"completed_frameworks"`
+	// Isolation says which runtime runs plain tasks and, when the mesos
+	// runtime was asked for but the host cannot isolate, why (a Basalt
+	// addition; Mesos has only the isolation flag).
+	Isolation *StateIsolation `json:"isolation,omitempty"`
 }
 
 // StateFramework is a framework in the agent's /state.
@@ -189,6 +193,10 @@ func (a *Agent) state() StateResponse {
 		Frameworks:            []StateFramework{},
 		CompletedFrameworks:   []StateFramework{},
 	}
+	if a.isolation.Runtime != "" {
+		iso := a.isolation
+		s.Isolation = &iso
+	}
 	for role, rs := range res.Reservations() {
 		if role == mesosv1.UnreservedRole {
 			continue
@@ -245,6 +253,7 @@ func (a *Agent) flags() map[string]string {
 		"resources":                      a.resources.String(),
 		"attributes":                     a.cfg.Attributes,
 		"containerizers":                 joinComma(a.cfg.Containerizers),
+		"isolation":                      a.isolation.isolationFlag(),
 		"default_role":                   a.cfg.defaultRole(),
 		"gc_delay":                       a.cfg.GCDelay.String(),
 		"executor_shutdown_grace_period": a.cfg.ExecutorShutdownGrace.String(),
