@@ -24,13 +24,26 @@ func requireIsolation(t testing.TB) {
 	}
 }
 
-// isolatedConfig is a test agent on the default runtimes (mesos) with a
-// cgroup root of its own.
+// isolatedConfig is a test agent on the default runtimes (mesos).
 func isolatedConfig(t testing.TB, m *fakeMaster) Config {
 	cfg := testConfig(t, m)
 	cfg.Containerizers = DefaultConfig().Containerizers
-	cfg.Isolation.CgroupsRoot = "basalt-agent-test-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	return cfg
+}
+
+// testCgroupsRoot is a cgroup root for one test agent, removed with what is
+// left under it once the test (and its agent, whose containers outlive it
+// by design) is done.
+func testCgroupsRoot(t testing.TB) string {
+	root := "basalt-agent-test-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	t.Cleanup(func() {
+		if _, err := mesos.Available(); err == nil {
+			if err := mesos.RemoveCgroupsRoot(root, 10*time.Second); err != nil {
+				t.Errorf("remove test cgroups: %v", err)
+			}
+		}
+	})
+	return root
 }
 
 // TestPlainTasksRunIsolated: by default a root agent with cgroups runs

@@ -535,3 +535,25 @@ func diskUsage(ctx context.Context, dir string) (uint64, error) {
 	})
 	return n, err
 }
+
+// RemoveCgroupsRoot kills every process in the containers' cgroups under
+// root and removes them and root itself: for tests, and for an operator
+// retiring an agent whose state directory is gone (Recover only cleans the
+// cgroups of containers it has state for, so that agents sharing a root do
+// not destroy each other's containers).
+func RemoveCgroupsRoot(root string, timeout time.Duration) error {
+	h, err := detectCgroups(root)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, id := range h.List() {
+		errs = append(errs, h.Remove(id, timeout))
+	}
+	for _, d := range h.dirs("") {
+		if err := syscall.Rmdir(d); err != nil && !errors.Is(err, syscall.ENOENT) {
+			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", d, err))
+		}
+	}
+	return errors.Join(errs...)
+}
