@@ -102,10 +102,23 @@ func BenchmarkLaunchToRunningMesos(b *testing.B) {
 // (one LAUNCH event each) and reports how many reach TASK_RUNNING per second.
 func BenchmarkConcurrentLaunchesMesos(b *testing.B) {
 	requireIsolation(b)
+	benchConcurrentLaunches(b, "mesos")
+}
+
+// BenchmarkConcurrentLaunchesPosix is the same on the posix runtime, for
+// comparison.
+func BenchmarkConcurrentLaunchesPosix(b *testing.B) { benchConcurrentLaunches(b, "posix") }
+
+func benchConcurrentLaunches(b *testing.B, runtime string) {
 	const n = 100
 	m := newFakeMaster(b)
-	cfg := isolatedConfig(b, m)
+	cfg := testConfig(b, m)
+	cfg.Containerizers = []string{runtime}
 	cfg.Resources = "cpus:200;mem:100000;disk:10000;ports:[31000-32000]"
+	// A burst of 100 launches keeps the agent busy for longer than the test
+	// heartbeat's 160 ms silence limit; launch events sent while it
+	// reconnects would be lost.
+	cfg.HeartbeatInterval = 2 * time.Second
 	startAgent(b, cfg, nil)
 	var total time.Duration
 	for round := 0; b.Loop(); round++ {
