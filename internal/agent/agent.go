@@ -145,7 +145,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 						continue
 					}
 				}
-				cz, info, err := newMesosRuntime(cfg, workDir, deps.Logger, log)
+				cz, info, err := newMesosRuntime(cfg, workDir, deps.Logger, log, mesos.Available)
 				if err != nil {
 					return nil, fmt.Errorf("agent: %w", err)
 				}

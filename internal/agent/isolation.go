@@ -73,9 +73,11 @@ func newPosixRuntime(cfg Config, workDir string, logger *slog.Logger) (*posix.Co
 
 // newMesosRuntime builds the mesos runtime when this host can isolate (root
 // and cgroups), and otherwise the posix runtime, with a warning that is
-// logged and shown in /state.
-func newMesosRuntime(cfg Config, workDir string, logger *slog.Logger, log *slog.Logger) (containerizer.Containerizer, StateIsolation, error) {
-	version, err := mesos.Available()
+// logged and shown in /state. available is mesos.Available (a parameter so
+// that the fallback can be tested on a host that can isolate).
+func newMesosRuntime(cfg Config, workDir string, logger *slog.Logger, log *slog.Logger,
+	available func() (string, error)) (containerizer.Containerizer, StateIsolation, error) {
+	version, err := available()
 	if err != nil {
 		warning := fmt.Sprintf("the mesos runtime cannot isolate on this host (%v); tasks run with posix, without namespaces, cgroups or limits", err)
 		log.Warn("mesos runtime unavailable; falling back to posix", "error", err)

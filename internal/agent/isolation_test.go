@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"errors"
+	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/basalt-dcos/basalt/internal/containerizer/mesos"
+	"github.com/basalt-dcos/basalt/internal/containerizer/posix"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
 )
 
@@ -69,6 +72,26 @@ func TestPlainTasksRunIsolated(t *testing.T) {
 	}
 	m.send(launchEvent(fw, shellTask("ok", "hostname > /dev/null; exit 0")))
 	m.waitState("ok", mesosv1.TaskFinished)
+}
+
+// TestMesosFallsBackToPosix: where the host cannot isolate, plain tasks
+// run with posix and the reason is kept for /state and the log.
+func TestMesosFallsBackToPosix(t *testing.T) {
+	cfg := DefaultConfig()
+	cz, info, err := newMesosRuntime(cfg, t.TempDir(), nil, slog.New(slog.DiscardHandler),
+		func() (string, error) { return "", errors.New("the mesos runtime needs root") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := cz.(interface{ Close() error }); ok {
+		t.Cleanup(func() { _ = c.Close() })
+	}
+	if cz.Name() != posix.Name || info.Runtime != posix.Name || !strings.Contains(info.Warning, "needs root") {
+		t.Errorf("fallback: runtime %s, info %+v; want posix with the reason", cz.Name(), info)
+	}
+	if got := info.isolationFlag(); got != "posix/cpu,posix/mem,posix/disk" {
+		t.Errorf("isolation flag %q", got)
+	}
 }
 
 // BenchmarkLaunchToRunningMesos is BenchmarkLaunchToRunningPosix on the
