@@ -28,6 +28,7 @@ import (
 	"github.com/basalt-dcos/basalt/internal/agent/files"
 	"github.com/basalt-dcos/basalt/internal/containerizer"
 	"github.com/basalt-dcos/basalt/internal/containerizer/docker"
+	"github.com/basalt-dcos/basalt/internal/containerizer/mesos"
 	"github.com/basalt-dcos/basalt/internal/containerizer/posix"
 	"github.com/basalt-dcos/basalt/internal/httpserve"
 	"github.com/basalt-dcos/basalt/internal/l4lb"
@@ -58,6 +59,7 @@ type Agent struct {
 	conts          map[string]containerizer.Containerizer
 	ownConts       bool // conts were built by New: Run closes them when it returns
 	defaultRuntime string
+	isolation      StateIsolation // which runtime isolates plain tasks, and why not (isolation.go)
 	ckpt           *checkpointer
 	files          *files.Handler
 
@@ -123,17 +125,16 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	}
 	cfg.WorkDir = workDir
 	conts := deps.Containerizers
+	var isolation StateIsolation
 	if conts == nil {
 		conts = map[string]containerizer.Containerizer{}
 		for _, name := range cfg.Containerizers {
 			switch name {
 			case posix.Name:
-				warm := cfg.PosixWarmShims
-				if warm <= 0 {
-					warm = -1 // posix.Config: negative turns warm shims off
+				if conts[posix.Name] != nil {
+					continue // built as the mesos runtime's fallback
 				}
-				p, err := posix.New(posix.Config{StateDir: filepath.Join(workDir, "containers", posix.Name), WarmShims: warm},
-					posix.Deps{Logger: deps.Logger})
+				p, err := newPosixRuntime(cfg, workDir, deps.Logger)
 				if err != nil {
 					return nil, fmt.Errorf("agent: %w", err)
 				}
@@ -151,8 +152,22 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 					return nil, fmt.Errorf("agent: %w", err)
 				}
 				conts[name] = d
+			case mesos.Name:
+				if conts[posix.Name] != nil {
+					// posix is listed first: the mesos runtime's fallback
+					// would be the same runtime.
+					if _, err := mesos.Available(); err != nil {
+						continue
+					}
+				}
+				cz, info, err := newMesosRuntime(cfg, workDir, deps.Logger, log, mesos.Available)
+				if err != nil {
+					return nil, fmt.Errorf("agent: %w", err)
+				}
+				conts[cz.Name()] = cz
+				isolation = info
 			default:
-				return nil, fmt.Errorf("agent: containerizer %q is not available in this build (available: posix, docker)", name)
+				return nil, fmt.Errorf("agent: containerizer %q is not available in this build (available: mesos, posix, docker)", name)
 			}
 		}
 	}
@@ -173,6 +188,9 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	if def == "" {
 		return nil, errors.New("agent: no containerizer for MESOS tasks (configure posix)")
 	}
+	if isolation.Runtime == "" {
+		isolation.Runtime = def
+	}
 	client := deps.HTTPClient
 	if client == nil {
 		// Status updates and calls to the master go out concurrently; keep
@@ -189,6 +207,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		conts:          conts,
 		ownConts:       deps.Containerizers == nil,
 		defaultRuntime: def,
+		isolation:      isolation,
 		ckpt:           newCheckpointer(workDir),
 		files:          files.New(log),
 		ready:          make(chan struct{}),

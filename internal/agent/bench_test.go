@@ -37,6 +37,7 @@ func (m *fakeMaster) waitFor(b *testing.B, taskID, state string) {
 func BenchmarkLaunchToRunningPosix(b *testing.B) {
 	m := newFakeMaster(b)
 	cfg := testConfig(b, m)
+	cfg.Containerizers = []string{"posix"}
 	a := startAgent(b, cfg, nil)
 	_ = a
 	fw := testFramework("bench")
@@ -65,7 +66,9 @@ func BenchmarkLaunchToRunningPosix(b *testing.B) {
 // with one registered, idle agent (posix runtime) and the fake master.
 func BenchmarkIdleAgentRSS(b *testing.B) {
 	m := newFakeMaster(b)
-	startAgent(b, testConfig(b, m), nil)
+	cfg := testConfig(b, m)
+	cfg.Containerizers = []string{"posix"}
+	startAgent(b, cfg, nil)
 	for b.Loop() {
 		runtime.GC()
 	}

@@ -37,7 +37,7 @@ type Config struct {
 	Public      bool     `flag:"public" help:"public agent: resources reserved to slave_public, attribute public_ip:true, DC/OS public port range"`
 	// Containerizers lists the runtimes to enable; the first one that is not
 	// docker runs tasks without a DOCKER ContainerInfo.
-	Containerizers []string `flag:"containerizers" help:"container runtimes to enable (posix, docker); docker runs tasks whose container type is DOCKER"`
+	Containerizers []string `flag:"containerizers" help:"container runtimes to enable (mesos: namespaces and cgroups, falling back to posix where the agent cannot isolate; posix; docker: runs tasks whose container type is DOCKER)"`
 	// PosixWarmShims is how many idle task shims the posix runtime keeps
 	// started, so a launch does not wait for a process to start (each costs
 	// about 3 MiB of private memory; it shares the binary with the agent);
@@ -56,6 +56,7 @@ type Config struct {
 	GCDelay                time.Duration `flag:"gc-delay" help:"how long a finished task's sandbox is kept"`
 
 	Domain       Domain
+	Isolation    IsolationConfig
 	FetcherCache FetcherCacheConfig
 	Discovery    DiscoveryConfig
 }
@@ -87,7 +88,7 @@ func DefaultConfig() Config {
 		Masters:                []string{"http://127.0.0.1:5050"},
 		Listen:                 ":5051",
 		WorkDir:                "/var/lib/basalt/agent",
-		Containerizers:         []string{"posix"},
+		Containerizers:         []string{"mesos"},
 		PosixWarmShims:         posix.DefaultWarmShims,
 		Docker:                 DockerConfig{Socket: "/var/run/docker.sock"},
 		HeartbeatInterval:      5 * time.Second,
@@ -98,6 +99,7 @@ func DefaultConfig() Config {
 		DefaultKillGrace:       3 * time.Second,
 		ExecutorShutdownGrace:  5 * time.Second,
 		GCDelay:                48 * time.Hour,
+		Isolation:              DefaultIsolationConfig(),
 		FetcherCache:           FetcherCacheConfig{Size: DefaultFetcherCacheSize},
 		Discovery:              DefaultDiscoveryConfig(),
 	}
@@ -136,6 +138,9 @@ func (c Config) Validate() error {
 		if err := (docker.Config{Host: c.Docker.host(), Owner: "-", AllowedParameters: c.Docker.AllowedParameters}).Validate(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := c.Isolation.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := mesosv1.ParseResources(c.Resources, c.defaultRole()); err != nil {
 		errs = append(errs, fmt.Errorf("resources: %w", err))

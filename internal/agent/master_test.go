@@ -301,6 +301,7 @@ func testConfig(t testing.TB, m *fakeMaster) Config {
 	cfg.StatusUpdateRetryMax = 2 * time.Second
 	cfg.DefaultKillGrace = 2 * time.Second
 	cfg.ExecutorShutdownGrace = 500 * time.Millisecond
+	cfg.Isolation.CgroupsRoot = testCgroupsRoot(t)
 	return cfg
 }
 

@@ -136,6 +136,11 @@ type statistics struct {
 	MemLimitBytes      uint64  `json:"mem_limit_bytes"`
 	DiskUsedBytes      uint64  `json:"disk_used_bytes,omitempty"`
 	DiskLimitBytes     uint64  `json:"disk_limit_bytes,omitempty"`
+	// From cgroups (the mesos runtime).
+	CPUsNrPeriods         uint64  `json:"cpus_nr_periods,omitempty"`
+	CPUsNrThrottled       uint64  `json:"cpus_nr_throttled,omitempty"`
+	CPUsThrottledTimeSecs float64 `json:"cpus_throttled_time_secs,omitempty"`
+	MemTotalBytes         uint64  `json:"mem_total_bytes,omitempty"`
 }
 
 // handleStatistics reports the usage of every running container.
@@ -169,14 +174,18 @@ func (a *Agent) handleStatistics(w http.ResponseWriter, r *http.Request) {
 			FrameworkID:  it.rec.FrameworkID,
 			Source:       it.rec.Task.TaskID.Value,
 			Statistics: statistics{
-				Timestamp:          float64(u.Timestamp.UnixNano()) / 1e9,
-				CPUsUserTimeSecs:   u.CPUsUserSeconds,
-				CPUsSystemTimeSecs: u.CPUsSystemSeconds,
-				CPUsLimit:          u.CPUsLimit,
-				MemRSSBytes:        u.MemRSSBytes,
-				MemLimitBytes:      u.MemLimitBytes,
-				DiskUsedBytes:      u.DiskUsedBytes,
-				DiskLimitBytes:     u.DiskLimitBytes,
+				Timestamp:             float64(u.Timestamp.UnixNano()) / 1e9,
+				CPUsUserTimeSecs:      u.CPUsUserSeconds,
+				CPUsSystemTimeSecs:    u.CPUsSystemSeconds,
+				CPUsLimit:             u.CPUsLimit,
+				MemRSSBytes:           u.MemRSSBytes,
+				MemLimitBytes:         u.MemLimitBytes,
+				DiskUsedBytes:         u.DiskUsedBytes,
+				DiskLimitBytes:        u.DiskLimitBytes,
+				CPUsNrPeriods:         u.CPUsNrPeriods,
+				CPUsNrThrottled:       u.CPUsNrThrottled,
+				CPUsThrottledTimeSecs: u.CPUsThrottledSeconds,
+				MemTotalBytes:         u.MemTotalBytes,
 			},
 		})
 	}

@@ -39,6 +39,10 @@ type StateResponse struct {
 	Runtimes            []containerizer.RuntimeInfo `json:"basalt_runtimes"`
 	Frameworks          []StateFramework            `json:"frameworks"`
 	CompletedFrameworks []StateFramework            `json:"completed_frameworks"`
+	// Isolation says which runtime runs plain tasks and, when the mesos
+	// runtime was asked for but the host cannot isolate, why (a Basalt
+	// addition; Mesos has only the isolation flag).
+	Isolation *StateIsolation `json:"isolation,omitempty"`
 }
 
 // StateFramework is a framework in the agent's /state.
@@ -196,6 +200,10 @@ func (a *Agent) state() StateResponse {
 		Frameworks:            []StateFramework{},
 		CompletedFrameworks:   []StateFramework{},
 	}
+	if a.isolation.Runtime != "" {
+		iso := a.isolation
+		s.Isolation = &iso
+	}
 	for role, rs := range res.Reservations() {
 		if role == mesosv1.UnreservedRole {
 			continue
@@ -255,6 +263,7 @@ func (a *Agent) flags() map[string]string {
 		"docker_socket":                  a.cfg.Docker.Socket,
 		"docker_allowed_parameters":      joinComma(a.cfg.Docker.AllowedParameters),
 		"docker_allow_privileged":        strconv.FormatBool(a.cfg.Docker.AllowPrivileged),
+		"isolation":                      a.isolation.isolationFlag(),
 		"default_role":                   a.cfg.defaultRole(),
 		"gc_delay":                       a.cfg.GCDelay.String(),
 		"executor_shutdown_grace_period": a.cfg.ExecutorShutdownGrace.String(),

@@ -92,6 +92,13 @@ type Usage struct {
 	MemLimitBytes     uint64
 	DiskUsedBytes     uint64
 	DiskLimitBytes    uint64
+	// From cgroups (zero where the runtime has none): CFS periods, the
+	// periods in which the container was throttled and for how long, and
+	// all memory charged to it (page cache included).
+	CPUsNrPeriods        uint64
+	CPUsNrThrottled      uint64
+	CPUsThrottledSeconds float64
+	MemTotalBytes        uint64
 }
 
 // Containerizer runs containers. All methods are safe for concurrent use.

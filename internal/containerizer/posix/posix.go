@@ -58,6 +58,9 @@ type Config struct {
 	// (see warm.go); the pool is filled by Recover and after each Launch.
 	// 0 means the default, DefaultWarmShims; negative disables warm shims.
 	WarmShims int
+	// Namespaces starts every shim in new pid, mount, UTS and IPC
+	// namespaces (see isolate.go). It needs root. The mesos runtime sets it.
+	Namespaces bool
 }
 
 // DefaultWarmShims is the default Config.WarmShims. One idle shim is not
@@ -172,6 +175,12 @@ func validID(id string) error {
 // Launch starts the task's shim and returns once the task runs or failed to
 // start. A failed start leaves a container whose Wait reports the failure.
 func (c *Containerizer) Launch(ctx context.Context, spec containerizer.LaunchSpec) error {
+	return c.LaunchIsolated(ctx, spec, Isolation{})
+}
+
+// LaunchIsolated is Launch with the isolation the shim applies before it
+// starts the task (see isolate.go).
+func (c *Containerizer) LaunchIsolated(ctx context.Context, spec containerizer.LaunchSpec, iso Isolation) error {
 	id := spec.ContainerID
 	if err := validID(id); err != nil {
 		return fmt.Errorf("launch container: %w", err)
@@ -181,6 +190,9 @@ func (c *Containerizer) Launch(ctx context.Context, spec containerizer.LaunchSpe
 	if err != nil {
 		return fmt.Errorf("launch container %s: %w", id, err)
 	}
+	ss.Namespaces = c.cfg.Namespaces
+	ss.Hostname = iso.Hostname
+	ss.CgroupProcs = iso.CgroupProcs
 	c.mu.Lock()
 	_, exists := c.containers[id]
 	c.mu.Unlock()
@@ -281,7 +293,7 @@ func (c *Containerizer) startShim(dir string) (*exec.Cmd, *os.File, error) {
 		Stdout:      logf,
 		Stderr:      logf,
 		ExtraFiles:  []*os.File{w}, // readyFD
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+		SysProcAttr: c.shimAttr(),
 	}
 	if err := cmd.Start(); err != nil {
 		r.Close()
@@ -697,6 +709,31 @@ func (c *Containerizer) destroyOrphan(id, dir string) {
 		return
 	}
 	c.log.Info("orphan container destroyed", "container_id", id)
+}
+
+// ContainerDir is the state directory of a container (whether or not it
+// exists). A runtime built on this one may keep its own files there; Destroy
+// removes them with the rest.
+func (c *Containerizer) ContainerDir(containerID string) string {
+	return filepath.Join(c.cfg.StateDir, containerID)
+}
+
+// Stop kills the container's processes at once without recording a kill
+// request: the container's end is reported as the task's own, not as Killed.
+// A runtime enforcing a limit uses it and then gives the reason.
+func (c *Containerizer) Stop(containerID string) error {
+	ct, err := c.get(containerID)
+	if err != nil {
+		return err
+	}
+	pids := ct.taskPids()
+	switch {
+	case pids.TaskPID != 0 && alive(pids.TaskPID, pids.TaskStart):
+		killSession(pids.TaskPID, syscall.SIGKILL)
+	case pids.TaskPID == 0 && alive(pids.ShimPID, pids.ShimStart):
+		_ = syscall.Kill(pids.ShimPID, syscall.SIGKILL)
+	}
+	return nil
 }
 
 // Destroy kills the container if it still runs, waits for its end and

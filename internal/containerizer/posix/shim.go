@@ -81,7 +81,7 @@ func runShim(dir string, ready *os.File, p shimPrep) error {
 		ready = nil
 	}
 	sigs := p.sigs
-	pids := pidsRecord{ShimPID: os.Getpid(), ShimStart: p.start}
+	pids := pidsRecord{ShimPID: selfPID(), ShimStart: p.start}
 	fail := func(err error) error {
 		report(readyMsg{Error: err.Error()})
 		_ = writeJSONAtomic(dir, terminationFile, terminationRecord{
@@ -103,12 +103,23 @@ func runShim(dir string, ready *os.File, p shimPrep) error {
 	if err != nil {
 		return fail(err)
 	}
+	if err := isolate(spec); err != nil {
+		closeFiles(cmd)
+		return fail(err)
+	}
 	if err := cmd.Start(); err != nil {
 		closeFiles(cmd)
 		return fail(fmt.Errorf("start %s: %w", cmd.Path, err))
 	}
 	closeFiles(cmd)
-	pids.TaskPID = cmd.Process.Pid
+	// local is the task's pid as the shim sees it; pids.TaskPID as the
+	// agent does. They differ when the shim is pid 1 of its own namespace.
+	local := cmd.Process.Pid
+	pids.TaskPID = local
+	if spec.Namespaces {
+		pids.TaskPID = hostChildPID(local)
+		isolateShimAfterStart(spec)
+	}
 	if st, err := readStat(pids.TaskPID); err == nil {
 		pids.TaskStart = st.StartTime
 	}
@@ -119,29 +130,31 @@ func runShim(dir string, ready *os.File, p shimPrep) error {
 	}
 	report(readyMsg{TaskPID: pids.TaskPID})
 
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	var werr error
+	waited := make(chan waitResult, 1)
+	go func() { waited <- waitTask(cmd, spec.Namespaces) }()
+	var wr waitResult
 loop:
 	for {
 		select {
-		case werr = <-waited:
+		case wr = <-waited:
 			break loop
 		case <-sigs:
-			_ = syscall.Kill(-pids.TaskPID, syscall.SIGTERM)
+			_ = syscall.Kill(-local, syscall.SIGTERM)
 		}
 	}
 	// The container ends with its main process: nothing of its session may
 	// outlive it (as Mesos destroys the container when the executor exits).
-	killSession(pids.TaskPID, syscall.SIGKILL)
+	if spec.Namespaces {
+		// As pid 1 of the namespace, kill(-1) reaches every other process
+		// in it, whatever its session.
+		_ = syscall.Kill(-1, syscall.SIGKILL)
+	} else {
+		killSession(pids.TaskPID, syscall.SIGKILL)
+	}
 
 	rec := terminationRecord{FinishedAt: time.Now()}
-	var ee *exec.ExitError
-	switch {
+	switch werr, ws := wr.err, wr.status; {
 	case werr == nil:
-		rec.Message = "Command exited with status 0"
-	case errors.As(werr, &ee):
-		ws, _ := ee.Sys().(syscall.WaitStatus)
 		if ws.Signaled() {
 			rec.ExitCode = -1
 			rec.Signal = int(ws.Signal())
@@ -172,7 +185,7 @@ func prepareShim() shimPrep {
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE, syscall.SIGQUIT)
 	p := shimPrep{sigs: make(chan os.Signal, 1)}
 	signal.Notify(p.sigs, syscall.SIGTERM)
-	if st, err := readStat(os.Getpid()); err == nil {
+	if st, err := readStat(selfPID()); err == nil {
 		p.start = st.StartTime
 	}
 	return p

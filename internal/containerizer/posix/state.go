@@ -43,6 +43,10 @@ type shimSpec struct {
 	CPUs        float64  `json:"cpus,omitempty"`
 	MemMB       float64  `json:"mem_mb,omitempty"`
 	DiskMB      float64  `json:"disk_mb,omitempty"`
+	// Isolation (isolate.go).
+	Namespaces  bool     `json:"namespaces,omitempty"` // the shim is pid 1 of its own namespaces
+	Hostname    string   `json:"hostname,omitempty"`
+	CgroupProcs []string `json:"cgroup_procs,omitempty"`
 }
 
 // pidsRecord identifies the shim and the task. Start times (clock ticks since

@@ -124,7 +124,7 @@ func (c *Containerizer) startWarm() (*warmShim, error) {
 		Env:         []string{ShimWarmEnv + "=" + c.cfg.StateDir, "GOMAXPROCS=1"},
 		Dir:         c.cfg.StateDir,
 		ExtraFiles:  []*os.File{readyW, specR}, // readyFD, specFD
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+		SysProcAttr: c.shimAttr(),
 	}
 	if err := cmd.Start(); err != nil {
 		readyR.Close()
