@@ -1,7 +1,8 @@
 // Command scale runs Basalt's cluster-scale scenarios: real `basalt master`
-// processes (internal/proccluster; or, with -inprocess, an in-process master
-// so that -cpuprofile sees it) and thousands of simulated agents
+// processes (internal/proccluster) and thousands of simulated agents
 // (internal/simagent) in this process, driven through the public APIs.
+// With -master-profile, the leading master's CPU profile during the launch
+// is saved (the masters then serve /debug/pprof on loopback).
 // It prints a markdown table and, with -json, writes the samples:
 //
 //	go run ./bench/scale -scenario all -agents 10000 -apps 1000 -instances 100 -json bench/scale-results.json
@@ -52,7 +53,8 @@ type options struct {
 	jsonOut    string
 	cpuProfile string
 	dir        string
-	inprocess  bool
+	masterProf string
+	profileFor time.Duration
 	masterArgs string
 	workers    int
 }
@@ -70,9 +72,10 @@ func main() {
 	fs.DurationVar(&o.idle, "idle", 20*time.Second, "footprint: window over which idle CPU is measured")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "throughput: give up (and report the partial figure) after this")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the simulator; with -inprocess also the master) to this file")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the simulator) to this file")
+	fs.StringVar(&o.masterProf, "master-profile", "", "write the leading master's CPU profile, taken during the launch, to this file")
+	fs.DurationVar(&o.profileFor, "master-profile-for", 30*time.Second, "length of -master-profile")
 	fs.StringVar(&o.dir, "dir", "", "directory for the masters' data and logs and the ceiling's store (default: a new dir under $TMPDIR)")
-	fs.BoolVar(&o.inprocess, "inprocess", false, "run the master in this process (for -cpuprofile) instead of as a `basalt master` process")
 	fs.StringVar(&o.masterArgs, "master-args", "", "extra flags for every `basalt master` (space-separated)")
 	fs.IntVar(&o.workers, "sim-workers", 32, "simulator: goroutines sending agent calls")
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -97,14 +100,6 @@ func run(o options, args []string) error {
 		}
 		defer os.RemoveAll(d)
 		o.dir = d
-	}
-	if o.inprocess {
-		if err := benchkit.Init(); err != nil {
-			return err
-		}
-		if err := os.Setenv("TMPDIR", o.dir); err != nil {
-			return err
-		}
 	}
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/basalt-dcos/basalt/bench/internal/benchkit"
-	"github.com/basalt-dcos/basalt/internal/clustertest"
 	"github.com/basalt-dcos/basalt/internal/proccluster"
 	"github.com/basalt-dcos/basalt/internal/simagent"
 	"github.com/basalt-dcos/basalt/internal/store"
@@ -31,6 +30,14 @@ type target struct {
 	leader   func() string // the leading master's base URL
 	pid      int           // the leading master's process (this one with -inprocess)
 	storeDir string        // its store's data directory ("" if unknown)
+	debugURL string        // its /debug/pprof base URL ("" if off)
+}
+
+func debugURL(ip string, port int) string {
+	if port == 0 {
+		return ""
+	}
+	return fmt.Sprintf("http://%s:%d", ip, port)
 }
 
 func transport() *http.Transport {
@@ -39,23 +46,26 @@ func transport() *http.Transport {
 
 // withTarget starts a cluster with no agents and runs f against it.
 func withTarget(ctx context.Context, o options, trial int, f func(target) error) error {
-	if o.inprocess {
-		return benchkit.WithCluster(clustertest.Options{Masters: o.masters, NoDNS: false}, false, func(c *clustertest.Cluster) error {
-			m := c.Leader()
-			t := target{masters: c.MasterURLs(), leader: func() string { return c.Leader().URL() }, pid: os.Getpid()}
-			deadline := time.Now().Add(time.Minute)
-			for t.marathon = m.MarathonURL(); t.marathon == "" && time.Now().Before(deadline); t.marathon = m.MarathonURL() {
-				time.Sleep(50 * time.Millisecond)
-			}
-			return f(t)
-		})
-	}
 	bin, err := basaltBinary(ctx, o.dir)
 	if err != nil {
 		return err
 	}
 	dir := filepath.Join(o.dir, fmt.Sprintf("trial%d", trial))
-	c, err := proccluster.Start(proccluster.Options{Bin: bin, Dir: dir, Masters: o.masters, MasterArgs: strings.Fields(o.masterArgs)})
+	args := strings.Fields(o.masterArgs)
+	debugPorts := map[string]int{}
+	if o.masterProf != "" {
+		// The flags are the same for every master: profile one master only.
+		if o.masters != 1 {
+			return errors.New("-master-profile needs -masters 1")
+		}
+		port, err := proccluster.FreePort(proccluster.MasterIP(0))
+		if err != nil {
+			return err
+		}
+		args = append(args, "--debug-listen", fmt.Sprintf("%s:%d", proccluster.MasterIP(0), port))
+		debugPorts["port"] = port
+	}
+	c, err := proccluster.Start(proccluster.Options{Bin: bin, Dir: dir, Masters: o.masters, MasterArgs: args})
 	if err != nil {
 		return err
 	}
@@ -70,6 +80,7 @@ func withTarget(ctx context.Context, o options, trial int, f func(target) error)
 		return err
 	}
 	t := target{masters: c.MasterURLs(), marathon: l.MarathonURL, pid: l.PID(),
+		debugURL: debugURL(l.IP, debugPorts["port"]),
 		storeDir: filepath.Join(dir, l.Name, "store"),
 		leader: func() string {
 			if l, err := c.Leader(ctx); err == nil {
@@ -231,7 +242,12 @@ func clusterTrial(ctx context.Context, o options, t target, col *collector) erro
 	}
 	defer stopReaders()
 
-	// The launch.
+	// The launch (profiled from its start, if asked).
+	var profiling sync.WaitGroup
+	defer profiling.Wait() // before the cluster is stopped
+	if t.debugURL != "" {
+		profiling.Go(func() { saveProfile(ctx, t.debugURL, o.masterProf, o.profileFor) })
+	}
 	launchStart := time.Now()
 	if err := postApps(ctx, mar, o); err != nil {
 		return err
@@ -297,19 +313,14 @@ func clusterTrial(ctx context.Context, o options, t target, col *collector) erro
 		m1, s1 := procCPU(t.pid), selfCPU()
 		wall := time.Since(w0).Seconds()
 		who := "master process"
-		if o.inprocess {
-			who = "master+simulator process (in-process)"
-		}
 		col.add("footprint", fmt.Sprintf("%s RSS (%s)", who, scale), "B", float64(procRSS(t.pid)), "≤ 2 GiB", func(r benchkit.Result) bool { return r.Max <= 2<<30 })
 		if t.storeDir != "" {
 			col.add("footprint", fmt.Sprintf("store size on disk (%s)", scale), "B", float64(dirSize(t.storeDir)), "", nil)
 		}
 		col.add("footprint", fmt.Sprintf("idle %s CPU, %% of one core over %s (%s)", who, o.idle, scale), "%", 100*(m1-m0)/wall, "", nil)
-		if !o.inprocess {
-			col.add("footprint", fmt.Sprintf("simulator RSS (%d agents, %d tasks)", o.agents, want), "B", float64(procRSS(os.Getpid())), "", nil)
-			col.add("footprint", fmt.Sprintf("simulator idle CPU, %% of one core over %s", o.idle), "%", 100*(s1-s0)/wall, "", nil)
-			col.add("footprint", "simulator CPU, whole trial (registration, launch, idle)", "s", s1-cpu0, "", nil)
-		}
+		col.add("footprint", fmt.Sprintf("simulator RSS (%d agents, %d tasks)", o.agents, want), "B", float64(procRSS(os.Getpid())), "", nil)
+		col.add("footprint", fmt.Sprintf("simulator idle CPU, %% of one core over %s", o.idle), "%", 100*(s1-s0)/wall, "", nil)
+		col.add("footprint", "simulator CPU, whole trial (registration, launch, idle)", "s", s1-cpu0, "", nil)
 	}
 	st := sim.Stats()
 	fmt.Fprintf(os.Stderr, "  simulator: %+v\n", st)
@@ -533,4 +544,19 @@ func benchCeiling(ctx context.Context, o options) ([]benchkit.Result, error) {
 	rs = append(rs, benchkit.Summarize("ceiling", "64 concurrent callers, 1 key per Apply (group commit): keys/s", "keys/s",
 		[]float64{float64(keys) / el}, "", nil))
 	return rs, nil
+}
+
+// saveProfile fetches a CPU profile of d from a master's /debug/pprof.
+func saveProfile(ctx context.Context, base, path string, d time.Duration) {
+	c := benchkit.NewClient(base, transport())
+	c.HC.Timeout = d + time.Minute
+	b, err := c.Expect(ctx, http.MethodGet, fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds())), nil, http.StatusOK)
+	if err == nil {
+		err = os.WriteFile(path, b, 0o644)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "  master profile:", err)
+		return
+	}
+	fmt.Fprintln(os.Stderr, "  master profile written to", path)
 }
