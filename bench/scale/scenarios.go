@@ -45,11 +45,7 @@ func transport() *http.Transport {
 }
 
 // withTarget starts a cluster with no agents and runs f against it.
-func withTarget(ctx context.Context, o options, trial int, f func(target) error) error {
-	bin, err := basaltBinary(ctx, o.dir)
-	if err != nil {
-		return err
-	}
+func withTarget(ctx context.Context, o options, bin string, trial int, f func(target) error) error {
 	dir := filepath.Join(o.dir, fmt.Sprintf("trial%d", trial))
 	args := strings.Fields(o.masterArgs)
 	debugPorts := map[string]int{}
@@ -95,23 +91,13 @@ func withTarget(ctx context.Context, o options, trial int, f func(target) error)
 	return err
 }
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// basaltBinary builds ./cmd/basalt once.
+// basaltBinary builds ./cmd/basalt into dir.
 func basaltBinary(ctx context.Context, dir string) (string, error) {
-	binOnce.Do(func() {
-		root, err := moduleRoot()
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath, binErr = proccluster.Build(ctx, root, "./cmd/basalt", dir)
-	})
-	return binPath, binErr
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	return proccluster.Build(ctx, root, "./cmd/basalt", dir)
 }
 
 func moduleRoot() (string, error) {
@@ -170,10 +156,14 @@ func (c *collector) results() []benchkit.Result {
 // benchCluster runs throughput (with api and footprint) -trials times.
 func benchCluster(ctx context.Context, o options) ([]benchkit.Result, error) {
 	col := newCollector()
+	bin, err := basaltBinary(ctx, o.dir)
+	if err != nil {
+		return nil, err
+	}
 	var errs []error
 	for trial := range o.trials {
 		fmt.Fprintf(os.Stderr, "trial %d: %d agents, %d apps × %d instances\n", trial+1, o.agents, o.apps, o.instances)
-		err := withTarget(ctx, o, trial, func(t target) error { return clusterTrial(ctx, o, t, col) })
+		err := withTarget(ctx, o, bin, trial, func(t target) error { return clusterTrial(ctx, o, t, col) })
 		if err != nil {
 			errs = append(errs, fmt.Errorf("trial %d: %w", trial+1, err))
 			break

@@ -105,6 +105,7 @@ Start a single-node cluster with "basalt up", then look at it with
 		newServiceCmd(env),
 		newTaskCmd(env),
 		newMarathonCmd(env),
+		newBenchCmd(env),
 	)
 	return root
 }

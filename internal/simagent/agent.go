@@ -157,6 +157,10 @@ func (a *simAgent) session(ctx context.Context, m string) (registered bool, err 
 	defer cancel()
 	a.mu.Lock()
 	a.cancelSession = cancel
+	// The watchdog judges a stream from its first byte on, never by the
+	// last one of an earlier stream (that would cancel this attempt while
+	// it waits its turn to connect).
+	a.lastRecv = time.Time{}
 	a.mu.Unlock()
 
 	// Only ConnectConcurrency agents wait for SUBSCRIBED at once.

@@ -42,43 +42,43 @@ import (
 type Config struct {
 	// Masters are the masters' base URLs (http://host:port); any of them
 	// redirects to the leader.
-	Masters []string
+	Masters []string `flag:"master" help:"masters' base URLs (http://host:port), comma-separated; any of them redirects to the leader"`
 	// Count is the number of simulated agents.
-	Count int
+	Count int `flag:"count" help:"number of simulated agents"`
 	// Resources and Attributes of every agent, in the agent flags' text
 	// form ("cpus:4;mem:4096;ports:[31000-32000]", "rack:r1;zone:a").
-	Resources  string
-	Attributes string
+	Resources  string `flag:"resources" help:"resources of every simulated agent, as the agent's --resources"`
+	Attributes string `flag:"attributes" help:"attributes of every simulated agent, as the agent's --attributes"`
 	// HostnamePrefix names agent i "<prefix>-<i>" (zero-padded).
-	HostnamePrefix string
+	HostnamePrefix string `flag:"hostname-prefix" help:"agent i is named PREFIX-i"`
 	// IP is the address reported in RUNNING updates' container status
 	// (host networking, as a real agent reports its own address).
-	IP string
+	IP string `flag:"ip" help:"address reported as the tasks' IP in RUNNING updates"`
 	// HeartbeatInterval is how often each agent sends HEARTBEAT; 0 takes
 	// the interval the master names in SUBSCRIBED.
-	HeartbeatInterval time.Duration
+	HeartbeatInterval time.Duration `flag:"heartbeat-interval" help:"how often each agent sends HEARTBEAT (0: the interval the master names)"`
 	// StatusUpdateRetryMin and Max bound the doubling resend interval of an
 	// unacknowledged status update (as the agent's flags of the same name).
-	StatusUpdateRetryMin time.Duration
-	StatusUpdateRetryMax time.Duration
+	StatusUpdateRetryMin time.Duration `flag:"status-update-retry-min" help:"first retry interval of an unacknowledged status update"`
+	StatusUpdateRetryMax time.Duration `flag:"status-update-retry-max" help:"longest retry interval of an unacknowledged status update"`
 	// RegistrationBackoffMin and Max bound the jittered, doubling wait
 	// before reconnecting after a lost stream.
-	RegistrationBackoffMin time.Duration
-	RegistrationBackoffMax time.Duration
+	RegistrationBackoffMin time.Duration `flag:"registration-backoff-min" help:"first wait before reconnecting after a lost stream"`
+	RegistrationBackoffMax time.Duration `flag:"registration-backoff-max" help:"longest wait before reconnecting"`
 	// ConnectConcurrency bounds the SUBSCRIBE requests in flight at once,
 	// so that 10,000 agents starting together do not all dial at once.
-	ConnectConcurrency int
+	ConnectConcurrency int `flag:"connect-concurrency" help:"most SUBSCRIBE requests in flight at once"`
 	// Workers is the number of goroutines that send calls (updates and
 	// heartbeats) to the master; also the most connections they hold.
-	Workers int
+	Workers int `flag:"workers" help:"goroutines (and most connections) sending the agents' calls"`
 	// Tick is the period of the pump that makes heartbeats and update
 	// retries due and watches the streams.
-	Tick time.Duration
+	Tick time.Duration `flag:"tick" help:"period of the pump that makes heartbeats and update retries due"`
 	// Behavior scripts tasks that carry no fake.* labels.
 	Behavior Behavior
 	// StateFile, if set, is read at start (agents re-register with the ids
 	// and tasks saved there) and written when Run returns.
-	StateFile string
+	StateFile string `flag:"state-file" help:"file holding the agents' ids and tasks: read at start (the same agents re-register), written at exit"`
 	// Seed seeds the random choices (failures, jitter); 0 picks one.
 	Seed uint64
 }
@@ -87,11 +87,11 @@ type Config struct {
 type Behavior struct {
 	// ExitAfter: a task exits with status 0 (TASK_FINISHED) this long after
 	// it is RUNNING; 0 runs it until killed.
-	ExitAfter time.Duration
+	ExitAfter time.Duration `flag:"exit-after" help:"tasks without fake.* labels exit with status 0 this long after RUNNING (0: run until killed)"`
 	// FailProbability is the chance in [0,1] that a task fails instead
 	// (exit status 1, TASK_FAILED) FailAfter after it is RUNNING.
-	FailProbability float64
-	FailAfter       time.Duration
+	FailProbability float64       `flag:"fail-probability" help:"chance in [0,1] that a task fails (exit 1) instead"`
+	FailAfter       time.Duration `flag:"fail-after" help:"how long after RUNNING a failing task fails"`
 }
 
 // DefaultConfig is a config for count agents of masters.

@@ -173,6 +173,23 @@ func TestMarathonOnSimulatedAgents(t *testing.T) {
 		return nil
 	})
 
+	// A lost stream: the agent comes back with its id, its tasks untouched.
+	before := s.Stats().Subscribes
+	s.Disconnect(0, 50*time.Millisecond)
+	clustertest.Eventually(t, 30*time.Second, func() error {
+		if st := s.Stats(); st.Subscribes == before || st.Connected != 3 {
+			return fmt.Errorf("%d subscribes (%d before the disconnect), %d connected", st.Subscribes, before, st.Connected)
+		}
+		return nil
+	})
+	c.WaitAgentsActive(3)
+	if got := activeAgentIDs(t, c); !cmp.Equal(got, firstIDs) {
+		t.Fatalf("agents after a reconnect %v, want %v", got, firstIDs)
+	}
+	if got := runningTasks(t, mar, "/sim/web", 2); !cmp.Equal(got, kept) {
+		t.Fatalf("tasks after a reconnect %v, want %v", got, kept)
+	}
+
 	// A restarted simulator comes back as the same agents with the same tasks.
 	stop()
 	s2, _ := start(t, cfg)
