@@ -286,7 +286,8 @@ func clusterTrial(ctx context.Context, o options, t target, col *collector) erro
 			for i := range o.requests {
 				d, err := ep.get(ctx, i)
 				if err != nil {
-					return fmt.Errorf("%s: %w", ep.name, err)
+					fmt.Fprintf(os.Stderr, "  %s: %v\n", ep.name, err)
+					continue
 				}
 				lat = append(lat, benchkit.MS(d))
 			}
@@ -366,7 +367,7 @@ func postApps(ctx context.Context, mar *benchkit.Client, o options) error {
 					"id": appID(i), "cmd": "sleep 1000000", "cpus": 0.01, "mem": 8, "disk": 0,
 					"instances": o.instances, "portDefinitions": []any{},
 				}
-				if _, err := mar.Expect(ctx, http.MethodPost, "/v2/apps", app, http.StatusCreated); err != nil {
+				if err := postApp(ctx, mar, app); err != nil {
 					errc <- err
 					return
 				}
@@ -391,6 +392,26 @@ func postApps(ctx context.Context, mar *benchkit.Client, o options) error {
 		}
 	}
 	return err
+}
+
+// postApp POSTs one app, retrying for up to two minutes while Marathon
+// answers 503 (no leader: it is between leadership terms) or the
+// connection fails, as a deploying client would.
+func postApp(ctx context.Context, mar *benchkit.Client, app map[string]any) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st, body, err := mar.Do(ctx, http.MethodPost, "/v2/apps", app)
+		switch {
+		case err == nil && st == http.StatusCreated:
+			return nil
+		case err == nil && st != http.StatusServiceUnavailable:
+			return fmt.Errorf("POST /v2/apps %s: HTTP %d: %.300s", app["id"], st, body)
+		case time.Now().After(deadline):
+			return fmt.Errorf("POST /v2/apps %s: still failing after 2m: HTTP %d %v", app["id"], st, err)
+		}
+		fmt.Fprintf(os.Stderr, "  POST %s: HTTP %d %v; retrying\n", app["id"], st, err)
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // marathonRunning sums tasksRunning over GET /v2/apps.
