@@ -120,6 +120,7 @@ Router with the stored token.`,
 		newAuthCmd(env),
 		newConfigCmd(env),
 		newSecurityCmd(env),
+		newBenchCmd(env),
 	)
 	return root
 }

@@ -76,6 +76,11 @@ type Config struct {
 
 	// ShutdownTimeout bounds the HTTP server's graceful shutdown.
 	ShutdownTimeout time.Duration `flag:"shutdown-timeout" help:"how long a stopping master waits for HTTP requests to finish"`
+
+	// DebugListen serves Go's /debug/pprof profiles, for finding what is
+	// slow at scale (bench/scale). Off by default: the profiles are not
+	// authenticated, so bind it to loopback.
+	DebugListen string `flag:"debug-listen" help:"listen address of Go's /debug/pprof profiling endpoints, unauthenticated: bind to loopback (host:port; empty: off)"`
 }
 
 // DefaultStorePeerPort is etcd's peer port.
@@ -149,6 +154,11 @@ func (c Config) Validate() error {
 		}
 		if err := c.marathonConfig("http://127.0.0.1:1", "127.0.0.1:1").Validate(); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if c.DebugListen != "" {
+		if _, _, err := net.SplitHostPort(c.DebugListen); err != nil {
+			errs = append(errs, fmt.Errorf("debug-listen %q: %w", c.DebugListen, err))
 		}
 	}
 	if c.AdminRouterListen != "" {

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -295,6 +296,23 @@ func (m *Master) Run(ctx context.Context) error {
 			return fmt.Errorf("master: %w", err)
 		}
 	}
+	var debugSrv *http.Server
+	var debugLn net.Listener
+	if m.cfg.DebugListen != "" {
+		debugLn, err = net.Listen("tcp", m.cfg.DebugListen)
+		if err != nil {
+			return fmt.Errorf("master: debug: listen %s: %w", m.cfg.DebugListen, err)
+		}
+		defer debugLn.Close()
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		debugSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		m.log.Info("serving /debug/pprof", "listen", debugLn.Addr().String())
+	}
 	m.mesos.Store(mm)
 	m.addr.Store(advertised)
 	m.log.Info("master serving", "addr", advertised, "listen", ln.Addr().String(), "store_members", len(sc.InitialCluster))
@@ -336,6 +354,14 @@ func (m *Master) Run(ctx context.Context) error {
 	}
 	if ar != nil {
 		m.serveAdminRouter(gctx, g, ar, arLn, arTLS)
+	}
+	if debugSrv != nil {
+		g.Go(func() error {
+			if err := httpserve.Run(gctx, debugSrv, debugLn, m.cfg.ShutdownTimeout, nil); err != nil {
+				return fmt.Errorf("master: debug serve: %w", err)
+			}
+			return nil
+		})
 	}
 	if dnsNode != nil {
 		g.Go(func() error {

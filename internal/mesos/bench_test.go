@@ -162,3 +162,21 @@ func drain(sub *subscriber) {
 	}
 	sub.take()
 }
+
+// BenchmarkSnapshot10kAgentsOffered: a snapshot of 10,000 agents, each with
+// an outstanding offer to the one framework (the offered resources are
+// summed per role).
+func BenchmarkSnapshot10kAgentsOffered(b *testing.B) {
+	k, fw := benchKernel(b, 10_000, 0)
+	now := time.Now()
+	k.makeOffers(k.alloc.Allocate(now), now)
+	drain(fw.sub)
+	if len(fw.offers) < 10_000 {
+		b.Fatalf("%d offers, want one per agent", len(fw.offers))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		_ = k.buildSnapshot(now)
+	}
+}

