@@ -38,7 +38,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -130,8 +129,7 @@ func run(o options, args []string) error {
 		}
 	}
 	ctx := context.Background()
-	started := time.Now()
-	loadBefore := benchkit.LoadAvg()
+	run := benchkit.Start("dns", args)
 	var results []benchkit.Result
 	do := func(name string, f func() ([]benchkit.Result, error)) error {
 		fmt.Fprintf(os.Stderr, "scenario %s...\n", name)
@@ -154,10 +152,7 @@ func run(o options, args []string) error {
 			return err
 		}
 	}
-	m := benchkit.Machine()
-	cmd := "go run ./bench/dns " + strings.Join(args, " ")
-	load := fmt.Sprintf("load average (1 min) %s at start, %s at end", loadBefore, benchkit.LoadAvg())
-	fmt.Printf("Machine: %s; commit %s; command: `%s`; wall time %s; %s\n\n", m, benchkit.Commit(), cmd, time.Since(started).Round(time.Second), load)
+	run.PrintHeader(os.Stdout)
 	benchkit.PrintTable(os.Stdout, results)
 	var cmds []string
 	for _, r := range results {
@@ -171,17 +166,5 @@ func run(o options, args []string) error {
 			fmt.Printf("\n    %s\n", c)
 		}
 	}
-	if o.jsonOut != "" {
-		b, err := json.MarshalIndent(map[string]any{
-			"machine": m, "commit": benchkit.Commit(), "command": cmd, "date": time.Now().UTC().Format(time.RFC3339), "load": load,
-			"results": results,
-		}, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(o.jsonOut, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
+	return run.WriteJSON(o.jsonOut, results)
 }

@@ -25,12 +25,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"runtime/pprof"
-	"strings"
 	"time"
 
 	"github.com/basalt-dcos/basalt/bench/internal/benchkit"
@@ -100,8 +98,7 @@ func run(o options, args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 	ctx := context.Background()
-	started := time.Now()
-	loadBefore := benchkit.LoadAvg()
+	run := benchkit.Start("marathon", args)
 	var results []benchkit.Result
 	do := func(name string, f func(context.Context, options) ([]benchkit.Result, error)) error {
 		if o.scenario != "all" && o.scenario != name {
@@ -125,22 +122,7 @@ func run(o options, args []string) error {
 			return err
 		}
 	}
-	m := benchkit.Machine()
-	cmd := "go run ./bench/marathon " + strings.Join(args, " ")
-	load := fmt.Sprintf("load average (1 min) %s at start, %s at end", loadBefore, benchkit.LoadAvg())
-	fmt.Printf("Machine: %s; commit %s; command: `%s`; wall time %s; %s\n\n", m, benchkit.Commit(), cmd, time.Since(started).Round(time.Second), load)
+	run.PrintHeader(os.Stdout)
 	benchkit.PrintTable(os.Stdout, results)
-	if o.jsonOut != "" {
-		b, err := json.MarshalIndent(map[string]any{
-			"machine": m, "commit": benchkit.Commit(), "command": cmd, "date": time.Now().UTC().Format(time.RFC3339), "load": load,
-			"results": results,
-		}, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(o.jsonOut, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
+	return run.WriteJSON(o.jsonOut, results)
 }

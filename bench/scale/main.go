@@ -29,12 +29,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"runtime/pprof"
-	"strings"
 	"time"
 
 	"github.com/basalt-dcos/basalt/bench/internal/benchkit"
@@ -113,8 +111,7 @@ func run(o options, args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 	ctx := context.Background()
-	started := time.Now()
-	loadBefore := benchkit.LoadAvg()
+	run := benchkit.Start("scale", args)
 	var results []benchkit.Result
 	if o.scenario != "ceiling" {
 		rs, err := benchCluster(ctx, o)
@@ -134,22 +131,7 @@ func run(o options, args []string) error {
 		}
 		results = append(results, rs...)
 	}
-	m := benchkit.Machine()
-	cmd := "go run ./bench/scale " + strings.Join(args, " ")
-	load := fmt.Sprintf("load average (1 min) %s at start, %s at end", loadBefore, benchkit.LoadAvg())
-	fmt.Printf("Machine: %s; commit %s; command: `%s`; wall time %s; %s\n\n", m, benchkit.Commit(), cmd, time.Since(started).Round(time.Second), load)
+	run.PrintHeader(os.Stdout)
 	benchkit.PrintTable(os.Stdout, results)
-	if o.jsonOut != "" {
-		b, err := json.MarshalIndent(map[string]any{
-			"machine": m, "commit": benchkit.Commit(), "command": cmd, "date": time.Now().UTC().Format(time.RFC3339), "load": load,
-			"results": results,
-		}, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(o.jsonOut, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
+	return run.WriteJSON(o.jsonOut, results)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -99,24 +98,8 @@ func newSecureRouter(t *testing.T, mode iam.Mode, auth *fakeAuth) (ar string, go
 	if auth != nil {
 		deps.Auth = auth
 	}
-	r, err := New(cfg, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return "http://" + ln.Addr().String(), func() *http.Request {
+	addr := serveRouter(t, cfg, deps)
+	return "http://" + addr, func() *http.Request {
 		mu.Lock()
 		defer mu.Unlock()
 		return last

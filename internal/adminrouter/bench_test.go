@@ -160,19 +160,8 @@ func startStrictRouter(b *testing.B, upURL string) (string, string) {
 	}
 	cfg := DefaultConfig()
 	cfg.Security = iam.ModeStrict
-	r, err := New(cfg, Deps{Upstreams: &upstreams{mesos: []string{upURL}}, Cluster: cluster{}, Auth: auth})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx, ln) }()
-	b.Cleanup(func() { cancel(); <-done })
-	return "http://" + ln.Addr().String() + "/mesos/master/state", token
+	addr := serveRouter(b, cfg, Deps{Upstreams: &upstreams{mesos: []string{upURL}}, Cluster: cluster{}, Auth: auth})
+	return "http://" + addr + "/mesos/master/state", token
 }
 
 // processCPU is this process's user+system CPU time.

@@ -63,7 +63,14 @@ func newTestRouter(t *testing.T, up *upstreams) string {
 	cfg.RetryDelay = 10 * time.Millisecond
 	cfg.CacheTTL = 10 * time.Millisecond
 	cfg.MaxBodyBytes = 1 << 10
-	r, err := New(cfg, Deps{Upstreams: up, Cluster: cluster{}})
+	return "http://" + serveRouter(t, cfg, Deps{Upstreams: up, Cluster: cluster{}})
+}
+
+// serveRouter builds a router and serves it on a loopback listener until
+// the test ends; it returns the listener's address (host:port).
+func serveRouter(t testing.TB, cfg Config, deps Deps) string {
+	t.Helper()
+	r, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +88,7 @@ func newTestRouter(t *testing.T, up *upstreams) string {
 		}
 		ln.Close()
 	})
-	return "http://" + ln.Addr().String()
+	return ln.Addr().String()
 }
 
 // TestMain checks for leaked goroutines. Keep-alive connections of clients
@@ -275,19 +282,8 @@ func TestClientLimits(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxHeaderBytes = 4 << 10
 	cfg.ReadHeaderTimeout = 200 * time.Millisecond
-	r, err := New(cfg, Deps{Upstreams: &upstreams{mesos: []string{upstream.URL}}, Cluster: cluster{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx, ln) }()
-	defer func() { cancel(); <-done }()
-	ar := "http://" + ln.Addr().String()
+	addr := serveRouter(t, cfg, Deps{Upstreams: &upstreams{mesos: []string{upstream.URL}}, Cluster: cluster{}})
+	ar := "http://" + addr
 
 	req, _ := http.NewRequest("GET", ar+"/mesos/master/state", nil)
 	req.Header.Set("X-Big", strings.Repeat("y", 64<<10))
@@ -300,7 +296,7 @@ func TestClientLimits(t *testing.T) {
 		t.Errorf("64 KiB header: %d, want 431", resp.StatusCode)
 	}
 
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
