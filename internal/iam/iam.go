@@ -208,7 +208,7 @@ func (s *Service) Close() {
 // reload reads the whole IAM state and installs it unless a newer snapshot is
 // already installed. It returns the revision it read.
 func (s *Service) reload(ctx context.Context) (int64, error) {
-	next, err := s.db.load(ctx)
+	next, err := s.db.load(ctx, s.snap.Load())
 	if err != nil {
 		return 0, err
 	}
