@@ -285,6 +285,10 @@ func (s *Service) updateACL(ctx context.Context, rid, description string) error 
 }
 
 func (s *Service) deleteACL(ctx context.Context, rid string) error {
+	if rid == SuperuserRID {
+		// It would take every superuser's grant with it in one call.
+		return invalid("the %s ACL cannot be deleted; revoke single grants instead", SuperuserRID)
+	}
 	if _, err := s.db.acls.Get(ctx, escRID(rid)); errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: %s", errUnknownACL, rid)
 	} else if err != nil {
