@@ -403,3 +403,22 @@ func (s *Service) EnsureSuperuser(ctx context.Context, uid, password string) (st
 	s.log.Info("created bootstrap superuser", "uid", uid, "generated_password", generated != "")
 	return generated, nil
 }
+
+// upgradeHash replaces a bcrypt hash with an argon2id one after pw was
+// verified against it, unless the record changed meanwhile. Best effort: a
+// failure leaves the bcrypt hash, which still works.
+func (s *Service) upgradeHash(ctx context.Context, uid, oldHash, pw string) {
+	e, err := s.db.users.GetEntry(ctx, uid)
+	if err != nil || e.Value.PasswordHash != oldHash {
+		return
+	}
+	h, err := s.hash(ctx, pw)
+	if err == nil {
+		rec := e.Value
+		rec.PasswordHash = h
+		err = s.write(ctx, s.db.users.PutIfRevisionOp(uid, rec, e.ModRevision))
+	}
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		s.log.Warn("upgrade bcrypt password hash to argon2id", "uid", uid, "error", err)
+	}
+}
