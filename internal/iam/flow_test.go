@@ -103,3 +103,33 @@ func TestConfigAndMode(t *testing.T) {
 		t.Error("principal from an empty context")
 	}
 }
+
+// TestWatchFollowsChanges: a master that serves no request still follows the
+// others' changes through its watch (nothing here triggers a re-read on b).
+func TestWatchFollowsChanges(t *testing.T) {
+	st := storetest.Open(t)
+	clk := newClock()
+	a := newService(t, st, clk)
+	b := newService(t, st, clk)
+	if err := a.createUser(t.Context(), "alice", newUser{Password: "alice-pw"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.grant(t.Context(), "u", "dcos:adminrouter:package", "alice", ActionRead); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "alice's grant on b", func() bool {
+		return b.Allowed(Principal{UID: "alice"}, "dcos:adminrouter:package", ActionRead)
+	})
+	if err := a.RotateKey(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	kid := a.snap.Load().active().kid
+	eventually(t, "the new key on b", func() bool { return b.snap.Load().active().kid == kid })
+	if err := a.deleteUser(t.Context(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "alice gone on b", func() bool {
+		_, ok := b.snap.Load().users["alice"]
+		return !ok && !b.Allowed(Principal{UID: "alice"}, "dcos:adminrouter:package", ActionRead)
+	})
+}
