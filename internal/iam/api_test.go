@@ -326,6 +326,7 @@ func TestACLsAPI(t *testing.T) {
 		{"PUT", base + "/users/alice/admin", 400, "ERR_INVALID_DATA"},
 		{"GET", base + "/users/alice/admin", 400, "ERR_INVALID_DATA"},
 		{"PUT", "/acls/has%20space", 400, "ERR_INVALID_DATA"},
+		{"DELETE", "/acls/dcos:superuser", 400, "ERR_INVALID_DATA"},
 		{"PUT", "/acls/has%20space/users/alice/read", 400, "ERR_INVALID_DATA"},
 	} {
 		r := f.do(f.root, c.method, c.path, map[string]string{"description": "d"})

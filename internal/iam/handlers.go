@@ -266,22 +266,20 @@ func (s *Service) checkCredentials(ctx context.Context, req loginRequest) (userR
 		u, known = sn.users[req.UID]
 	}
 	if req.Password != "" {
-		select {
-		case s.hashSem <- struct{}{}:
-		case <-ctx.Done():
-			return userRecord{}, false
-		}
-		defer func() { <-s.hashSem }()
 		hash := s.dummy
 		usable := known && !u.IsService && u.PasswordHash != ""
 		if usable {
 			hash = u.PasswordHash
 		}
-		match, err := checkPassword(hash, req.Password)
+		match, err := s.compare(ctx, hash, req.Password)
 		if err != nil {
-			s.log.Warn("stored password hash unreadable", "uid", req.UID, "error", err)
+			s.log.Warn("check password", "uid", req.UID, "error", err)
 		}
-		return u, usable && match && err == nil
+		ok := usable && match && err == nil
+		if ok && strings.HasPrefix(hash, "$2") {
+			s.upgradeHash(ctx, u.UID, hash, req.Password)
+		}
+		return u, ok
 	}
 	if !known || !u.IsService {
 		// Verify against a key that cannot have signed it, for the same cost.
@@ -293,6 +291,17 @@ func (s *Service) checkCredentials(ctx context.Context, req loginRequest) (userR
 		return userRecord{}, false
 	}
 	return u, true
+}
+
+// compare is checkPassword under the hash semaphore.
+func (s *Service) compare(ctx context.Context, hash, pw string) (bool, error) {
+	select {
+	case s.hashSem <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-s.hashSem }()
+	return checkPassword(hash, pw)
 }
 
 func clientIP(r *http.Request) string {

@@ -208,7 +208,7 @@ func (s *Service) Close() {
 // reload reads the whole IAM state and installs it unless a newer snapshot is
 // already installed. It returns the revision it read.
 func (s *Service) reload(ctx context.Context) (int64, error) {
-	next, err := s.db.load(ctx)
+	next, err := s.db.load(ctx, s.snap.Load())
 	if err != nil {
 		return 0, err
 	}
@@ -251,7 +251,10 @@ func (s *Service) watch(ctx context.Context, rev int64) {
 	defer close(s.done)
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		ch := s.cfg.Store.Watch(ctx, iamPrefix, rev+1)
+		// Each watch has its own context: leaving the loop early must end the
+		// store's watch goroutine too.
+		wctx, wcancel := context.WithCancel(ctx)
+		ch := s.cfg.Store.Watch(wctx, iamPrefix, rev+1)
 	events:
 		for ev := range ch {
 			if ev.Type == store.EventResync {
@@ -279,6 +282,7 @@ func (s *Service) watch(ctx context.Context, rev int64) {
 			rev = max(rev, r)
 			backoff = 100 * time.Millisecond
 		}
+		wcancel()
 		// The watch ended (compaction, a failed reload, the store closing): read
 		// everything again and follow from there.
 		select {

@@ -32,6 +32,9 @@ func parseKeyRecord(rec keyRecord) (*signingKey, error) {
 	if !ok {
 		return nil, fmt.Errorf("signing key: %T is not RSA", k)
 	}
+	if tp := thumbprint(&priv.PublicKey); tp != rec.KID {
+		return nil, fmt.Errorf("signing key generation %d: kid %q is not its thumbprint %q", rec.Gen, rec.KID, tp)
+	}
 	return &signingKey{rec: rec, kid: rec.KID, priv: priv, pub: &priv.PublicKey}, nil
 }
 

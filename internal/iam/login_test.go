@@ -212,6 +212,13 @@ func TestPasswordHashes(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.want(f.login("192.0.2.30:1", map[string]string{"uid": "legacy", "password": "legacy"}), 200)
+	// The login replaced the bcrypt hash with an argon2id one; it still works.
+	rec, err := f.svc.db.users.Get(t.Context(), "legacy")
+	if err != nil || !strings.HasPrefix(rec.PasswordHash, "$argon2id$") {
+		t.Fatalf("hash after a bcrypt login: %q, %v", rec.PasswordHash, err)
+	}
+	f.want(f.login("192.0.2.30:1", map[string]string{"uid": "legacy", "password": "legacy"}), 200)
+	f.want(f.login("192.0.2.30:1", map[string]string{"uid": "legacy", "password": "Legacy"}), 401)
 }
 
 func TestEnsureSuperuser(t *testing.T) {

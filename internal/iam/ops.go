@@ -285,6 +285,10 @@ func (s *Service) updateACL(ctx context.Context, rid, description string) error 
 }
 
 func (s *Service) deleteACL(ctx context.Context, rid string) error {
+	if rid == SuperuserRID {
+		// It would take every superuser's grant with it in one call.
+		return invalid("the %s ACL cannot be deleted; revoke single grants instead", SuperuserRID)
+	}
 	if _, err := s.db.acls.Get(ctx, escRID(rid)); errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: %s", errUnknownACL, rid)
 	} else if err != nil {
@@ -398,4 +402,23 @@ func (s *Service) EnsureSuperuser(ctx context.Context, uid, password string) (st
 	}
 	s.log.Info("created bootstrap superuser", "uid", uid, "generated_password", generated != "")
 	return generated, nil
+}
+
+// upgradeHash replaces a bcrypt hash with an argon2id one after pw was
+// verified against it, unless the record changed meanwhile. Best effort: a
+// failure leaves the bcrypt hash, which still works.
+func (s *Service) upgradeHash(ctx context.Context, uid, oldHash, pw string) {
+	e, err := s.db.users.GetEntry(ctx, uid)
+	if err != nil || e.Value.PasswordHash != oldHash {
+		return
+	}
+	h, err := s.hash(ctx, pw)
+	if err == nil {
+		rec := e.Value
+		rec.PasswordHash = h
+		err = s.write(ctx, s.db.users.PutIfRevisionOp(uid, rec, e.ModRevision))
+	}
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		s.log.Warn("upgrade bcrypt password hash to argon2id", "uid", uid, "error", err)
+	}
 }

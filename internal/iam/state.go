@@ -132,8 +132,10 @@ type snapshot struct {
 
 func (sn *snapshot) active() *signingKey { return sn.keyOrder[len(sn.keyOrder)-1] }
 
-// load reads everything under iam/ in one consistent listing.
-func (d *db) load(ctx context.Context) (*snapshot, error) {
+// load reads everything under iam/ in one consistent listing. Keys already
+// parsed in prev (may be nil) are reused: parsing an RSA private key is the
+// most expensive part of a reload.
+func (d *db) load(ctx context.Context, prev *snapshot) (*snapshot, error) {
 	kvs, rev, err := d.st.ListWithRevision(ctx, iamPrefix)
 	if err != nil {
 		return nil, err
@@ -149,7 +151,7 @@ func (d *db) load(ctx context.Context) (*snapshot, error) {
 		grants:  map[string]map[string]map[string]bool{},
 	}
 	for _, kv := range kvs {
-		if err := sn.add(d, kv); err != nil {
+		if err := sn.add(d, kv, prev); err != nil {
 			return nil, fmt.Errorf("load %s: %w", kv.Key, err)
 		}
 	}
@@ -157,7 +159,7 @@ func (d *db) load(ctx context.Context) (*snapshot, error) {
 	return sn, nil
 }
 
-func (sn *snapshot) add(d *db, kv store.KV) error {
+func (sn *snapshot) add(d *db, kv store.KV, prev *snapshot) error {
 	switch {
 	case kv.Key == bootstrapKey:
 		sn.bootstrapped = true
@@ -166,9 +168,17 @@ func (sn *snapshot) add(d *db, kv store.KV) error {
 		if err != nil {
 			return err
 		}
-		k, err := parseKeyRecord(rec)
-		if err != nil {
-			return err
+		var k *signingKey
+		if prev != nil {
+			if old, ok := prev.keys[rec.KID]; ok && old.rec.PrivateKey == rec.PrivateKey {
+				k = &signingKey{rec: rec, kid: rec.KID, priv: old.priv, pub: old.pub}
+			}
+		}
+		if k == nil {
+			var err error
+			if k, err = parseKeyRecord(rec); err != nil {
+				return err
+			}
 		}
 		sn.keys[k.kid] = k
 		sn.keyOrder = append(sn.keyOrder, k)
