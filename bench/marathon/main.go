@@ -28,7 +28,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"runtime/pprof"
 	"time"
 
 	"github.com/basalt-dcos/basalt/bench/internal/benchkit"
@@ -86,17 +85,11 @@ func run(o options, args []string) error {
 			return fmt.Errorf("set TMPDIR: %w", err)
 		}
 	}
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := benchkit.CPUProfile(o.cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	ctx := context.Background()
 	run := benchkit.Start("marathon", args)
 	var results []benchkit.Result

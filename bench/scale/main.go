@@ -32,7 +32,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"runtime/pprof"
 	"time"
 
 	"github.com/basalt-dcos/basalt/bench/internal/benchkit"
@@ -99,17 +98,11 @@ func run(o options, args []string) error {
 		defer os.RemoveAll(d)
 		o.dir = d
 	}
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := benchkit.CPUProfile(o.cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	ctx := context.Background()
 	run := benchkit.Start("scale", args)
 	var results []benchkit.Result
