@@ -939,11 +939,19 @@ func TestThroughStandby(t *testing.T) {
 	if !ok {
 		t.Error("Ping = false")
 	}
-	got, err := cli.Leader()
-	e.must(t, "Leader", err)
-	if want := strings.TrimPrefix(leader.MarathonURL(), "http://"); got != want {
-		t.Errorf("Leader() through a standby = %q, want the leader's %q", got, want)
-	}
+	// A standby learns the leader from the election's watch, a moment after
+	// the leader itself does: until then it answers "There is no leader".
+	want := strings.TrimPrefix(leader.MarathonURL(), "http://")
+	e.eventually(t, func() error {
+		got, err := cli.Leader()
+		if err != nil {
+			return err
+		}
+		if got != want {
+			return fmt.Errorf("Leader() through a standby = %q, want the leader's %q", got, want)
+		}
+		return nil
+	})
 	const id = "/gm/proxied"
 	e.eventually(t, func() error {
 		info, err := cli.Info()
