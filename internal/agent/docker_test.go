@@ -138,25 +138,7 @@ func BenchmarkLaunchToRunningDocker(b *testing.B) {
 	img := dockertest.Image(b, cli)
 	m := newFakeMaster(b)
 	startAgent(b, dockerConfig(b, m, cli), nil)
-	fw := testFramework("bench")
-	var lat []time.Duration
-	for i := 0; b.Loop(); i++ {
-		id := "d-" + strconv.Itoa(i)
-		start := time.Now()
-		m.send(launchEvent(fw, dockerTask(id, img, "exec sleep 1000")))
-		m.waitFor(b, id, mesosv1.TaskRunning)
-		lat = append(lat, time.Since(start))
-		b.StopTimer()
-		m.send(killEvent("bench", id, 0))
-		m.waitFor(b, id, mesosv1.TaskKilled)
-		b.StartTimer()
-	}
-	b.StopTimer()
-	slices.Sort(lat)
-	if len(lat) > 0 {
-		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
-		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
-	}
+	benchLaunchToRunning(b, m, func(id string) mesosv1.TaskInfo { return dockerTask(id, img, "exec sleep 1000") })
 }
 
 // BenchmarkConcurrentLaunchesDocker launches 100 DOCKER tasks in one LAUNCH

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -100,25 +99,7 @@ func BenchmarkLaunchToRunningMesos(b *testing.B) {
 	requireIsolation(b)
 	m := newFakeMaster(b)
 	startAgent(b, isolatedConfig(b, m), nil)
-	fw := testFramework("bench")
-	var lat []time.Duration
-	for i := 0; b.Loop(); i++ {
-		id := "sleep-" + strconv.Itoa(i)
-		start := time.Now()
-		m.send(launchEvent(fw, shellTask(id, "sleep 1000")))
-		m.waitFor(b, id, mesosv1.TaskRunning)
-		lat = append(lat, time.Since(start))
-		b.StopTimer()
-		m.send(killEvent("bench", id, 0))
-		m.waitFor(b, id, mesosv1.TaskKilled)
-		b.StartTimer()
-	}
-	b.StopTimer()
-	slices.Sort(lat)
-	if len(lat) > 0 {
-		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
-		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
-	}
+	benchLaunchToRunning(b, m, func(id string) mesosv1.TaskInfo { return shellTask(id, "sleep 1000") })
 }
 
 // BenchmarkConcurrentLaunchesMesos launches 100 tasks at once on one agent
