@@ -129,31 +129,13 @@ func (a *Agent) session(ctx context.Context, m string) (registered bool, err err
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.probeRuntimes(sctx)
-	body, err := json.Marshal(a.subscribeCall())
-	if err != nil {
-		return false, fmt.Errorf("encode subscribe: %w", err)
-	}
-	req, err := http.NewRequestWithContext(sctx, http.MethodPost, m+agentapi.Path, bytes.NewReader(body))
-	if err != nil {
-		return false, fmt.Errorf("subscribe to %s: %w", m, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
 	// A master that accepts the connection but never answers must not
 	// hold the agent: give up on the response headers after a while.
-	stuck := time.AfterFunc(max(3*a.cfg.HeartbeatInterval, 10*time.Second), cancel)
-	resp, err := a.http.Do(req) // follows 307 to the leader, resending the body
-	stuck.Stop()
+	resp, base, err := agentapi.OpenStream(sctx, a.http, m, a.subscribeCall(), max(3*a.cfg.HeartbeatInterval, 10*time.Second), cancel)
 	if err != nil {
-		return false, fmt.Errorf("subscribe to %s: %w", m, err)
+		return false, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return false, fmt.Errorf("subscribe to %s: %s: %s", m, resp.Status, bytes.TrimSpace(msg))
-	}
-	leader := resp.Request.URL
-	base := (&url.URL{Scheme: leader.Scheme, Host: leader.Host}).String()
 
 	events := make(chan agentapi.Event)
 	readErr := make(chan error, 1)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -178,29 +177,11 @@ func (a *simAgent) session(ctx context.Context, m string) (registered bool, err 
 	}
 	defer release()
 
-	body, err := json.Marshal(a.subscribeCall())
+	resp, base, err := agentapi.OpenStream(sctx, a.s.streams, m, a.subscribeCall(), 30*time.Second, cancel)
 	if err != nil {
-		return false, fmt.Errorf("encode subscribe: %w", err)
-	}
-	req, err := http.NewRequestWithContext(sctx, http.MethodPost, m+agentapi.Path, bytes.NewReader(body))
-	if err != nil {
-		return false, fmt.Errorf("subscribe to %s: %w", m, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	stuck := time.AfterFunc(30*time.Second, cancel)
-	resp, err := a.s.streams.Do(req) // follows 307 to the leader
-	stuck.Stop()
-	if err != nil {
-		return false, fmt.Errorf("subscribe to %s: %w", m, err)
+		return false, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return false, fmt.Errorf("subscribe to %s: %s: %s", m, resp.Status, bytes.TrimSpace(msg))
-	}
-	leader := resp.Request.URL
-	base := (&url.URL{Scheme: leader.Scheme, Host: leader.Host}).String()
 	a.s.stats.subscribes.Add(1)
 
 	a.mu.Lock()
