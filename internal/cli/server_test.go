@@ -98,12 +98,24 @@ func TestRunRolesReportsFailures(t *testing.T) {
 	})
 }
 
-// quitter becomes ready and then returns nil without being asked to.
-type quitter struct{ ready chan struct{} }
+// quitter becomes ready and then returns nil without being asked to; with
+// hold set it first waits until hold is closed, so that a test can let the
+// ready callback finish before the role quits (otherwise runRoles may see
+// the quit first and, rightly, never call ready).
+type quitter struct{ ready, hold chan struct{} }
 
-func (q *quitter) Run(context.Context) error { close(q.ready); return nil }
-func (q *quitter) Ready() <-chan struct{}    { return q.ready }
-func (q *quitter) Addr() string              { return "x" }
+func (q *quitter) Run(ctx context.Context) error {
+	close(q.ready)
+	if q.hold != nil {
+		select {
+		case <-q.hold:
+		case <-ctx.Done():
+		}
+	}
+	return nil
+}
+func (q *quitter) Ready() <-chan struct{} { return q.ready }
+func (q *quitter) Addr() string           { return "x" }
 
 func TestServerCmdLoadsConfigAndLogs(t *testing.T) {
 	type cfgT struct {
@@ -116,13 +128,15 @@ func TestServerCmdLoadsConfigAndLogs(t *testing.T) {
 	}}
 	cfg := cfgT{Listen: ":5050"}
 	var got string
+	q := &quitter{ready: make(chan struct{}), hold: make(chan struct{})}
 	cmd := serverCmd(env, &cobra.Command{Use: "x"}, []any{&cfg}, func(ctx context.Context, logger *slog.Logger) error {
 		got = cfg.Listen
 		logger.Info("started", "listen", cfg.Listen)
 		return runRoles(ctx, []func([]role) (role, error){
-			func([]role) (role, error) { return &quitter{ready: make(chan struct{})}, nil },
+			func([]role) (role, error) { return q, nil },
 		}, func(_ context.Context, roles []role) error {
 			printReady(env, time.Now(), [][2]string{{"x", baseURL(roles[0].Addr())}})
+			close(q.hold)
 			return nil
 		})
 	})

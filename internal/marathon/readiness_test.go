@@ -31,6 +31,9 @@ func listenInRange(t *testing.T) net.Listener {
 func TestReadinessCheckGatesDeployment(t *testing.T) {
 	c := clustertest.New(t, clustertest.Options{Agents: 1, LoopbackHostnames: true})
 	m := newClient(t, c)
+	// The POST below is answered 503 until Marathon has won its election,
+	// which takes a while on a loaded machine.
+	c.MarathonLeader()
 	ln := listenInRange(t)
 	port := ln.Addr().(*net.TCPAddr).Port
 	var ready atomic.Bool
