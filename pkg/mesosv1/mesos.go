@@ -254,10 +254,21 @@ type Image struct {
 	Cached *bool        `json:"cached,omitempty"`
 }
 
-// DockerImage names a docker image.
+// DockerImage names a docker image, with the registry credential to pull it
+// (if any).
 type DockerImage struct {
-	Name string `json:"name"`
+	Name       string      `json:"name"`
+	Credential *Credential `json:"credential,omitempty"`
 }
+
+// Credential is a principal and its secret (Mesos' Credential). Its String
+// does not show the secret.
+type Credential struct {
+	Principal string `json:"principal"`
+	Secret    string `json:"secret,omitempty"`
+}
+
+func (c Credential) String() string { return c.Principal + ":<redacted>" }
 
 // Volume is a container volume.
 type Volume struct {
