@@ -154,7 +154,13 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 			return err
 		}
 		x.dirs = append(x.dirs, dirMeta{name: name, mode: perm(hdr), mtime: hdr.ModTime})
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+	case tar.TypeReg, tar.TypeRegA:
+		if isSparse(hdr) {
+			// Holes cost nothing in the tar but are written out in full:
+			// a few bytes could fill the disk. Image builders do not
+			// write sparse entries.
+			return fmt.Errorf("%w: sparse files are not supported", ErrUnsafeLayer)
+		}
 		if err := x.replace(name); err != nil {
 			return err
 		}
@@ -195,6 +201,8 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 		}
 		// The link shares its target's inode, owner included.
 		return x.root.Link(target, name)
+	case tar.TypeGNUSparse:
+		return fmt.Errorf("%w: sparse files are not supported", ErrUnsafeLayer)
 	default:
 		// Device nodes, FIFOs and unknown kinds: skipped.
 		return nil
@@ -205,6 +213,16 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 		}
 	}
 	return nil
+}
+
+// isSparse reports a PAX sparse file (GNU tar's formats 0.x and 1.0).
+func isSparse(hdr *tar.Header) bool {
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 // replace removes what a non-directory entry is about to replace.
