@@ -2,18 +2,22 @@ package mesos
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/basalt-dcos/basalt/internal/containerizer"
+	"github.com/basalt-dcos/basalt/internal/containerizer/containerizertest"
 	"github.com/basalt-dcos/basalt/internal/containerizer/image"
 	"github.com/basalt-dcos/basalt/internal/containerizer/image/imagetest"
+	"github.com/basalt-dcos/basalt/internal/containerizer/posix"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
 )
 
@@ -299,4 +303,47 @@ func TestImageTasks(t *testing.T) {
 			t.Errorf("orphan state dir left: %v", err)
 		}
 	})
+}
+
+// imageRuntime is the runtime with the conformance suite's tasks put into
+// the test image (the suite's specs carry no ContainerInfo).
+type imageRuntime struct {
+	*Containerizer
+	image string
+}
+
+func (r imageRuntime) Launch(ctx context.Context, spec containerizer.LaunchSpec) error {
+	spec.Task.Container = &mesosv1.ContainerInfo{Type: "MESOS", Mesos: &mesosv1.MesosInfo{
+		Image: &mesosv1.Image{Type: "DOCKER", Docker: &mesosv1.DockerImage{Name: r.image}}}}
+	return r.Containerizer.Launch(ctx, spec)
+}
+
+// TestConformanceImage runs the conformance suite with every task in an
+// image pulled from a registry (tasksh as /bin/sh; no other programs).
+func TestConformanceImage(t *testing.T) {
+	e := newImageEnv(t)
+	// No working directory: tasks start in the sandbox, as the suite wants.
+	ref := e.reg.Push(t, "plain:1", imagetest.ShellImage(t, imagetest.Tasksh(t), v1.Config{Env: []string{"PATH=/bin"}}))
+	containerizertest.Run(t,
+		func(t *testing.T) containerizer.Containerizer {
+			c, err := New(Config{StateDir: t.TempDir(), CgroupsRoot: testRoot(t)}, Deps{Images: e.store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			return imageRuntime{c, ref}
+		},
+		containerizertest.Restart(func(t *testing.T, old containerizer.Containerizer) containerizer.Containerizer {
+			o := old.(imageRuntime)
+			c, err := New(Config{StateDir: o.StateDir(), CgroupsRoot: o.Config().CgroupsRoot}, Deps{Images: e.store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			return imageRuntime{c, ref}
+		}),
+		containerizertest.SandboxPath(posix.SandboxMountPoint),
+		containerizertest.RuntimeEnv("HOME", "PATH"),
+		containerizertest.Timeout(60*time.Second),
+	)
 }
