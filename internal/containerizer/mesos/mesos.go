@@ -482,6 +482,12 @@ func (c *Containerizer) Recover(ctx context.Context, ids []string) (map[string]c
 	if err != nil {
 		return nil, err
 	}
+	if t, ok := c.images.(interface{ RemoveTemp() error }); ok {
+		// What an agent killed while extracting a layer left behind.
+		if err := t.RemoveTemp(); err != nil {
+			c.log.Warn("remove interrupted image extractions", "error", err)
+		}
+	}
 	cg, cgErr := c.cgroups()
 	for id := range known {
 		r, wanted := got[id]
