@@ -154,7 +154,7 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 			return err
 		}
 		x.dirs = append(x.dirs, dirMeta{name: name, mode: perm(hdr), mtime: hdr.ModTime})
-	case tar.TypeReg, tar.TypeRegA:
+	case tar.TypeReg: // the reader turns the old TypeRegA into TypeReg
 		if isSparse(hdr) {
 			// Holes cost nothing in the tar but are written out in full:
 			// a few bytes could fill the disk. Image builders do not

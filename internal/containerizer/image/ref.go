@@ -89,7 +89,7 @@ func sandboxPath(p string) (string, error) {
 	}
 	for el := range strings.SplitSeq(p, "/") {
 		if el == ".." {
-			return "", fmt.Errorf("path %q must not contain ..", p)
+			return "", fmt.Errorf("path %q must not contain a \"..\" element", p)
 		}
 	}
 	c := path.Clean(p)
