@@ -344,6 +344,21 @@ type ContainerInfo struct {
 	NetworkInfos []NetworkInfo `json:"network_infos,omitempty"`
 }
 
+// Redacted returns c without secrets (image credentials), for state
+// endpoints; c itself is not changed. nil stays nil.
+func (c *ContainerInfo) Redacted() *ContainerInfo {
+	if c == nil || c.Mesos == nil || c.Mesos.Image == nil || c.Mesos.Image.Docker == nil || c.Mesos.Image.Docker.Credential == nil {
+		return c
+	}
+	cp := *c
+	mi := *c.Mesos
+	img := *mi.Image
+	d := *img.Docker
+	d.Credential = &Credential{Principal: d.Credential.Principal}
+	img.Docker, mi.Image, cp.Mesos = &d, &img, &mi
+	return &cp
+}
+
 // ExecutorInfo describes a custom executor. Basalt runs command tasks with
 // its built-in command executor; a task with ExecutorInfo is run the same way
 // using the executor's command.
