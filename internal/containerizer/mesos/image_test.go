@@ -347,3 +347,45 @@ func TestConformanceImage(t *testing.T) {
 		containerizertest.Timeout(60*time.Second),
 	)
 }
+
+// TestVolumesWithoutImage: without an image, an absolute container_path is
+// the host path (hidden by the volume only inside the container), and a
+// relative one is in the sandbox.
+func TestVolumesWithoutImage(t *testing.T) {
+	requireIsolation(t)
+	c := newMesos(t, Config{StateDir: t.TempDir(), CgroupsRoot: testRoot(t)})
+	src, ro, target := t.TempDir(), t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(target, "hidden"), []byte("host"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ro, "in"), []byte("ro-content"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sp := spec(t, `echo in-volume > `+target+`/out; ls `+target+` > seen; cat sub/in; echo; (echo x > sub/new) 2>/dev/null || echo ro-refused`)
+	sp.Task.Container = &mesosv1.ContainerInfo{Type: "MESOS", Volumes: []mesosv1.Volume{
+		{HostPath: src, ContainerPath: target, Mode: "RW"},
+		{HostPath: ro, ContainerPath: "sub", Mode: "RO"},
+	}}
+	launch(t, c, sp)
+	if term := wait(t, c, sp.ContainerID); !term.Success() {
+		t.Fatalf("task: %+v, stderr %s", term, readFile(t, sp.Sandbox, "stderr"))
+	}
+	if b, err := os.ReadFile(filepath.Join(src, "out")); err != nil || string(b) != "in-volume\n" {
+		t.Errorf("RW volume: %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(target, "out")); err == nil {
+		t.Error("the write reached the host path under the volume")
+	}
+	if seen := readFile(t, sp.Sandbox, "seen"); strings.Contains(seen, "hidden") {
+		t.Errorf("the container saw the host dir's own files: %q", seen)
+	}
+	if out := readFile(t, sp.Sandbox, "stdout"); !strings.Contains(out, "ro-content") || !strings.Contains(out, "ro-refused") {
+		t.Errorf("stdout %q", out)
+	}
+	// A missing host target is refused before anything starts.
+	bad := spec(t, "true")
+	bad.Task.Container = &mesosv1.ContainerInfo{Type: "MESOS", Volumes: []mesosv1.Volume{{HostPath: src, ContainerPath: "/nonexistent/x"}}}
+	if err := c.Launch(ctx(t), bad); err == nil || !strings.Contains(err.Error(), "a path on this agent") {
+		t.Errorf("missing target: %v", err)
+	}
+}
