@@ -10,6 +10,14 @@
 // joins the container's cgroup (<hierarchy>/<CgroupsRoot>/<container id>),
 // so the task is born inside its limits. The network stays the host's.
 //
+// A task may run in a Docker/OCI image (ContainerInfo.mesos.image), which
+// Deps.Images provisions into a shared layer cache before the launch; the
+// shim then mounts the image's overlay rootfs and the volumes in its own
+// mount namespace and starts the task chrooted into it (posix/rootfs.go).
+// image.go holds the pure rules: how the task's command, environment, user
+// and working directory combine with the image's, and what the volumes
+// become.
+//
 // Limits: cpu shares 1024×cpus (cgroup v2: the equivalent cpu.weight), an
 // optional CFS quota (Config.EnableCFS), a memory limit of mem MB (the OOM
 // killer ends the task with REASON_CONTAINER_LIMITATION_MEMORY), an optional
