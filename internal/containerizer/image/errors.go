@@ -16,6 +16,9 @@ func classify(ref Ref, err error) error {
 	reg := ref.Registry.Context().RegistryStr()
 	var te *transport.Error
 	if errors.As(err, &te) {
+		if te.Request != nil && te.Request.URL.Path == "/v2/" && te.StatusCode != http.StatusUnauthorized {
+			return fmt.Errorf("%w: %s does not answer as a Docker registry (GET /v2/: %d; check the image name): %w", ErrUnreachable, reg, te.StatusCode, err)
+		}
 		for _, d := range te.Errors {
 			switch d.Code {
 			case transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode:

@@ -481,3 +481,15 @@ func tarDir(dir, dst string) error {
 	}
 	return err
 }
+
+func TestNotARegistry(t *testing.T) {
+	requireRoot(t)
+	srv := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	s := newStore(t, image.Config{InsecureRegistries: []string{host}})
+	_, err := s.Get(t.Context(), image.Request{Name: host + "/app:1"})
+	if !errors.Is(err, image.ErrUnreachable) || !strings.Contains(err.Error(), "does not answer as a Docker registry") {
+		t.Errorf("web server as registry: %v", err)
+	}
+}
