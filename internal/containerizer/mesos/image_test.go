@@ -31,7 +31,7 @@ type imageEnv struct {
 	c     *Containerizer
 }
 
-func newImageEnv(t *testing.T) *imageEnv {
+func newImageEnv(t testing.TB) *imageEnv {
 	t.Helper()
 	requireIsolation(t)
 	sh := imagetest.Tasksh(t)
