@@ -128,7 +128,7 @@ func TestImageTasks(t *testing.T) {
 			t.Errorf("/proc/1 in the container is not the container's init:\n%s", init)
 		}
 		mounts := readFile(t, sp.Sandbox, "mounts")
-		for _, want := range []string{" / / ", " /proc ", " /dev ", " /dev/pts ", " /dev/shm ", " /mnt/mesos/sandbox "} {
+		for _, want := range []string{" / / ", " /proc ", " /sys ro,", " /dev ", " /dev/pts ", " /dev/shm ", " /mnt/mesos/sandbox "} {
 			if !strings.Contains(mounts, want) {
 				t.Errorf("container mounts lack %q:\n%s", want, mounts)
 			}

@@ -20,8 +20,8 @@ import (
 // namespace (private propagation), builds the container's file system there
 // before it starts the task: an overlay of the image's layers (upper and work
 // directories in the container's state directory) with a fresh /proc, a
-// minimal /dev, the sandbox at /mnt/mesos/sandbox, the host's resolv.conf and
-// hosts read-only, and the volumes. The task is then started chrooted into
+// read-only /sys, a minimal /dev, the sandbox at /mnt/mesos/sandbox, the
+// host's resolv.conf and hosts read-only, and the volumes. The task is then started chrooted into
 // it. The shim itself stays in the host's view of the file system, so it
 // still writes its records to the state directory (and can serve anything it
 // listens on there). The mounts exist only in that namespace: they are gone
@@ -204,8 +204,8 @@ func hasEnv(env []string, key string) bool {
 	return false
 }
 
-// mountSpecial mounts /proc (of the container's pid namespace) and a
-// minimal /dev into the rootfs.
+// mountSpecial mounts /proc (of the container's pid namespace), /sys
+// (read-only) and a minimal /dev into the rootfs.
 func mountSpecial(merged string) error {
 	proc, err := mkdirInRoot(merged, "/proc")
 	if err != nil {
@@ -213,6 +213,15 @@ func mountSpecial(merged string) error {
 	}
 	if err := unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("rootfs: mount /proc: %w", err)
+	}
+	// /sys read-only, as Docker and Mesos give it (programs read cgroup
+	// and device facts there).
+	sys, err := mkdirInRoot(merged, "/sys")
+	if err != nil {
+		return err
+	}
+	if err := unix.Mount("sysfs", sys, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("rootfs: mount /sys: %w", err)
 	}
 	dev, err := mkdirInRoot(merged, "/dev")
 	if err != nil {
