@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/basalt-dcos/basalt/internal/containerizer/docker"
+	"github.com/basalt-dcos/basalt/internal/containerizer/image"
 	"github.com/basalt-dcos/basalt/internal/containerizer/posix"
 	"github.com/basalt-dcos/basalt/internal/pki"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
@@ -45,6 +47,8 @@ type Config struct {
 	PosixWarmShims int `flag:"posix-warm-shims" help:"idle pre-started task shims of the posix runtime (faster launches; 0: none)"`
 	// Docker configures the docker runtime (with --containerizers=...,docker).
 	Docker DockerConfig
+	// Images configures where the mesos runtime pulls container images.
+	Images ImagesConfig
 
 	HeartbeatInterval      time.Duration `flag:"heartbeat-interval" help:"how often the agent sends heartbeats to the master"`
 	RegistrationBackoffMin time.Duration `flag:"registration-backoff-min" help:"first delay before reconnecting to a master"`
@@ -66,6 +70,24 @@ type DockerConfig struct {
 	Socket            string   `flag:"docker-socket" help:"Docker Engine API address: a unix socket path or unix:// / tcp:// URL"`
 	AllowedParameters []string `flag:"docker-allowed-parameters" help:"docker.parameters keys tasks may use (e.g. label,env,shm-size); none by default"`
 	AllowPrivileged   bool     `flag:"docker-allow-privileged" help:"let tasks run privileged Docker containers"`
+}
+
+// ImagesConfig configures the mesos runtime's image store (Mesos'
+// --docker_registry and --docker_config).
+type ImagesConfig struct {
+	Registry   string        `flag:"docker-registry" help:"mesos runtime: registry of image names without a host (host[:port])"`
+	Mirror     string        `flag:"docker-registry-mirror" help:"mesos runtime: registry (host[:port]) tried first for images of --docker-registry"`
+	ConfigFile string        `flag:"docker-config" help:"mesos runtime: docker config.json whose \"auths\" hold registry credentials"`
+	Insecure   []string      `flag:"docker-insecure-registries" help:"mesos runtime: registries (host[:port]) that may be reached over plain HTTP"`
+	Timeout    time.Duration `flag:"docker-registry-timeout" help:"mesos runtime: how long to wait to connect to a registry and for each answer"`
+}
+
+// storeConfig is the image store's configuration for an agent work dir.
+func (c ImagesConfig) storeConfig(workDir string) image.Config {
+	return image.Config{
+		Dir: filepath.Join(workDir, "images"), DefaultRegistry: c.Registry, Mirror: c.Mirror,
+		InsecureRegistries: c.Insecure, DockerConfig: c.ConfigFile, RegistryTimeout: c.Timeout,
+	}
 }
 
 // host is the Engine API address of Socket.
@@ -91,6 +113,7 @@ func DefaultConfig() Config {
 		Containerizers:         []string{"mesos"},
 		PosixWarmShims:         posix.DefaultWarmShims,
 		Docker:                 DockerConfig{Socket: "/var/run/docker.sock"},
+		Images:                 ImagesConfig{Registry: image.DefaultRegistry, Timeout: image.DefaultRegistryTimeout},
 		HeartbeatInterval:      5 * time.Second,
 		RegistrationBackoffMin: 200 * time.Millisecond,
 		RegistrationBackoffMax: 10 * time.Second,
@@ -140,6 +163,9 @@ func (c Config) Validate() error {
 		}
 	}
 	if err := c.Isolation.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Images.storeConfig("/work-dir").Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := mesosv1.ParseResources(c.Resources, c.defaultRole()); err != nil {

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/basalt-dcos/basalt/pkg/mesosv1"
 )
 
 // defaultPath is the PATH of tasks when the agent has none.
@@ -34,12 +36,17 @@ func (a *Agent) taskEnv(t *task) ([]string, error) {
 		"MESOS_CHECKPOINT":     checkpoint,
 		"PATH":                 defaultPath,
 	}
-	if t.rec.Containerizer == dockerRuntime {
+	switch {
+	case t.rec.Containerizer == dockerRuntime:
 		// The image's PATH and HOME apply inside a Docker container, not
 		// the agent's.
 		vars["MESOS_CONTAINER_NAME"] = "mesos-" + t.rec.ContainerID
 		delete(vars, "PATH")
-	} else {
+	case hasMesosImage(t.rec.Task):
+		// Likewise in an image run by the mesos runtime, which also points
+		// MESOS_SANDBOX at the sandbox's path inside the container.
+		delete(vars, "PATH")
+	default:
 		if p := os.Getenv("PATH"); p != "" {
 			vars["PATH"] = p
 		}
@@ -69,6 +76,16 @@ func (a *Agent) taskEnv(t *task) ([]string, error) {
 	}
 	sort.Strings(env)
 	return env, nil
+}
+
+// hasMesosImage reports whether a task runs a container image in the mesos
+// runtime.
+func hasMesosImage(ti mesosv1.TaskInfo) bool {
+	ci := ti.Container
+	if ci == nil && ti.Executor != nil {
+		ci = ti.Executor.Container
+	}
+	return ci != nil && (ci.Type == "" || ci.Type == "MESOS") && ci.Mesos != nil && ci.Mesos.Image != nil
 }
 
 // chownSandbox gives the sandbox and everything fetched into it to the

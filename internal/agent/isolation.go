@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/basalt-dcos/basalt/internal/containerizer"
+	"github.com/basalt-dcos/basalt/internal/containerizer/image"
 	"github.com/basalt-dcos/basalt/internal/containerizer/mesos"
 	"github.com/basalt-dcos/basalt/internal/containerizer/posix"
 )
@@ -89,6 +90,10 @@ func newMesosRuntime(cfg Config, workDir string, logger *slog.Logger, log *slog.
 		warm = -1
 	}
 	iso := cfg.Isolation
+	images, err := image.New(cfg.Images.storeConfig(workDir), image.Deps{Logger: logger})
+	if err != nil {
+		return nil, StateIsolation{}, err
+	}
 	m, err := mesos.New(mesos.Config{
 		StateDir:          filepath.Join(workDir, "containers", mesos.Name),
 		CgroupsRoot:       iso.CgroupsRoot,
@@ -97,7 +102,7 @@ func newMesosRuntime(cfg Config, workDir string, logger *slog.Logger, log *slog.
 		EnforceDiskQuota:  iso.EnforceContainerDiskQuota,
 		DiskWatchInterval: iso.ContainerDiskWatchInterval,
 		WarmShims:         warm,
-	}, mesos.Deps{Logger: logger})
+	}, mesos.Deps{Logger: logger, Images: images})
 	if err != nil {
 		return nil, StateIsolation{}, err
 	}

@@ -254,10 +254,21 @@ type Image struct {
 	Cached *bool        `json:"cached,omitempty"`
 }
 
-// DockerImage names a docker image.
+// DockerImage names a docker image, with the registry credential to pull it
+// (if any).
 type DockerImage struct {
-	Name string `json:"name"`
+	Name       string      `json:"name"`
+	Credential *Credential `json:"credential,omitempty"`
 }
+
+// Credential is a principal and its secret (Mesos' Credential). Its String
+// does not show the secret.
+type Credential struct {
+	Principal string `json:"principal"`
+	Secret    string `json:"secret,omitempty"`
+}
+
+func (c Credential) String() string { return c.Principal + ":<redacted>" }
 
 // Volume is a container volume.
 type Volume struct {
@@ -331,6 +342,21 @@ type ContainerInfo struct {
 	Docker       *DockerInfo   `json:"docker,omitempty"`
 	Mesos        *MesosInfo    `json:"mesos,omitempty"`
 	NetworkInfos []NetworkInfo `json:"network_infos,omitempty"`
+}
+
+// Redacted returns c without secrets (image credentials), for state
+// endpoints; c itself is not changed. nil stays nil.
+func (c *ContainerInfo) Redacted() *ContainerInfo {
+	if c == nil || c.Mesos == nil || c.Mesos.Image == nil || c.Mesos.Image.Docker == nil || c.Mesos.Image.Docker.Credential == nil {
+		return c
+	}
+	cp := *c
+	mi := *c.Mesos
+	img := *mi.Image
+	d := *img.Docker
+	d.Credential = &Credential{Principal: d.Credential.Principal}
+	img.Docker, mi.Image, cp.Mesos = &d, &img, &mi
+	return &cp
 }
 
 // ExecutorInfo describes a custom executor. Basalt runs command tasks with

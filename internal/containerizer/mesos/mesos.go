@@ -10,6 +10,14 @@
 // joins the container's cgroup (<hierarchy>/<CgroupsRoot>/<container id>),
 // so the task is born inside its limits. The network stays the host's.
 //
+// A task may run in a Docker/OCI image (ContainerInfo.mesos.image), which
+// Deps.Images provisions into a shared layer cache before the launch; the
+// shim then mounts the image's overlay rootfs and the volumes in its own
+// mount namespace and starts the task chrooted into it (posix/rootfs.go).
+// image.go holds the pure rules: how the task's command, environment, user
+// and working directory combine with the image's, and what the volumes
+// become.
+//
 // Limits: cpu shares 1024×cpus (cgroup v2: the equivalent cpu.weight), an
 // optional CFS quota (Config.EnableCFS), a memory limit of mem MB (the OOM
 // killer ends the task with REASON_CONTAINER_LIMITATION_MEMORY), an optional
@@ -103,13 +111,16 @@ func (c Config) Validate() error {
 // Deps are the collaborators of a Containerizer.
 type Deps struct {
 	Logger *slog.Logger // nil: discard
+	// Images provisions container images (nil: tasks with an image fail).
+	Images Images
 }
 
 // Containerizer is the mesos runtime. It implements containerizer.Containerizer.
 type Containerizer struct {
-	cfg Config
-	log *slog.Logger
-	px  *posix.Containerizer
+	cfg    Config
+	log    *slog.Logger
+	px     *posix.Containerizer
+	images Images
 
 	cgOnce sync.Once
 	cg     *cgroupHost
@@ -150,6 +161,7 @@ func New(cfg Config, deps Deps) (*Containerizer, error) {
 		cfg:      cfg,
 		log:      log.With("component", "containerizer", "runtime", Name),
 		px:       px,
+		images:   deps.Images,
 		watchers: map[string]context.CancelFunc{},
 	}, nil
 }
@@ -204,8 +216,9 @@ func validID(id string) error {
 	return nil
 }
 
-// Launch creates the container's cgroup with its limits, then starts its
-// shim, which joins the cgroup before starting the task.
+// Launch provisions the container's image (if any), creates its cgroup with
+// its limits, then starts its shim, which mounts the image and volumes and
+// joins the cgroup before starting the task.
 func (c *Containerizer) Launch(ctx context.Context, spec containerizer.LaunchSpec) error {
 	id := spec.ContainerID
 	if err := validID(id); err != nil {
@@ -218,18 +231,68 @@ func (c *Containerizer) Launch(ctx context.Context, spec containerizer.LaunchSpe
 	if _, err := os.Stat(c.px.ContainerDir(id)); err == nil {
 		return fmt.Errorf("launch container %s: already exists", id)
 	}
+	spec, rootfs, mounts, err := c.prepare(ctx, spec)
+	if err != nil {
+		return fmt.Errorf("launch container %s: %w", id, err)
+	}
 	procs, err := cg.Create(id, limits{
 		CPUs: spec.CPUs, CFS: c.cfg.EnableCFS, MemBytes: uint64(spec.MemMB * (1 << 20)), PidsLimit: c.cfg.PidsLimit,
 	})
 	if err != nil {
 		return fmt.Errorf("launch container %s: %w", id, err)
 	}
-	iso := posix.Isolation{Hostname: hostname(spec), CgroupProcs: procs}
+	iso := posix.Isolation{Hostname: hostname(spec), CgroupProcs: procs, Rootfs: rootfs, Mounts: mounts}
 	if err := c.px.LaunchIsolated(ctx, spec, iso); err != nil {
 		return err // the container exists and Wait reports the failure; Destroy removes the cgroup
 	}
 	c.watch(id, spec.Sandbox, spec.DiskMB)
 	return nil
+}
+
+// prepare provisions the task's image and plans its volumes: the spec to
+// run (command, environment and user adapted to the image), the rootfs (nil
+// without an image) and the mounts.
+func (c *Containerizer) prepare(ctx context.Context, spec containerizer.LaunchSpec) (containerizer.LaunchSpec, *posix.Rootfs, []posix.Mount, error) {
+	img := imageOf(spec)
+	var vols []mesosv1.Volume
+	if ci := containerOf(spec); ci != nil {
+		vols = ci.Volumes
+	}
+	mounts, err := planVolumes(vols, img != nil)
+	if err != nil {
+		return spec, nil, nil, fmt.Errorf("invalid volumes: %w", err)
+	}
+	for _, m := range mounts {
+		if !m.SourceInSandbox {
+			if _, err := os.Stat(m.Source); err != nil {
+				return spec, nil, nil, fmt.Errorf("volume host_path %s: %w", m.Source, err)
+			}
+		}
+		if img == nil && !m.TargetInSandbox {
+			if _, err := os.Stat(m.Target); err != nil {
+				return spec, nil, nil, fmt.Errorf("volume container_path %s (a path on this agent for a task without an image): %w", m.Target, err)
+			}
+		}
+	}
+	if img == nil {
+		return spec, nil, mounts, nil
+	}
+	if c.images == nil {
+		return spec, nil, nil, errors.New("container images are not enabled on this agent")
+	}
+	req, err := imageRequest(img, spec.Sandbox)
+	if err != nil {
+		return spec, nil, nil, err
+	}
+	got, err := c.images.Get(ctx, req)
+	if err != nil {
+		return spec, nil, nil, fmt.Errorf("provision image: %w", err)
+	}
+	spec, rootfs, err := planImage(spec, got)
+	if err != nil {
+		return spec, nil, nil, err
+	}
+	return spec, rootfs, mounts, nil
 }
 
 // hostname is the container's: its ContainerInfo.hostname, else the host's.
@@ -426,6 +489,12 @@ func (c *Containerizer) Recover(ctx context.Context, ids []string) (map[string]c
 	got, err := c.px.Recover(ctx, ids)
 	if err != nil {
 		return nil, err
+	}
+	if t, ok := c.images.(interface{ RemoveTemp() error }); ok {
+		// What an agent killed while extracting a layer left behind.
+		if err := t.RemoveTemp(); err != nil {
+			c.log.Warn("remove interrupted image extractions", "error", err)
+		}
 	}
 	cg, cgErr := c.cgroups()
 	for id := range known {

@@ -38,6 +38,11 @@ type Isolation struct {
 	// (one per cgroup v1 hierarchy, or the one of cgroup v2), which must
 	// exist.
 	CgroupProcs []string
+	// Rootfs is the image the task runs in (nil: the host's file system;
+	// needs Config.Namespaces). See rootfs.go.
+	Rootfs *Rootfs
+	// Mounts are the container's volumes.
+	Mounts []Mount
 }
 
 // shimAttr is how the agent starts a shim.

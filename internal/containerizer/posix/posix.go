@@ -193,6 +193,10 @@ func (c *Containerizer) LaunchIsolated(ctx context.Context, spec containerizer.L
 	ss.Namespaces = c.cfg.Namespaces
 	ss.Hostname = iso.Hostname
 	ss.CgroupProcs = iso.CgroupProcs
+	ss.Rootfs, ss.Mounts = iso.Rootfs, iso.Mounts
+	if (ss.Rootfs != nil || len(ss.Mounts) > 0) && !c.cfg.Namespaces {
+		return fmt.Errorf("launch container %s: images and volumes need the mesos runtime", id)
+	}
 	c.mu.Lock()
 	_, exists := c.containers[id]
 	c.mu.Unlock()

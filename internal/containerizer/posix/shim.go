@@ -99,6 +99,9 @@ func runShim(dir string, ready *os.File, p shimPrep) error {
 	if err := readJSON(dir, launchFile, &spec); err != nil {
 		return fail(fmt.Errorf("read launch spec: %w", err))
 	}
+	if err := setupMounts(dir, &spec); err != nil {
+		return fail(err)
+	}
 	cmd, err := taskCommand(spec)
 	if err != nil {
 		return fail(err)
@@ -218,7 +221,13 @@ func taskCommand(spec shimSpec) (*exec.Cmd, error) {
 	if spec.Path == "" || len(spec.Args) == 0 {
 		return nil, errors.New("no command")
 	}
-	path, err := lookPath(spec.Path, spec.Dir, spec.Env)
+	var path string
+	var err error
+	if spec.Chroot != "" {
+		path, err = lookPathIn(spec.Chroot, spec.Path, spec.Dir, spec.Env)
+	} else {
+		path, err = lookPath(spec.Path, spec.Dir, spec.Env)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +258,7 @@ func taskCommand(spec shimSpec) (*exec.Cmd, error) {
 		Stdin:       stdin,
 		Stdout:      stdout,
 		Stderr:      stderr,
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Chroot: spec.Chroot},
 	}
 	if spec.SetUser {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: spec.UID, Gid: spec.GID, Groups: spec.Groups}

@@ -47,6 +47,10 @@ type shimSpec struct {
 	Namespaces  bool     `json:"namespaces,omitempty"` // the shim is pid 1 of its own namespaces
 	Hostname    string   `json:"hostname,omitempty"`
 	CgroupProcs []string `json:"cgroup_procs,omitempty"`
+	// Image and volumes (rootfs.go).
+	Rootfs *Rootfs `json:"rootfs,omitempty"`
+	Mounts []Mount `json:"mounts,omitempty"`
+	Chroot string  `json:"-"` // set by setupMounts
 }
 
 // pidsRecord identifies the shim and the task. Start times (clock ticks since

@@ -228,6 +228,9 @@ func containerInfo(app marathon.App, ports []resolvedPort) *mesosv1.ContainerInf
 
 	if docker != nil && docker.Image != "" {
 		img := &mesosv1.Image{Type: "DOCKER", Docker: &mesosv1.DockerImage{Name: docker.Image}}
+		if c := docker.Credential; c != nil && c.Principal != "" {
+			img.Docker.Credential = &mesosv1.Credential{Principal: c.Principal, Secret: c.Secret}
+		}
 		if docker.ForcePullImage {
 			img.Cached = ptr(false)
 		}

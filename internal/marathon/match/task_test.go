@@ -263,6 +263,19 @@ func TestBuildTaskMesosForcePull(t *testing.T) {
 	}
 }
 
+func TestBuildTaskMesosImageCredential(t *testing.T) {
+	app := testApp()
+	app.Container = &marathon.Container{Type: "MESOS", Docker: &marathon.Docker{Image: "reg:5000/app:1",
+		Credential: &marathon.DockerCredential{Principal: "alice", Secret: "s3cret"}}}
+	ti := build(t, app, dcosCfg)
+	want := &mesosv1.ContainerInfo{Type: "MESOS", Mesos: &mesosv1.MesosInfo{Image: &mesosv1.Image{
+		Type: "DOCKER", Docker: &mesosv1.DockerImage{Name: "reg:5000/app:1", Credential: &mesosv1.Credential{Principal: "alice", Secret: "s3cret"}},
+	}}}
+	if diff := cmp.Diff(want, ti.Container); diff != "" {
+		t.Errorf("container (-want +got):\n%s", diff)
+	}
+}
+
 func TestBuildTaskCommand(t *testing.T) {
 	docker := &marathon.Container{Type: "DOCKER", Docker: &marathon.Docker{Image: "alpine"}}
 	tests := []struct {

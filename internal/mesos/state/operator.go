@@ -350,7 +350,7 @@ func v1Task(t *Task) mesosv1.Task {
 		Statuses:    t.Statuses,
 		Labels:      t.Info.Labels,
 		Discovery:   t.Info.Discovery,
-		Container:   t.Info.Container,
+		Container:   t.Info.Container.Redacted(),
 		HealthCheck: t.Info.HealthCheck,
 		KillPolicy:  t.Info.KillPolicy,
 	}

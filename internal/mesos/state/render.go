@@ -214,7 +214,7 @@ func stateTask(t *Task) mesosv1.StateTask {
 		Statuses:    statuses,
 		Labels:      labelList(t.Info.Labels),
 		Discovery:   t.Info.Discovery,
-		Container:   t.Info.Container,
+		Container:   t.Info.Container.Redacted(),
 		HealthCheck: t.Info.HealthCheck,
 		KillPolicy:  t.Info.KillPolicy,
 	}
