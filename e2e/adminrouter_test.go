@@ -25,7 +25,7 @@ func TestAdminRouterReachesAService(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte("s3cret-Passw0rd\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c := startCluster(t, b, 1, 1, "--superuser", "admin", "--superuser-password-file", pwFile)
+	c := startCluster(t, b, 1, 1, "--security", "strict", "--superuser", "admin", "--superuser-password-file", pwFile)
 	ar := c.Masters[0].AdminRouterURL
 	ctx := t.Context()
 

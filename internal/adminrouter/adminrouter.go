@@ -130,7 +130,12 @@ type Deps struct {
 	// Transport carries proxied requests (nil: a keep-alive transport of
 	// its own).
 	Transport http.RoundTripper
-	Logger    *slog.Logger
+	// ResolverTransport carries the router's own reads (the caches of
+	// Marathon apps and Mesos state behind /service/ and /agent/); nil:
+	// Transport. The master gives it the router's system identity, while
+	// proxied requests keep the user's credentials.
+	ResolverTransport http.RoundTripper
+	Logger            *slog.Logger
 	// Auth is the IAM; required unless security is disabled (then nil
 	// answers /acs/api/v1 with 503).
 	Auth Auth
@@ -167,7 +172,10 @@ func New(cfg Config, deps Deps) (*Router, error) {
 		deps.Transport = t
 	}
 	r := &Router{cfg: cfg, deps: deps, log: deps.Logger.With("component", "adminrouter")}
-	r.res = newResolver(cfg.CacheTTL, deps.Upstreams, deps.Transport)
+	if deps.ResolverTransport == nil {
+		deps.ResolverTransport = deps.Transport
+	}
+	r.res = newResolver(cfg.CacheTTL, deps.Upstreams, deps.ResolverTransport)
 	r.proxy = newProxy(deps.Transport, cfg.RetryDelay, r.log)
 	if deps.Auth != nil {
 		r.iamH = deps.Auth.Handler()

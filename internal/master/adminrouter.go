@@ -116,7 +116,9 @@ func (m *Master) newAdminRouter(ip string, mm *mesos.Master, mar *marathon.Marat
 		Upstreams: arUpstreams{m: m, mm: mm, mar: mar},
 		Cluster:   &arCluster{st: st},
 		Transport: m.front.transport(), // closed by serveAdminRouter (tls.go)
-		Logger:    m.log,
+		// The caches read as the router's system account (portauth.go).
+		ResolverTransport: m.systemTransport(m.front.transport(), iam.SystemAdminRouter),
+		Logger:            m.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("admin router: %w", err)

@@ -33,6 +33,10 @@ func (m *Master) newIAM(ctx context.Context, st *store.Store) (*iam.Service, err
 		svc.Close()
 		return nil, fmt.Errorf("iam: bootstrap superuser: %w", err)
 	}
+	if err := ensureSystemAccounts(ctx, svc); err != nil {
+		svc.Close()
+		return nil, fmt.Errorf("iam: %w", err)
+	}
 	if generated != "" {
 		path := filepath.Join(m.cfg.DataDir, BootstrapPasswordFile)
 		if err := writeSecret(path, generated+"\n"); err != nil {

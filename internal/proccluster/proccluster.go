@@ -206,7 +206,9 @@ type Options struct {
 	Dir     string // where data dirs and logs go
 	Masters int    // 1, 3 or 5
 	Agents  int
-	// Extra flags per role, appended to the ones the harness sets.
+	// Extra flags per role, appended to the ones the harness sets. Masters
+	// run with --security disabled (the components' ports open, as the
+	// tests expect); a test of security passes --security strict here.
 	MasterArgs []string
 	AgentArgs  []string
 	// AgentArgsFor adds flags to agent i only (after AgentArgs).
@@ -304,6 +306,7 @@ func Start(opts Options) (*Cluster, error) {
 			"--dns-http-listen", net.JoinHostPort(ip, strconv.Itoa(mports[i].dnsHTTP)),
 			"--adminrouter-listen", net.JoinHostPort(ip, strconv.Itoa(mports[i].ar)),
 			"--adminrouter-tls-listen", net.JoinHostPort(ip, strconv.Itoa(mports[i].arTLS)),
+			"--security", "disabled",
 		}
 		if opts.Masters > 1 {
 			args = append(args, "--masters", strings.Join(peers, ","))
