@@ -59,3 +59,21 @@ func checkUpstream(t *testing.T, path, up string) {
 		t.Fatalf("%q: upstream path %q has a backslash or NUL", path, up)
 	}
 }
+
+// FuzzMatchAgent: the agent matcher never panics, refuses what the master's
+// refuses, and only the version probe and the metrics stub are open.
+func FuzzMatchAgent(f *testing.F) {
+	for _, s := range []string{"/", "/dcos-metadata/dcos-version.json", "/system/v1/logs/v1/range/", "/system/health/v1",
+		"/pkgpanda/%2e%2e/", "//evil", "/nginx/metrics"} {
+		f.Add("GET", s)
+	}
+	f.Fuzz(func(t *testing.T, method, path string) {
+		rt := MatchAgent(method, path)
+		if (rt.Kind == KindBadRequest) != (Match(method, path).Kind == KindBadRequest) {
+			t.Fatalf("%q: agent and master matchers disagree on a bad path", path)
+		}
+		if rt.Kind != KindBadRequest && !rt.NeedsAuth && path != "/dcos-metadata/dcos-version.json" && path != "/nginx/metrics" {
+			t.Fatalf("%q is open on the agent router", path)
+		}
+	})
+}

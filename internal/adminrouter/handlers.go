@@ -99,12 +99,7 @@ func (r *Router) builtIn(w http.ResponseWriter, req *http.Request, rt Route) {
 		}
 		body = map[string]string{"PUBLIC_IPV4": r.cfg.PublicIPv4, "CLUSTER_ID": id}
 	case KindDCOSVersion:
-		body = map[string]any{
-			"version":           DCOSVersion,
-			"dcos-image-commit": r.cfg.Commit,
-			"bootstrap-id":      r.cfg.Commit,
-			"basalt":            map[string]string{"version": r.cfg.Version, "commit": r.cfg.Commit},
-		}
+		body = dcosVersion(r.cfg.Version, r.cfg.Commit)
 	case KindUIConfig:
 		off := map[string]bool{"enabled": false}
 		body = map[string]any{
@@ -134,6 +129,21 @@ func (r *Router) builtIn(w http.ResponseWriter, req *http.Request, rt Route) {
 		}
 		body = servers
 	}
+	writeJSON(w, req, body)
+}
+
+// dcosVersion is the body of /dcos-metadata/dcos-version.json.
+func dcosVersion(version, commit string) map[string]any {
+	return map[string]any{
+		"version":           DCOSVersion,
+		"dcos-image-commit": commit,
+		"bootstrap-id":      commit,
+		"basalt":            map[string]string{"version": version, "commit": commit},
+	}
+}
+
+// writeJSON answers 200 with body as JSON (headers only for HEAD).
+func writeJSON(w http.ResponseWriter, req *http.Request, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)

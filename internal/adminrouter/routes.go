@@ -148,7 +148,9 @@ func Match(method, escapedPath string) Route {
 		// for the system APIs that exist, and none exists yet.
 		return token(Route{Kind: KindMissing, Missing: "the system APIs of the leader (logs, metrics)"})
 	case strings.HasPrefix(p, "/system/v1/agent/"):
-		return token(Route{Kind: KindMissing, Missing: "the agents' Admin Router (logs, metrics, health)"})
+		// Agents serve their Admin Router (MatchAgent), but none of the
+		// APIs behind it exists yet, so the master does not proxy there.
+		return token(Route{Kind: KindMissing, Missing: "the agents' logs, metrics and health APIs"})
 	case hasDirPrefix(p, "/system/v1/logs"):
 		return token(Route{Kind: KindMissing, Missing: "logs (dcos-log)"})
 	case hasDirPrefix(p, "/system/v1/metrics"):

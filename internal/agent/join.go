@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"time"
 
 	"github.com/basalt-dcos/basalt/internal/agentapi"
 	"github.com/basalt-dcos/basalt/internal/pki"
@@ -76,6 +77,7 @@ func (a *Agent) join(ctx context.Context) (func(), error) {
 		},
 	}
 	a.http = &http.Client{Transport: agentTLS{tr}, CheckRedirect: a.http.CheckRedirect, Timeout: a.http.Timeout}
+	a.masterHTTP = &http.Client{Transport: nodeTLS{tr}, Timeout: 30 * time.Second}
 	if a.disc != nil {
 		// The DNS/VIP follower talks only to masters: every request over
 		// mTLS, so that it reads the operator API as this node when the

@@ -60,7 +60,11 @@ func newAgentCmd(env Env) *cobra.Command {
 		return runRoles(ctx, []func([]role) (role, error){
 			func([]role) (role, error) { return agent.New(cfg, agent.Deps{Logger: logger}) },
 		}, func(_ context.Context, roles []role) error {
-			printReady(env, started, [][2]string{{"agent", baseURL(roles[0].Addr())}})
+			lines := [][2]string{{"agent", baseURL(roles[0].Addr())}}
+			if a := roles[0].(*agent.Agent).AdminRouterAddr(); a != "" {
+				lines = append(lines, [2]string{"agent-adminrouter", baseURL(a)})
+			}
+			printReady(env, started, lines)
 			return nil
 		})
 	})
@@ -131,6 +135,8 @@ Ctrl-C.`,
 		if up.Resources != "" {
 			acfg.Resources = up.Resources
 		}
+		acfg.AdminRouterListen = preferPort(":61001")
+		acfg.Security = mcfg.Security
 		return runRoles(ctx, []func([]role) (role, error){
 			func([]role) (role, error) { return master.New(mcfg, logger) },
 			func(prev []role) (role, error) {
@@ -163,6 +169,9 @@ Ctrl-C.`,
 				{"dns", strings.TrimPrefix(baseURL(m.DNSAddr()), "http://") + " (Mesos-DNS API " + m.DNSHTTPURL() + ")"},
 				{"agent", baseURL(roles[1].Addr())},
 			}...)
+			if a := roles[1].(*agent.Agent).AdminRouterAddr(); a != "" {
+				lines = append(lines, [2]string{"agent-adminrouter", baseURL(a)})
+			}
 			printReady(env, started, lines)
 			if pw := m.BootstrapPassword(); pw != "" {
 				// Shown once, on the terminal of the one who started the

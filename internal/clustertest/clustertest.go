@@ -211,6 +211,8 @@ func New(t testing.TB, opts Options) *Cluster {
 		cfg := agent.DefaultConfig()
 		cfg.Masters = c.MasterURLs()
 		cfg.Listen = "127.0.0.1:0"
+		cfg.AdminRouterListen = "127.0.0.1:0"
+		cfg.Security = "disabled" // as the masters'; tests of security set both
 		cfg.AdvertiseIP = "127.0.0.1"
 		cfg.Hostname = fmt.Sprintf("agent%d.test", i+1)
 		if opts.LoopbackHostnames {

@@ -17,6 +17,7 @@ import (
 
 	mdns "github.com/miekg/dns"
 
+	"github.com/basalt-dcos/basalt/internal/agent"
 	"github.com/basalt-dcos/basalt/internal/master"
 	"github.com/basalt-dcos/basalt/internal/pki"
 )
@@ -40,7 +41,8 @@ func TestStrictSecurityComponentPorts(t *testing.T) {
 			cfg.Security = "strict"
 			cfg.Superuser = "admin"
 			cfg.SuperuserPasswordFile = pw
-		}})
+		},
+		Agent: func(_ int, cfg *agent.Config) { cfg.Security = "strict" }})
 	c.WaitAgentsActive(1)
 	admin := loginAt(t, c.Masters[0].AdminRouterURL(), "admin", "Correct-Horse-9")
 
@@ -69,6 +71,19 @@ func TestStrictSecurityComponentPorts(t *testing.T) {
 		}
 		if code, _, _ := doReq(t, http.DefaultClient, "GET", mm.MarathonURL()+"/ping", "", ""); code != http.StatusOK {
 			t.Errorf("Marathon /ping without a token: %d", code)
+		}
+	}
+
+	// The agent's Admin Router checks tokens with the masters' keys
+	// (fetched over mTLS): the version probe is open, the rest needs a
+	// valid token, and its components do not exist yet (503).
+	agentAR := "http://" + c.Agents[0].Agent().AdminRouterAddr()
+	if code, _, body := doReq(t, http.DefaultClient, "GET", agentAR+"/dcos-metadata/dcos-version.json", "", ""); code != http.StatusOK || !strings.Contains(body, `"version"`) {
+		t.Errorf("agent dcos-version.json: %d %s", code, body)
+	}
+	for tok, want := range map[string]int{"": http.StatusUnauthorized, "not.a.token": http.StatusUnauthorized, admin: http.StatusServiceUnavailable} {
+		if code, _, body := doReq(t, http.DefaultClient, "GET", agentAR+"/system/health/v1", tok, ""); code != want {
+			t.Errorf("agent /system/health/v1 with token %.10q: %d %s, want %d", tok, code, body, want)
 		}
 	}
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"runtime/debug"
 	"sync"
 
 	"github.com/basalt-dcos/basalt/internal/adminrouter"
@@ -88,24 +87,12 @@ func (c *arCluster) StoreMembers(ctx context.Context) ([]adminrouter.ExhibitorSe
 	return out, nil
 }
 
-// buildCommit is the VCS revision the binary was built from ("unknown").
-func buildCommit() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				return s.Value
-			}
-		}
-	}
-	return "unknown"
-}
-
 // newAdminRouter builds this master's Admin Router.
 func (m *Master) newAdminRouter(ip string, mm *mesos.Master, mar *marathon.Marathon, st *store.Store, auth *iam.Service) (*adminrouter.Router, error) {
 	cfg := adminrouter.DefaultConfig()
 	cfg.PublicIPv4 = ip
 	cfg.Version = version.Version
-	cfg.Commit = buildCommit()
+	cfg.Commit = version.Commit()
 	if m.cfg.AdminRouterCacheTTL > 0 {
 		cfg.CacheTTL = m.cfg.AdminRouterCacheTTL
 	}

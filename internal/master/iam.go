@@ -19,7 +19,7 @@ const BootstrapPasswordFile = "bootstrap-password"
 // newIAM starts the IAM on this master's store and makes sure the cluster
 // has a first user. Every master runs it: tokens signed by one verify on all.
 func (m *Master) newIAM(ctx context.Context, st *store.Store) (*iam.Service, error) {
-	svc, err := iam.New(ctx, iam.Config{Store: st, TokenTTL: m.cfg.AuthTokenTTL, Issuer: "basalt", Logger: m.log})
+	svc, err := iam.New(ctx, iam.Config{Store: st, TokenTTL: m.cfg.AuthTokenTTL, Issuer: iam.ClusterIssuer, Logger: m.log})
 	if err != nil {
 		return nil, fmt.Errorf("iam: %w", err)
 	}

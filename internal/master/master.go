@@ -231,6 +231,14 @@ func (m *Master) Run(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	mm.Register(mux)
+	if auth != nil {
+		// The masters' public keys, for agents' Admin Routers (open, as
+		// on the Admin Router's /acs/api/v1/auth/jwks).
+		mux.HandleFunc("GET "+jwksPath, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(auth.JWKS())
+		})
+	}
 	read := http.NewServeMux()
 	state.NewAPI(mm, mm, m.log).Register(read)
 	mux.Handle("/", mm.LeaderOnly(read))

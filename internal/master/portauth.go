@@ -163,13 +163,18 @@ func writePlain(w http.ResponseWriter, code int, msg string) {
 	_, _ = w.Write([]byte(msg + "\n"))
 }
 
+// jwksPath serves the IAM's public keys on the master API port too, for
+// agents' Admin Routers, which know the masters by that port.
+const jwksPath = "/acs/api/v1/auth/jwks"
+
 // mesosOpen are the Mesos master's unauthenticated paths: leader discovery
-// (/master/redirect, /redirect: Mesos does not authenticate them) and the
+// (/master/redirect, /redirect: Mesos does not authenticate them), the
+// IAM's public keys (jwksPath, public by nature) and the
 // agent protocol, whose own guard is --require-agent-certs (a node
 // certificate from joining with the cluster's join token).
 func mesosOpen(r *http.Request) bool {
 	switch path.Clean("/" + r.URL.Path) {
-	case "/master/redirect", "/redirect", agentapi.Path:
+	case "/master/redirect", "/redirect", agentapi.Path, jwksPath:
 		return true
 	}
 	return false

@@ -326,6 +326,10 @@ func Start(opts Options) (*Cluster, error) {
 		if err != nil {
 			return nil, err
 		}
+		arPort, err := pick(ip)
+		if err != nil {
+			return nil, err
+		}
 		name := fmt.Sprintf("agent%d", i+1)
 		res := "cpus:4;mem:4096;disk:10000;ports:[31000-32000]"
 		if opts.AgentResources != nil {
@@ -338,6 +342,8 @@ func Start(opts Options) (*Cluster, error) {
 			"--hostname", ip,
 			"--work-dir", filepath.Join(opts.Dir, name),
 			"--resources", res,
+			"--adminrouter-listen", net.JoinHostPort(ip, strconv.Itoa(arPort)),
+			"--security", "disabled", // as the masters unless a test says otherwise
 		}
 		args = append(args, opts.AgentArgs...)
 		if opts.AgentArgsFor != nil {
