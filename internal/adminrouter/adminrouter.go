@@ -270,7 +270,7 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request) {
 		})
 	case KindService:
 		r.service(w, req, rt)
-	case KindAgent:
+	case KindAgent, KindAgentSystem:
 		r.agent(w, req, rt)
 	case KindMetadata, KindDCOSVersion, KindUIConfig, KindBuildInfo, KindExhibitorStatus:
 		r.builtIn(w, req, rt)

@@ -23,6 +23,11 @@ func FuzzMatch(f *testing.F) {
 			if rt.Prefix+rt.Path != path {
 				t.Fatalf("%q: prefix %q + path %q is not the request path", path, rt.Prefix, rt.Path)
 			}
+		case KindAgentSystem:
+			checkUpstream(t, path, rt.Path)
+			if !strings.HasPrefix(path, rt.Prefix+"/") || !strings.HasSuffix(path, strings.TrimPrefix(rt.Path, "/system/v1")) {
+				t.Fatalf("%q: agent system route %q %q", path, rt.Prefix, rt.Path)
+			}
 		case KindService:
 			if !strings.HasPrefix(path, "/service/") || "/service/"+rt.Path != path {
 				t.Fatalf("%q: service rest %q", path, rt.Path)

@@ -82,7 +82,7 @@ func (r *Router) agent(w http.ResponseWriter, req *http.Request, rt Route) {
 		resolve:         func() (string, bool) { return base, true },
 		path:            rt.Path,
 		prefix:          rt.Prefix,
-		rewriteLocation: true,
+		rewriteLocation: rt.Kind == KindAgent, // the agent's own API; its Admin Router does not redirect
 	})
 }
 

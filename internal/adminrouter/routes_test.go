@@ -42,7 +42,11 @@ var routeTable = []struct {
 	{"GET", "/navstar/lashup/key", Route{Kind: KindMissing, Missing: "the dcos-net lashup key API", NeedsAuth: true}},
 	{"GET", "/system/v1/leader/mesos/logs/v1/range/", Route{Kind: KindMissing, Missing: "the system APIs of the leader (logs, metrics)", NeedsAuth: true}},
 	{"GET", "/system/v1/leader/marathon/metrics/v0/node", Route{Kind: KindMissing, Missing: "the system APIs of the leader (logs, metrics)", NeedsAuth: true}},
-	{"GET", "/system/v1/agent/A1/logs/v1/range/", Route{Kind: KindMissing, Missing: "the agents' logs, metrics and health APIs", NeedsAuth: true}},
+	{"GET", "/system/v1/agent/A1/logs/v1/range/", Route{Kind: KindAgentSystem, ID: "A1", Prefix: "/system/v1/agent/A1", Path: "/system/v1/logs/v1/range/", NeedsAuth: true}},
+	{"GET", "/system/v1/agent/A1/metrics/v0/node", Route{Kind: KindAgentSystem, ID: "A1", Prefix: "/system/v1/agent/A1", Path: "/system/v1/metrics/v0/node", NeedsAuth: true}},
+	{"GET", "/system/v1/agent/A1/dcos-metadata/dcos-version.json", Route{Kind: KindAgentSystem, ID: "A1", Prefix: "/system/v1/agent/A1", Path: "/dcos-metadata/dcos-version.json", NeedsAuth: true}},
+	{"GET", "/system/v1/agent/A1/state", Route{Kind: KindNotFound, NeedsAuth: true}},
+	{"GET", "/system/v1/agent/A1", Route{Kind: KindNotFound, NeedsAuth: true}},
 	{"GET", "/system/v1/logs/v1/range/", Route{Kind: KindMissing, Missing: "logs (dcos-log)", NeedsAuth: true}},
 	{"GET", "/system/v1/metrics/v0/node", Route{Kind: KindMissing, Missing: "metrics", NeedsAuth: true}},
 	{"GET", "/system/health/v1", Route{Kind: KindMissing, Missing: "diagnostics (dcos-diagnostics)", NeedsAuth: true}},
@@ -122,7 +126,7 @@ func TestMatch(t *testing.T) {
 			t.Errorf("Match(%s %s) (-want +got):\n%s", tt.method, tt.path, diff)
 		}
 	}
-	for k := KindBadRequest; k <= KindIAM; k++ {
+	for k := KindBadRequest; k <= KindAgentSystem; k++ {
 		if !seen[k] {
 			t.Errorf("no case for route kind %v", k)
 		}

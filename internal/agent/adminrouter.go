@@ -83,3 +83,23 @@ func (a *Agent) AdminRouterAddr() string {
 	v, _ := a.arAddr.Load().(string)
 	return v
 }
+
+// withAdminRouter also answers the Admin Router's paths (/system/,
+// /dcos-metadata/, /pkgpanda/) on the agent's API port, with the same
+// handler and checks: the masters know agents by that port and reach the
+// agents' system APIs through it (/system/v1/agent/<id>/...). The router
+// sees the raw path (no ServeMux cleaning) and refuses bad ones itself.
+func withAdminRouter(ar *adminrouter.AgentRouter, api http.Handler) http.Handler {
+	if ar == nil {
+		return api
+	}
+	arh := ar.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.HasPrefix(p, "/system/") || strings.HasPrefix(p, "/dcos-metadata/") || strings.HasPrefix(p, "/pkgpanda/") {
+			arh.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+}

@@ -312,7 +312,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	srv := &http.Server{
-		Handler:           a.routes(),
+		Handler:           withAdminRouter(ar, a.routes()), // adminrouter.go
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}

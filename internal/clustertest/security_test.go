@@ -87,6 +87,20 @@ func TestStrictSecurityComponentPorts(t *testing.T) {
 		}
 	}
 
+	// The same through a master's Admin Router (/system/v1/agent/<id>/),
+	// which forwards the user's token to the agent's API port.
+	agentID := c.Agents[0].Agent().ID()
+	sys := c.Masters[2].AdminRouterURL() + "/system/v1/agent/" + agentID
+	if code, _, _ := doReq(t, http.DefaultClient, "GET", sys+"/logs/v1/range/", "", ""); code != http.StatusUnauthorized {
+		t.Errorf("/system/v1/agent/<id>/logs without a token: %d", code)
+	}
+	if code, _, body := doReq(t, http.DefaultClient, "GET", sys+"/dcos-metadata/dcos-version.json", admin, ""); code != http.StatusOK || !strings.Contains(body, `"version"`) {
+		t.Errorf("/system/v1/agent/<id>/dcos-metadata/dcos-version.json: %d %s", code, body)
+	}
+	if code, _, body := doReq(t, http.DefaultClient, "GET", sys+"/logs/v1/range/", admin, ""); code != http.StatusServiceUnavailable || !strings.Contains(body, "dcos-log") {
+		t.Errorf("/system/v1/agent/<id>/logs as admin: %d %s, want the agent's 503", code, body)
+	}
+
 	// A node certificate from the cluster CA opens the Mesos port over TLS.
 	tok, err := pki.ParseJoinToken(c.Masters[0].Master().JoinToken().Encode())
 	if err != nil {
