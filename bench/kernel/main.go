@@ -313,19 +313,6 @@ func rssMiB(pid int) float64 {
 	return -1
 }
 
-func getJSON(ctx context.Context, url string, v any) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := httpc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
-}
-
 // --- launch -----------------------------------------------------------------
 
 func benchLaunch(ctx context.Context, bin, dir string, n int) ([]result, error) {
