@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/basalt-dcos/basalt/internal/proccluster"
 )
 
 // TestAdminRouterReachesAService runs real basalt processes (one master in
@@ -25,7 +27,7 @@ func TestAdminRouterReachesAService(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte("s3cret-Passw0rd\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c := startCluster(t, b, 1, 1, "--superuser", "admin", "--superuser-password-file", pwFile)
+	c := startClusterAs(t, b, &proccluster.Login{UID: "admin", Password: "s3cret-Passw0rd"}, 1, 1, "--security", "strict", "--superuser", "admin", "--superuser-password-file", pwFile)
 	ar := c.Masters[0].AdminRouterURL
 	ctx := t.Context()
 

@@ -165,8 +165,15 @@ func count(m map[string]string, state string) int {
 
 func startCluster(t *testing.T, b bins, masters, agents int, extraMasterArgs ...string) *proccluster.Cluster {
 	t.Helper()
+	return startClusterAs(t, b, nil, masters, agents, extraMasterArgs...)
+}
+
+// startClusterAs is startCluster for masters that check credentials: the
+// harness logs in as login for its own reads.
+func startClusterAs(t *testing.T, b bins, login *proccluster.Login, masters, agents int, extraMasterArgs ...string) *proccluster.Cluster {
+	t.Helper()
 	c, err := proccluster.Start(proccluster.Options{
-		Bin: b.basalt, Dir: t.TempDir(), Masters: masters, Agents: agents,
+		Bin: b.basalt, Dir: t.TempDir(), Masters: masters, Agents: agents, Login: login,
 		MasterArgs: append(slices.Clip(fastMasterArgs), extraMasterArgs...), AgentArgs: fastAgentArgs,
 	})
 	if err != nil {

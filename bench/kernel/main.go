@@ -10,7 +10,7 @@
 //	          killed master is restarted between trials).
 //	launch    1 master + 1 posix agent; ACCEPT → TASK_RUNNING of a `sleep`
 //	          task on an idle cluster (-trials launches, one at a time).
-//	up        `basalt up` on a fresh data dir → master state shows its agent
+//	up        `basalt up` on a fresh data dir → it prints "ready in" (its agent is active)
 //	          active (-trials runs); then idle RSS of a separate `basalt agent`
 //	          and `basalt master` process after 5 s.
 //
@@ -173,23 +173,36 @@ func benchUp(ctx context.Context, bin, dir string, trials int) ([]result, error)
 		start := time.Now()
 		cmd := exec.Command(bin, "up", "--data-dir", d,
 			"--master-listen", fmt.Sprintf("127.0.0.1:%d", mport), "--agent-listen", fmt.Sprintf("127.0.0.1:%d", aport))
-		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		// up prints "ready in" once the agent is active at the master (it
+		// checks that itself: the master's port asks for a token in the
+		// default strict mode).
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return nil, err
+		}
+		cmd.Stderr = io.Discard
 		if err := cmd.Start(); err != nil {
 			return nil, err
 		}
-		url := fmt.Sprintf("http://127.0.0.1:%d/master/state", mport)
-		pctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		err = proccluster.Poll(pctx, 5*time.Millisecond, func(ctx context.Context) error {
-			var st mesosv1.StateResponse
-			if err := getJSON(ctx, url, &st); err != nil {
-				return err
+		readyc := make(chan error, 1)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				if strings.HasPrefix(sc.Text(), "ready in ") {
+					readyc <- nil
+					_, _ = io.Copy(io.Discard, out)
+					return
+				}
 			}
-			if st.ActivatedSlaves != 1 {
-				return errors.New("agent not active yet")
-			}
-			return nil
-		})
-		cancel()
+			readyc <- errors.New("basalt up exited before it was ready")
+		}()
+		select {
+		case err = <-readyc:
+		case <-time.After(60 * time.Second):
+			err = errors.New("basalt up not ready after 60s")
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
 		el := time.Since(start)
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
@@ -298,19 +311,6 @@ func rssMiB(pid int) float64 {
 		}
 	}
 	return -1
-}
-
-func getJSON(ctx context.Context, url string, v any) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := httpc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 // --- launch -----------------------------------------------------------------

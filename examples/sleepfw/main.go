@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -31,6 +32,7 @@ import (
 
 type options struct {
 	masters, name, user, role, cmd, frameworkID string
+	token                                       string
 	tasks, maxRetries                           int
 	cpus, mem, failoverTimeout, refuseSeconds   float64
 	relaunch, exitOnFinish, checkpoint          bool
@@ -58,6 +60,7 @@ type framework struct {
 func main() {
 	var o options
 	flag.StringVar(&o.masters, "master", "http://127.0.0.1:5050", "comma-separated master base URLs")
+	flag.StringVar(&o.token, "token", os.Getenv("DCOS_TOKEN"), "auth token sent as \"Authorization: token=...\" (masters with --security strict ask for one; default $DCOS_TOKEN)")
 	flag.StringVar(&o.name, "name", "sleepfw", "framework name (also the task id prefix)")
 	flag.StringVar(&o.user, "user", "root", "user to run tasks as")
 	flag.StringVar(&o.role, "role", "*", "framework role")
@@ -103,8 +106,12 @@ func run(sigCtx context.Context, o options, log *slog.Logger, out io.Writer) err
 	if o.frameworkID != "" {
 		info.ID = &mesosv1.ID{Value: o.frameworkID}
 	}
+	var header http.Header
+	if o.token != "" {
+		header = http.Header{"Authorization": {"token=" + o.token}}
+	}
 	client, err := scheduler.New(scheduler.Config{
-		Masters: strings.Split(o.masters, ","), Framework: info, Logger: log})
+		Masters: strings.Split(o.masters, ","), Framework: info, Logger: log, Header: header})
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,9 @@
 // Admin Router does (reference §5).
 //
 // The route table (routes.go) is a pure function of the request path; the
-// proxy (proxy.go) streams and never buffers; service and agent resolution
+// proxy (proxy.go) streams responses and never buffers them (request bodies
+// to /service/<id>/ are buffered up to a limit first, as nginx does, unless
+// the app opts out); service and agent resolution
 // (resolve.go) reads the leaders' own APIs through short-lived caches.
 // Security (auth.go) follows the configured mode: every Route says whether
 // it needs a token (NeedsAuth) and which permission guards it (Permission);
@@ -50,6 +52,12 @@ type Config struct {
 	RetryDelay time.Duration
 	// MaxBodyBytes bounds request bodies sent to upstreams.
 	MaxBodyBytes int64
+	// RequestBufferBytes is how much of a request body to /service/<id>/
+	// is read before the request goes upstream (as nginx's
+	// proxy_request_buffering, on unless the app's label
+	// DCOS_SERVICE_REQUEST_BUFFERING is false): a body that fits is sent
+	// whole, with a Content-Length; the rest of a longer one streams.
+	RequestBufferBytes int64
 	// MaxHeaderBytes, ReadHeaderTimeout and IdleTimeout bound clients.
 	MaxHeaderBytes    int
 	ReadHeaderTimeout time.Duration
@@ -65,14 +73,15 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		CacheTTL:          2 * time.Second,
-		RetryDelay:        250 * time.Millisecond,
-		MaxBodyBytes:      1 << 30,
-		MaxHeaderBytes:    64 << 10,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ShutdownTimeout:   5 * time.Second,
-		Security:          iam.ModeDisabled,
+		CacheTTL:           2 * time.Second,
+		RetryDelay:         250 * time.Millisecond,
+		MaxBodyBytes:       1 << 30,
+		RequestBufferBytes: 1 << 20,
+		MaxHeaderBytes:     64 << 10,
+		ReadHeaderTimeout:  10 * time.Second,
+		IdleTimeout:        2 * time.Minute,
+		ShutdownTimeout:    5 * time.Second,
+		Security:           iam.ModeDisabled,
 	}
 }
 
@@ -84,6 +93,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetryDelay < 0 {
 		errs = append(errs, errors.New("adminrouter: retry delay must not be negative"))
+	}
+	if c.RequestBufferBytes < 0 {
+		errs = append(errs, errors.New("adminrouter: request buffer size must not be negative"))
 	}
 	if c.MaxBodyBytes <= 0 || c.MaxHeaderBytes <= 0 || c.ReadHeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("adminrouter: header size, timeouts and shutdown timeout must be positive"))
@@ -130,7 +142,12 @@ type Deps struct {
 	// Transport carries proxied requests (nil: a keep-alive transport of
 	// its own).
 	Transport http.RoundTripper
-	Logger    *slog.Logger
+	// ResolverTransport carries the router's own reads (the caches of
+	// Marathon apps and Mesos state behind /service/ and /agent/); nil:
+	// Transport. The master gives it the router's system identity, while
+	// proxied requests keep the user's credentials.
+	ResolverTransport http.RoundTripper
+	Logger            *slog.Logger
 	// Auth is the IAM; required unless security is disabled (then nil
 	// answers /acs/api/v1 with 503).
 	Auth Auth
@@ -167,7 +184,10 @@ func New(cfg Config, deps Deps) (*Router, error) {
 		deps.Transport = t
 	}
 	r := &Router{cfg: cfg, deps: deps, log: deps.Logger.With("component", "adminrouter")}
-	r.res = newResolver(cfg.CacheTTL, deps.Upstreams, deps.Transport)
+	if deps.ResolverTransport == nil {
+		deps.ResolverTransport = deps.Transport
+	}
+	r.res = newResolver(cfg.CacheTTL, deps.Upstreams, deps.ResolverTransport)
 	r.proxy = newProxy(deps.Transport, cfg.RetryDelay, r.log)
 	if deps.Auth != nil {
 		r.iamH = deps.Auth.Handler()
@@ -250,7 +270,7 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request) {
 		})
 	case KindService:
 		r.service(w, req, rt)
-	case KindAgent:
+	case KindAgent, KindAgentSystem:
 		r.agent(w, req, rt)
 	case KindMetadata, KindDCOSVersion, KindUIConfig, KindBuildInfo, KindExhibitorStatus:
 		r.builtIn(w, req, rt)

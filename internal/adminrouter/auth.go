@@ -31,6 +31,14 @@ func Permission(rt Route) string {
 		return "dcos:adminrouter:service:marathon"
 	case KindAgent:
 		return "dcos:adminrouter:ops:slave"
+	case KindAgentSystem:
+		switch {
+		case strings.HasPrefix(rt.Path, "/system/v1/logs"):
+			return "dcos:adminrouter:ops:system-logs"
+		case strings.HasPrefix(rt.Path, "/system/v1/metrics"):
+			return "dcos:adminrouter:ops:system-metrics"
+		}
+		return "dcos:adminrouter:ops:slave"
 	case KindMesosDNS:
 		return "dcos:adminrouter:ops:mesos-dns"
 	case KindNet:

@@ -173,6 +173,39 @@ func TestSecurityEveryRoute(t *testing.T) {
 	if code, _, _ := doAuth(t, c, "GET", ar+"/mesos_dns/v1/version", "token=ops-token"); code != http.StatusForbidden {
 		t.Errorf("ops on /mesos_dns/: %d, want 403", code)
 	}
+
+	// The agents' Admin Router: every token route refuses no token and a
+	// forged one, and answers a valid token (with 503/404/200: none of
+	// these components exists yet); open routes stay open.
+	agentAR, err := NewAgent(DefaultAgentConfig(), auth, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(agentAR.Handler())
+	defer srv.Close()
+	for _, tt := range agentRouteTable {
+		if tt.want.Kind == KindBadRequest {
+			if code, _, _ := doAuth(t, c, tt.method, srv.URL+tt.path, "token=nobody-token"); code != http.StatusBadRequest {
+				t.Errorf("agent %s %s: %d, want 400", tt.method, tt.path, code)
+			}
+			continue
+		}
+		name := "agent " + tt.method + " " + tt.path
+		code, h, body := doAuth(t, c, tt.method, srv.URL+tt.path, "")
+		if tt.want.NeedsAuth {
+			if code != http.StatusUnauthorized || h.Get("WWW-Authenticate") != "acsjwt" {
+				t.Errorf("%s without a token: %d %q, want 401 acsjwt", name, code, body)
+			}
+			if code, _, body := doAuth(t, c, tt.method, srv.URL+tt.path, "token=forged"); code != http.StatusUnauthorized {
+				t.Errorf("%s with a forged token: %d %q, want 401", name, code, body)
+			}
+			code, _, body = doAuth(t, c, tt.method, srv.URL+tt.path, "token=nobody-token")
+		}
+		want := map[Kind]int{KindMissing: 503, KindNotFound: 404, KindDCOSVersion: 200, KindMethodNotAllowed: 405}[tt.want.Kind]
+		if code != want {
+			t.Errorf("%s: %d %q, want %d", name, code, body, want)
+		}
+	}
 }
 
 // TestSecurityServicePermission: /service/<id>/ is guarded by

@@ -23,6 +23,11 @@ func FuzzMatch(f *testing.F) {
 			if rt.Prefix+rt.Path != path {
 				t.Fatalf("%q: prefix %q + path %q is not the request path", path, rt.Prefix, rt.Path)
 			}
+		case KindAgentSystem:
+			checkUpstream(t, path, rt.Path)
+			if !strings.HasPrefix(path, rt.Prefix+"/") || !strings.HasSuffix(path, strings.TrimPrefix(rt.Path, "/system/v1")) {
+				t.Fatalf("%q: agent system route %q %q", path, rt.Prefix, rt.Path)
+			}
 		case KindService:
 			if !strings.HasPrefix(path, "/service/") || "/service/"+rt.Path != path {
 				t.Fatalf("%q: service rest %q", path, rt.Path)
@@ -58,4 +63,22 @@ func checkUpstream(t *testing.T, path, up string) {
 	if strings.ContainsAny(dec, "\\\x00") {
 		t.Fatalf("%q: upstream path %q has a backslash or NUL", path, up)
 	}
+}
+
+// FuzzMatchAgent: the agent matcher never panics, refuses what the master's
+// refuses, and only the version probe and the metrics stub are open.
+func FuzzMatchAgent(f *testing.F) {
+	for _, s := range []string{"/", "/dcos-metadata/dcos-version.json", "/system/v1/logs/v1/range/", "/system/health/v1",
+		"/pkgpanda/%2e%2e/", "//evil", "/nginx/metrics"} {
+		f.Add("GET", s)
+	}
+	f.Fuzz(func(t *testing.T, method, path string) {
+		rt := MatchAgent(method, path)
+		if (rt.Kind == KindBadRequest) != (Match(method, path).Kind == KindBadRequest) {
+			t.Fatalf("%q: agent and master matchers disagree on a bad path", path)
+		}
+		if rt.Kind != KindBadRequest && !rt.NeedsAuth && path != "/dcos-metadata/dcos-version.json" && path != "/nginx/metrics" {
+			t.Fatalf("%q is open on the agent router", path)
+		}
+	})
 }

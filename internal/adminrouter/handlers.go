@@ -1,8 +1,10 @@
 package adminrouter
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,6 +26,12 @@ func (r *Router) service(w http.ResponseWriter, req *http.Request, rt Route) {
 		}
 		if !r.serviceAllowed(w, req, c.ID) {
 			return
+		}
+		if !s.stream {
+			var ok bool
+			if req, ok = r.bufferBody(w, req); !ok {
+				return
+			}
 		}
 		prefix := "/service/" + escapeID(c.ID)
 		path := c.Path
@@ -74,7 +82,7 @@ func (r *Router) agent(w http.ResponseWriter, req *http.Request, rt Route) {
 		resolve:         func() (string, bool) { return base, true },
 		path:            rt.Path,
 		prefix:          rt.Prefix,
-		rewriteLocation: true,
+		rewriteLocation: rt.Kind == KindAgent, // the agent's own API; its Admin Router does not redirect
 	})
 }
 
@@ -91,12 +99,7 @@ func (r *Router) builtIn(w http.ResponseWriter, req *http.Request, rt Route) {
 		}
 		body = map[string]string{"PUBLIC_IPV4": r.cfg.PublicIPv4, "CLUSTER_ID": id}
 	case KindDCOSVersion:
-		body = map[string]any{
-			"version":           DCOSVersion,
-			"dcos-image-commit": r.cfg.Commit,
-			"bootstrap-id":      r.cfg.Commit,
-			"basalt":            map[string]string{"version": r.cfg.Version, "commit": r.cfg.Commit},
-		}
+		body = dcosVersion(r.cfg.Version, r.cfg.Commit)
 	case KindUIConfig:
 		off := map[string]bool{"enabled": false}
 		body = map[string]any{
@@ -126,6 +129,21 @@ func (r *Router) builtIn(w http.ResponseWriter, req *http.Request, rt Route) {
 		}
 		body = servers
 	}
+	writeJSON(w, req, body)
+}
+
+// dcosVersion is the body of /dcos-metadata/dcos-version.json.
+func dcosVersion(version, commit string) map[string]any {
+	return map[string]any{
+		"version":           DCOSVersion,
+		"dcos-image-commit": commit,
+		"bootstrap-id":      commit,
+		"basalt":            map[string]string{"version": version, "commit": commit},
+	}
+}
+
+// writeJSON answers 200 with body as JSON (headers only for HEAD).
+func writeJSON(w http.ResponseWriter, req *http.Request, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
@@ -133,4 +151,39 @@ func (r *Router) builtIn(w http.ResponseWriter, req *http.Request, rt Route) {
 		return
 	}
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// bufferBody reads up to RequestBufferBytes of the request body before the
+// request is proxied. A body that ends within the limit goes upstream whole,
+// with its Content-Length (the upstream never waits on a slow client, and a
+// refused connection can be retried); the rest of a longer body streams
+// after the buffered part. It answers 413 or 400 itself when reading fails.
+func (r *Router) bufferBody(w http.ResponseWriter, req *http.Request) (*http.Request, bool) {
+	if req.Body == nil || req.Body == http.NoBody || r.cfg.RequestBufferBytes == 0 {
+		return req, true
+	}
+	buf, err := io.ReadAll(io.LimitReader(req.Body, r.cfg.RequestBufferBytes+1))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeText(w, http.StatusRequestEntityTooLarge, "413 Request Entity Too Large.")
+		} else {
+			writeText(w, http.StatusBadRequest, "400 Bad Request: the request body could not be read.")
+		}
+		return nil, false
+	}
+	out := req.Clone(req.Context())
+	if int64(len(buf)) <= r.cfg.RequestBufferBytes {
+		req.Body.Close()
+		out.Body = io.NopCloser(bytes.NewReader(buf))
+		out.ContentLength = int64(len(buf))
+		out.TransferEncoding = nil
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+		return out, true
+	}
+	out.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(buf), req.Body), req.Body}
+	return out, true
 }

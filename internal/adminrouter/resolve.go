@@ -71,6 +71,7 @@ var errServiceNotFound = errors.New("service not found")
 type service struct {
 	base    string // http://host:port (or a framework's webui_url)
 	rewrite bool   // strip the /service/<id> prefix
+	stream  bool   // DCOS_SERVICE_REQUEST_BUFFERING=false: request bodies stream upstream
 	srv     string // set instead of base: look this SRV name up in Mesos-DNS
 }
 
@@ -219,6 +220,7 @@ func serviceFromApps(apps marathonApps, id string) (service, bool) {
 			return service{
 				base:    scheme + "://" + net.JoinHostPort(host, strconv.Itoa(port)),
 				rewrite: !strings.EqualFold(a.Labels["DCOS_SERVICE_REWRITE_REQUEST_URLS"], "false"),
+				stream:  strings.EqualFold(a.Labels["DCOS_SERVICE_REQUEST_BUFFERING"], "false"),
 			}, true
 		}
 	}

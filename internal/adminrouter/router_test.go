@@ -480,3 +480,96 @@ func TestCacheServesStaleOnError(t *testing.T) {
 		t.Error("a copy older than maxStale was served")
 	}
 }
+
+// TestServiceRequestBuffering: by default a request body to /service/<id>/
+// is read before the request goes upstream, which then gets it whole with a
+// Content-Length even from a chunked client; with
+// DCOS_SERVICE_REQUEST_BUFFERING=false it streams, so the upstream reads
+// the first bytes while the client is still sending. A body over the buffer
+// goes upstream complete too (buffered part, then the rest).
+func TestServiceRequestBuffering(t *testing.T) {
+	type seen struct {
+		length int64
+		te     []string
+		body   string
+	}
+	got := make(chan seen, 4)
+	first := make(chan struct{}, 1)
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b strings.Builder
+		one := make([]byte, 5)
+		if _, err := io.ReadFull(r.Body, one); err == nil {
+			b.Write(one)
+			first <- struct{}{} // the first bytes are here
+		}
+		rest, _ := io.ReadAll(r.Body)
+		b.Write(rest)
+		got <- seen{r.ContentLength, r.TransferEncoding, b.String()}
+	}))
+	defer web.Close()
+	host, port, _ := net.SplitHostPort(strings.TrimPrefix(web.URL, "http://"))
+	mar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"apps":[
+			{"id":"/buf","labels":{"DCOS_SERVICE_NAME":"buf","DCOS_SERVICE_SCHEME":"http","DCOS_SERVICE_PORT_INDEX":"0"},
+			 "tasks":[{"id":"a","host":%[1]q,"ports":[%[2]s],"state":"TASK_RUNNING"}]},
+			{"id":"/stream","labels":{"DCOS_SERVICE_NAME":"stream","DCOS_SERVICE_SCHEME":"http","DCOS_SERVICE_PORT_INDEX":"0",
+			 "DCOS_SERVICE_REQUEST_BUFFERING":"false"},
+			 "tasks":[{"id":"b","host":%[1]q,"ports":[%[2]s],"state":"TASK_RUNNING"}]}]}`, host, port)
+	}))
+	defer mar.Close()
+	cfg := DefaultConfig()
+	cfg.CacheTTL = 10 * time.Millisecond
+	cfg.RequestBufferBytes = 64
+	ar := "http://" + serveRouter(t, cfg, Deps{Upstreams: &upstreams{marathon: mar.URL}, Cluster: cluster{}})
+	c := testClient(t)
+
+	// Buffered: a chunked client body reaches the upstream with a length.
+	resp, err := c.Post(ar+"/service/buf/", "text/plain", io.MultiReader(strings.NewReader("hello "), strings.NewReader("world")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	<-first
+	if s := <-got; s.length != 11 || len(s.te) != 0 || s.body != "hello world" {
+		t.Errorf("buffered: upstream saw length %d, transfer-encoding %q, body %q", s.length, s.te, s.body)
+	}
+	// Longer than the buffer: complete, streamed after the buffered part.
+	long := strings.Repeat("x", 200)
+	resp, err = c.Post(ar+"/service/buf/", "text/plain", io.MultiReader(strings.NewReader(long)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	<-first
+	if s := <-got; s.body != long {
+		t.Errorf("over the buffer: upstream saw %d bytes", len(s.body))
+	}
+
+	// Streaming: the upstream reads the first bytes before the client has
+	// finished (the client waits for that before sending the rest).
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		resp, err := c.Post(ar+"/service/stream/", "text/plain", pr)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	if _, err := pw.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-first:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream got nothing while the client was still sending: the body was buffered")
+	}
+	_, _ = pw.Write([]byte(" world"))
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s := <-got; s.length != -1 || s.body != "hello world" {
+		t.Errorf("streamed: upstream saw length %d, body %q", s.length, s.body)
+	}
+}

@@ -29,6 +29,7 @@ const (
 	KindExhibitorStatus              // /exhibitor/exhibitor/v1/cluster/status
 	KindMethodNotAllowed             // 405 on a built-in answer
 	KindIAM                          // the IAM API (/acs/api/v1), served by the master's own IAM
+	KindAgentSystem                  // an agent's Admin Router routes (/system/v1/agent/<id>/...; Route.Path is the agent-side path)
 )
 
 // kindNames is read-only.
@@ -38,6 +39,7 @@ var kindNames = [...]string{
 	KindAgent: "agent", KindMesosDNS: "mesos-dns", KindNet: "net", KindMetadata: "metadata",
 	KindDCOSVersion: "dcos-version", KindUIConfig: "ui-config", KindBuildInfo: "buildinfo",
 	KindExhibitorStatus: "exhibitor-status", KindMethodNotAllowed: "method-not-allowed", KindIAM: "iam",
+	KindAgentSystem: "agent-system",
 }
 
 func (k Kind) String() string {
@@ -148,7 +150,7 @@ func Match(method, escapedPath string) Route {
 		// for the system APIs that exist, and none exists yet.
 		return token(Route{Kind: KindMissing, Missing: "the system APIs of the leader (logs, metrics)"})
 	case strings.HasPrefix(p, "/system/v1/agent/"):
-		return token(Route{Kind: KindMissing, Missing: "the agents' Admin Router (logs, metrics, health)"})
+		return token(agentSystem(p))
 	case hasDirPrefix(p, "/system/v1/logs"):
 		return token(Route{Kind: KindMissing, Missing: "logs (dcos-log)"})
 	case hasDirPrefix(p, "/system/v1/metrics"):
@@ -191,6 +193,25 @@ func Match(method, escapedPath string) Route {
 		return token(Route{Kind: KindMissing, Missing: "Admin Router status"})
 	case p == "/nginx/metrics":
 		return Route{Kind: KindMissing, Missing: "Admin Router metrics"}
+	}
+	return Route{Kind: KindNotFound}
+}
+
+// agentSystem maps /system/v1/agent/<id>/<rest> onto the agent's Admin
+// Router (reference §5.1): logs/ and metrics/ under /system/v1/, the
+// version probe and nginx metrics as they are.
+func agentSystem(p string) Route {
+	id, rest, slash := strings.Cut(p[len("/system/v1/agent/"):], "/")
+	if id == "" || !slash || rest == "" {
+		return Route{Kind: KindNotFound}
+	}
+	uid, _ := url.PathUnescape(id)
+	prefix := p[:len("/system/v1/agent/")+len(id)]
+	switch {
+	case hasDirPrefix("/"+rest, "/logs"), hasDirPrefix("/"+rest, "/metrics"):
+		return Route{Kind: KindAgentSystem, ID: uid, Prefix: prefix, Path: "/system/v1/" + rest}
+	case rest == "dcos-metadata/dcos-version.json", rest == "nginx/metrics":
+		return Route{Kind: KindAgentSystem, ID: uid, Prefix: prefix, Path: "/" + rest}
 	}
 	return Route{Kind: KindNotFound}
 }

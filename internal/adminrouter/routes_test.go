@@ -42,7 +42,11 @@ var routeTable = []struct {
 	{"GET", "/navstar/lashup/key", Route{Kind: KindMissing, Missing: "the dcos-net lashup key API", NeedsAuth: true}},
 	{"GET", "/system/v1/leader/mesos/logs/v1/range/", Route{Kind: KindMissing, Missing: "the system APIs of the leader (logs, metrics)", NeedsAuth: true}},
 	{"GET", "/system/v1/leader/marathon/metrics/v0/node", Route{Kind: KindMissing, Missing: "the system APIs of the leader (logs, metrics)", NeedsAuth: true}},
-	{"GET", "/system/v1/agent/A1/logs/v1/range/", Route{Kind: KindMissing, Missing: "the agents' Admin Router (logs, metrics, health)", NeedsAuth: true}},
+	{"GET", "/system/v1/agent/A1/logs/v1/range/", Route{Kind: KindAgentSystem, ID: "A1", Prefix: "/system/v1/agent/A1", Path: "/system/v1/logs/v1/range/", NeedsAuth: true}},
+	{"GET", "/system/v1/agent/A1/metrics/v0/node", Route{Kind: KindAgentSystem, ID: "A1", Prefix: "/system/v1/agent/A1", Path: "/system/v1/metrics/v0/node", NeedsAuth: true}},
+	{"GET", "/system/v1/agent/A1/dcos-metadata/dcos-version.json", Route{Kind: KindAgentSystem, ID: "A1", Prefix: "/system/v1/agent/A1", Path: "/dcos-metadata/dcos-version.json", NeedsAuth: true}},
+	{"GET", "/system/v1/agent/A1/state", Route{Kind: KindNotFound, NeedsAuth: true}},
+	{"GET", "/system/v1/agent/A1", Route{Kind: KindNotFound, NeedsAuth: true}},
 	{"GET", "/system/v1/logs/v1/range/", Route{Kind: KindMissing, Missing: "logs (dcos-log)", NeedsAuth: true}},
 	{"GET", "/system/v1/metrics/v0/node", Route{Kind: KindMissing, Missing: "metrics", NeedsAuth: true}},
 	{"GET", "/system/health/v1", Route{Kind: KindMissing, Missing: "diagnostics (dcos-diagnostics)", NeedsAuth: true}},
@@ -85,6 +89,34 @@ var routeTable = []struct {
 	{"GET", "http://evil/", Route{Kind: KindBadRequest, Reason: "path must start with /"}},
 }
 
+// agentRouteTable enumerates the agents' route table (reference §5.2).
+var agentRouteTable = []struct {
+	method, path string
+	want         Route
+}{
+	{"GET", "/dcos-metadata/dcos-version.json", Route{Kind: KindDCOSVersion}},
+	{"HEAD", "/dcos-metadata/dcos-version.json", Route{Kind: KindDCOSVersion}},
+	{"POST", "/dcos-metadata/dcos-version.json", Route{Kind: KindMethodNotAllowed}},
+	{"GET", "/pkgpanda/active/", Route{Kind: KindMissing, Missing: "pkgpanda (the component package manager)", NeedsAuth: true}},
+	{"GET", "/system/health/v1", Route{Kind: KindMissing, Missing: "diagnostics (dcos-diagnostics)", NeedsAuth: true}},
+	{"GET", "/system/v1/logs/v1/range/", Route{Kind: KindMissing, Missing: "logs (dcos-log)", NeedsAuth: true}},
+	{"GET", "/system/v1/metrics/v0/node", Route{Kind: KindMissing, Missing: "metrics", NeedsAuth: true}},
+	{"GET", "/system/checks/v1/node", Route{Kind: KindMissing, Missing: "checks (dcos-checks)", NeedsAuth: true}},
+	{"GET", "/nginx/metrics", Route{Kind: KindMissing, Missing: "Admin Router metrics"}},
+	{"GET", "/mesos/master/state", Route{Kind: KindNotFound, NeedsAuth: true}},
+	{"GET", "/system/v1/logsx", Route{Kind: KindNotFound, NeedsAuth: true}},
+	{"GET", "/system/v1/logs/../../etc", Route{Kind: KindBadRequest, Reason: "path must not contain . or .. segments"}},
+	{"GET", "//evil/x", Route{Kind: KindBadRequest, Reason: "path must not start with //"}},
+}
+
+func TestMatchAgent(t *testing.T) {
+	for _, tt := range agentRouteTable {
+		if diff := cmp.Diff(tt.want, MatchAgent(tt.method, tt.path)); diff != "" {
+			t.Errorf("MatchAgent(%s %s) (-want +got):\n%s", tt.method, tt.path, diff)
+		}
+	}
+}
+
 func TestMatch(t *testing.T) {
 	seen := map[Kind]bool{}
 	for _, tt := range routeTable {
@@ -94,7 +126,7 @@ func TestMatch(t *testing.T) {
 			t.Errorf("Match(%s %s) (-want +got):\n%s", tt.method, tt.path, diff)
 		}
 	}
-	for k := KindBadRequest; k <= KindIAM; k++ {
+	for k := KindBadRequest; k <= KindAgentSystem; k++ {
 		if !seen[k] {
 			t.Errorf("no case for route kind %v", k)
 		}

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -52,6 +53,10 @@ type Agent struct {
 	disc *discovery
 	log  *slog.Logger
 	http *http.Client
+	// masterHTTP talks to the masters only (over mTLS once joined): the
+	// Admin Router's fetches of their public keys.
+	masterHTTP *http.Client
+	arAddr     atomic.Value // string: the Admin Router's bound address
 	// fetchCache holds the downloads of URIs fetched with cache: true; nil
 	// when the configured size is 0.
 	fetchCache *fetchCache
@@ -285,6 +290,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("agent: listen on %s: %w", a.cfg.Listen, err)
 	}
+	ar, arLn, err := a.newAdminRouter() // adminrouter.go
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("agent: %w", err)
+	}
+	if arLn != nil {
+		defer arLn.Close()
+	}
 	a.addr = ln.Addr().String()
 	_, port, _ := net.SplitHostPort(a.addr)
 	a.endpoint = net.JoinHostPort(a.ip, port)
@@ -299,7 +312,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	srv := &http.Server{
-		Handler:           a.routes(),
+		Handler:           withAdminRouter(ar, a.routes()), // adminrouter.go
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -312,6 +325,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	})
 	if a.disc != nil {
 		a.disc.run(gctx, g)
+	}
+	if ar != nil {
+		g.Go(func() error { return ar.Serve(gctx, arLn) })
 	}
 	g.Go(func() error { return a.connectLoop(gctx) })
 	g.Go(func() error { return a.sendLoop(gctx) })

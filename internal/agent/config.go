@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"github.com/basalt-dcos/basalt/internal/containerizer/docker"
 	"github.com/basalt-dcos/basalt/internal/containerizer/image"
 	"github.com/basalt-dcos/basalt/internal/containerizer/posix"
+	"github.com/basalt-dcos/basalt/internal/iam"
 	"github.com/basalt-dcos/basalt/internal/pki"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
 )
@@ -37,6 +39,9 @@ type Config struct {
 	Resources   string   `flag:"resources" help:"resources to offer, text (cpus:4;mem:4096;ports:[31000-32000]) or JSON; missing ones are detected"`
 	Attributes  string   `flag:"attributes" help:"agent attributes (rack:a;zone:2)"`
 	Public      bool     `flag:"public" help:"public agent: resources reserved to slave_public, attribute public_ip:true, DC/OS public port range"`
+	// AdminRouterListen is the agent's Admin Router (reference §5.2).
+	AdminRouterListen string `flag:"adminrouter-listen" help:"address of the agent's Admin Router (DC/OS :61001): /dcos-metadata/dcos-version.json and the node's system APIs (empty: off; port 0 picks a free port)"`
+	Security          string `flag:"security" help:"security mode of the agent's Admin Router: strict or permissive (a valid token on its token routes, checked with the masters' public keys) or disabled; use the masters' mode"`
 	// Containerizers lists the runtimes to enable; the first one that is not
 	// docker runs tasks without a DOCKER ContainerInfo.
 	Containerizers []string `flag:"containerizers" help:"container runtimes to enable (mesos: namespaces and cgroups, falling back to posix where the agent cannot isolate; posix; docker: runs tasks whose container type is DOCKER)"`
@@ -109,6 +114,8 @@ func DefaultConfig() Config {
 	return Config{
 		Masters:                []string{"http://127.0.0.1:5050"},
 		Listen:                 ":5051",
+		AdminRouterListen:      ":61001",
+		Security:               "strict",
 		WorkDir:                "/var/lib/basalt/agent",
 		Containerizers:         []string{"mesos"},
 		PosixWarmShims:         posix.DefaultWarmShims,
@@ -150,6 +157,14 @@ func (c Config) Validate() error {
 	}
 	if c.Listen == "" {
 		errs = append(errs, errors.New("listen address is required"))
+	}
+	if c.AdminRouterListen != "" {
+		if _, _, err := net.SplitHostPort(c.AdminRouterListen); err != nil {
+			errs = append(errs, fmt.Errorf("adminrouter-listen %q: %w", c.AdminRouterListen, err))
+		}
+	}
+	if _, err := iam.ParseMode(c.Security); err != nil {
+		errs = append(errs, fmt.Errorf("security: %w", err))
 	}
 	if c.WorkDir == "" {
 		errs = append(errs, errors.New("work dir is required"))

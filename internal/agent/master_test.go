@@ -290,6 +290,8 @@ func testConfig(t testing.TB, m *fakeMaster) Config {
 	cfg := DefaultConfig()
 	cfg.Masters = []string{m.URL()}
 	cfg.Listen = "127.0.0.1:0"
+	cfg.AdminRouterListen = "127.0.0.1:0"
+	cfg.Security = "disabled"
 	cfg.AdvertiseIP = "127.0.0.1"
 	cfg.Hostname = "agent.test"
 	cfg.WorkDir = t.TempDir()

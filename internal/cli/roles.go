@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/basalt-dcos/basalt/internal/agent"
+	"github.com/basalt-dcos/basalt/internal/iam"
 	"github.com/basalt-dcos/basalt/internal/master"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
 )
@@ -59,7 +60,11 @@ func newAgentCmd(env Env) *cobra.Command {
 		return runRoles(ctx, []func([]role) (role, error){
 			func([]role) (role, error) { return agent.New(cfg, agent.Deps{Logger: logger}) },
 		}, func(_ context.Context, roles []role) error {
-			printReady(env, started, [][2]string{{"agent", baseURL(roles[0].Addr())}})
+			lines := [][2]string{{"agent", baseURL(roles[0].Addr())}}
+			if a := roles[0].(*agent.Agent).AdminRouterAddr(); a != "" {
+				lines = append(lines, [2]string{"agent-adminrouter", baseURL(a)})
+			}
+			printReady(env, started, lines)
 			return nil
 		})
 	})
@@ -74,7 +79,10 @@ func newUpCmd(env Env) *cobra.Command {
 embedded store (DATA_DIR/master) and an agent (DATA_DIR/agent) registered with it.
 It uses the DC/OS ports (Admin Router 80, master 5050, Marathon 8080, DNS 61053
 and its HTTP API 8123, agent 5051) when they are free, else any free port, and prints the
-addresses it chose. Stop it with Ctrl-C.`,
+addresses it chose. Security is strict by default: every port asks for a token; it prints the
+first user's one-time password once and how to log in with basalt cluster setup. The master
+API also speaks TLS and the agent joins with the cluster's join token (mTLS). Stop it with
+Ctrl-C.`,
 	}
 	return serverCmd(env, cmd, []any{&up}, func(ctx context.Context, logger *slog.Logger) error {
 		started := time.Now()
@@ -113,6 +121,10 @@ addresses it chose. Stop it with Ctrl-C.`,
 		if up.AdminRouterHTTP != "" {
 			mcfg.AdminRouterHTTP = up.AdminRouterHTTP
 		}
+		// Node TLS: the master API also speaks TLS with the cluster CA and
+		// takes agents only with a node certificate; the agent joins with
+		// the join token it gets in process.
+		mcfg.APITLS, mcfg.RequireAgentCerts = true, true
 
 		acfg := agent.DefaultConfig()
 		acfg.WorkDir = filepath.Join(dataDir, "agent")
@@ -123,10 +135,13 @@ addresses it chose. Stop it with Ctrl-C.`,
 		if up.Resources != "" {
 			acfg.Resources = up.Resources
 		}
+		acfg.AdminRouterListen = preferPort(":61001")
+		acfg.Security = mcfg.Security
 		return runRoles(ctx, []func([]role) (role, error){
 			func([]role) (role, error) { return master.New(mcfg, logger) },
 			func(prev []role) (role, error) {
 				acfg.Masters = []string{baseURL(prev[0].Addr())}
+				acfg.JoinToken = prev[0].(*master.Master).JoinToken().Encode()
 				a, err := agent.New(acfg, agent.Deps{Logger: logger})
 				if err != nil {
 					return nil, fmt.Errorf("agent: %w", err)
@@ -135,10 +150,10 @@ addresses it chose. Stop it with Ctrl-C.`,
 			},
 		}, func(ctx context.Context, roles []role) error {
 			masterURL := baseURL(roles[0].Addr())
-			if err := waitAgentActive(ctx, masterURL, roles[1].(*agent.Agent)); err != nil {
+			m := roles[0].(*master.Master)
+			if err := waitAgentActive(ctx, masterURL, systemToken(m), roles[1].(*agent.Agent)); err != nil {
 				return err
 			}
-			m := roles[0].(*master.Master)
 			trust, err := writeTrustFiles(dataDir, m)
 			if err != nil {
 				return err
@@ -154,6 +169,9 @@ addresses it chose. Stop it with Ctrl-C.`,
 				{"dns", strings.TrimPrefix(baseURL(m.DNSAddr()), "http://") + " (Mesos-DNS API " + m.DNSHTTPURL() + ")"},
 				{"agent", baseURL(roles[1].Addr())},
 			}...)
+			if a := roles[1].(*agent.Agent).AdminRouterAddr(); a != "" {
+				lines = append(lines, [2]string{"agent-adminrouter", baseURL(a)})
+			}
 			printReady(env, started, lines)
 			if pw := m.BootstrapPassword(); pw != "" {
 				// Shown once, on the terminal of the one who started the
@@ -161,8 +179,14 @@ addresses it chose. Stop it with Ctrl-C.`,
 				fmt.Fprintf(env.Stdout, "superuser %s, one-time password %s (also in %s)\n",
 					mcfg.Superuser, pw, filepath.Join(mcfg.DataDir, master.BootstrapPasswordFile))
 			}
-			fmt.Fprintf(env.Stdout, "security %s; log in: basalt cluster setup %s --username %s\n", mcfg.Security, m.AdminRouterURL(), mcfg.Superuser)
-			fmt.Fprintf(env.Stdout, "data in %s; try: basalt node list --master %s\n", dataDir, masterURL)
+			if u := m.AdminRouterTLSURL(); u != "" && mcfg.Security != "disabled" {
+				fmt.Fprintf(env.Stdout, "security %s; log in: basalt cluster setup %s --ca-certs %s --username %s\n",
+					mcfg.Security, u, filepath.Join(dataDir, "ca.crt"), mcfg.Superuser)
+				fmt.Fprintf(env.Stdout, "data in %s; then try: basalt node list\n", dataDir)
+			} else {
+				fmt.Fprintf(env.Stdout, "security %s; log in: basalt cluster setup %s --username %s\n", mcfg.Security, m.AdminRouterURL(), mcfg.Superuser)
+				fmt.Fprintf(env.Stdout, "data in %s; try: basalt node list --master %s\n", dataDir, masterURL)
+			}
 			return nil
 		})
 	})
@@ -191,10 +215,21 @@ func writeTrustFiles(dataDir string, m *master.Master) ([][2]string, error) {
 	return [][2]string{{"ca-cert", caPath}, {"join-token", tokPath}}, nil
 }
 
+// systemToken is a token of the Admin Router's system account, minted by the
+// master in process ("" when its IAM is off), for up's own reads.
+func systemToken(m *master.Master) string {
+	if svc := m.IAM(); svc != nil {
+		if tok, err := svc.IssueToken(iam.SystemAdminRouter); err == nil {
+			return tok
+		}
+	}
+	return ""
+}
+
 // waitAgentActive polls the master until it lists the agent as active, so
 // that "ready" means a framework would get offers now.
-func waitAgentActive(ctx context.Context, masterURL string, a *agent.Agent) error {
-	c, err := newAPIClient(ClientConfig{Master: masterURL, Timeout: 5 * time.Second}, Env{})
+func waitAgentActive(ctx context.Context, masterURL, token string, a *agent.Agent) error {
+	c, err := newAPIClient(ClientConfig{Master: masterURL, Token: token, Timeout: 5 * time.Second}, Env{})
 	if err != nil {
 		return err
 	}

@@ -109,11 +109,42 @@ func TestUp(t *testing.T) {
 		t.Errorf("join-token: %v", err)
 	}
 
+	// The components' own ports ask for a token too (strict), and take
+	// the user's; the agent joined with the join token (mTLS) and is active
+	// already (up waited for it).
+	for _, u := range []string{urls["master"] + "/master/state", urls["marathon"] + "/v2/apps", urls["agent-adminrouter"] + "/system/v1/logs/v1/range/"} {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != "acsjwt" {
+			t.Errorf("GET %s without a token: %d, want 401 acsjwt", u, resp.StatusCode)
+		}
+		req, _ := http.NewRequest("GET", u, nil)
+		req.Header.Set("Authorization", "token="+login.Token)
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		want := http.StatusOK
+		if strings.HasPrefix(u, urls["agent-adminrouter"]) {
+			want = http.StatusServiceUnavailable // the token passes; dcos-log is not there yet
+		}
+		if resp.StatusCode != want {
+			t.Errorf("GET %s with the token: %d, want %d", u, resp.StatusCode, want)
+		}
+	}
+	if !strings.Contains(upOut.String(), "basalt cluster setup "+urls["adminrouter-https"]+" --ca-certs "+filepath.Join(dataDir, "ca.crt")) {
+		t.Errorf("up does not say how to log in over HTTPS: %q", upOut.String())
+	}
+
 	// Poll until the agent shows up in the master's state.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var out bytes.Buffer
-		code := Run(ctx, []string{"node", "list", "--json", "--master", urls["master"]}, Env{Stdout: &out, Stderr: &out})
+		code := Run(ctx, []string{"node", "list", "--json", "--master", urls["master"], "--token", login.Token}, Env{Stdout: &out, Stderr: &out})
 		var agents []map[string]any
 		if code == 0 && json.Unmarshal(out.Bytes(), &agents) == nil && len(agents) == 1 {
 			break
@@ -124,7 +155,7 @@ func TestUp(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // polling interval, not a wait for a condition
 	}
 	var table bytes.Buffer
-	if code := Run(ctx, []string{"node", "list", "--master", urls["master"]}, Env{Stdout: &table, Stderr: &table}); code != 0 {
+	if code := Run(ctx, []string{"node", "list", "--master", urls["master"], "--token", login.Token}, Env{Stdout: &table, Stderr: &table}); code != 0 {
 		t.Fatalf("node list: exit %d: %s", code, table.String())
 	}
 	if !strings.Contains(table.String(), "master (leader)") || !strings.Contains(table.String(), "agent") {

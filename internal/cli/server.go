@@ -146,7 +146,7 @@ type UpConfig struct {
 	AdminRouterTLSListen string `flag:"adminrouter-tls-listen" help:"HTTPS address of the Admin Router, with a certificate from the cluster CA (default :443, else a free port)"`
 	AdminRouterHTTP      string `flag:"adminrouter-http" help:"what the Admin Router's plain port does: serve (every route) or redirect (307 to HTTPS) (default serve)"`
 	Resources            string `flag:"resources" help:"resources the agent offers (default: detected)"`
-	Security             string `flag:"security" help:"security mode of the Admin Router: strict, permissive or disabled (default strict)"`
+	Security             string `flag:"security" help:"security mode of the Admin Router and the component ports: strict, permissive or disabled (default strict)"`
 	Superuser            string `flag:"superuser" help:"uid of the first user (default bootstrapuser)"`
 	SuperuserPassword    string `flag:"superuser-password-file" help:"file holding the first user's password (default: a one-time password is generated and shown once)"`
 }

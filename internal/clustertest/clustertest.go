@@ -30,6 +30,7 @@ import (
 	"github.com/basalt-dcos/basalt/internal/agent"
 	"github.com/basalt-dcos/basalt/internal/containerizer"
 	"github.com/basalt-dcos/basalt/internal/containerizer/fake"
+	"github.com/basalt-dcos/basalt/internal/iam"
 	"github.com/basalt-dcos/basalt/internal/master"
 	"github.com/basalt-dcos/basalt/internal/store"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
@@ -136,10 +137,12 @@ func New(t testing.TB, opts Options) *Cluster {
 			}
 		})
 	}
-	c := &Cluster{t: t, opts: opts, client: &http.Client{
+	c := &Cluster{t: t, opts: opts}
+	c.client = &http.Client{
+		Transport:     harnessAuth{c},
 		Timeout:       10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+	}
 	// Every node's directory lives under base, made before stopAll is
 	// registered: cleanups run last-in first-out, so the directories are
 	// removed only after every node has stopped writing to them.
@@ -208,6 +211,8 @@ func New(t testing.TB, opts Options) *Cluster {
 		cfg := agent.DefaultConfig()
 		cfg.Masters = c.MasterURLs()
 		cfg.Listen = "127.0.0.1:0"
+		cfg.AdminRouterListen = "127.0.0.1:0"
+		cfg.Security = "disabled" // as the masters'; tests of security set both
 		cfg.AdvertiseIP = "127.0.0.1"
 		cfg.Hostname = fmt.Sprintf("agent%d.test", i+1)
 		if opts.LoopbackHostnames {
@@ -713,4 +718,27 @@ func (c *trackedConn) Close() error {
 		c.p.mu.Unlock()
 	})
 	return c.Conn.Close()
+}
+
+// harnessAuth lets the harness's own reads (State, WaitAgentsActive, GetJSON)
+// through masters that check credentials (a test set Security): it sends a
+// token of the Admin Router's system account, minted by a running master.
+type harnessAuth struct{ c *Cluster }
+
+func (h harnessAuth) RoundTrip(req *http.Request) (*http.Response, error) {
+	for _, m := range h.c.Masters {
+		if m.cfg.Security == "disabled" || !m.Running() {
+			continue
+		}
+		mm := m.Master()
+		if mm == nil || mm.IAM() == nil {
+			continue
+		}
+		if tok, err := mm.IAM().IssueToken(iam.SystemAdminRouter); err == nil {
+			req = req.Clone(req.Context())
+			req.Header.Set("Authorization", "token="+tok)
+			break
+		}
+	}
+	return http.DefaultTransport.RoundTrip(req)
 }

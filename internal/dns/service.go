@@ -43,6 +43,9 @@ type NodeConfig struct {
 	Listen string
 	// HTTPListen is the Mesos-DNS HTTP API's address ("" = none).
 	HTTPListen string
+	// HTTPGuard, when set, wraps the HTTP API's handler (the master checks
+	// credentials there when security is on).
+	HTTPGuard func(http.Handler) http.Handler
 }
 
 // Node serves DNS for one node: it rebuilds the records whenever the
@@ -139,8 +142,12 @@ func (n *Node) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return n.srv.Serve(gctx, pc, ln) })
 	if hln != nil {
+		h := n.srv.HTTPHandler()
+		if n.cfg.HTTPGuard != nil {
+			h = n.cfg.HTTPGuard(h)
+		}
 		hs := &http.Server{
-			Handler:           n.srv.HTTPHandler(),
+			Handler:           h,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    1 << 16,

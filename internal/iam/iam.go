@@ -51,6 +51,10 @@ var (
 // SuperuserRID is the resource whose "full" action grants everything.
 const SuperuserRID = "dcos:superuser"
 
+// ClusterIssuer is the "iss" a Basalt master's IAM puts in its tokens
+// (agents verify it with RemoteKeys).
+const ClusterIssuer = "basalt"
+
 // Defaults of Config.
 const (
 	DefaultTokenTTL          = 5 * 24 * time.Hour

@@ -159,7 +159,7 @@ func (m *Marathon) schedulerConfig(frameworkID string) scheduler.Config {
 	return scheduler.Config{
 		Masters:           m.cfg.Masters,
 		Framework:         fw,
-		HTTPClient:        m.deps.HTTPClient,
+		HTTPClient:        m.deps.MesosClient,
 		Logger:            m.log.With("component", "marathon-scheduler"),
 		ManualAcknowledge: true,
 	}

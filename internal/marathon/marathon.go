@@ -141,9 +141,13 @@ func (c Config) matchConfig() match.Config {
 type Deps struct {
 	Store  *store.Store
 	Logger *slog.Logger
-	// HTTPClient talks to the Mesos masters and runs readiness checks; nil
-	// means a default client.
+	// HTTPClient runs readiness checks, and talks to the Mesos masters
+	// when MesosClient is nil; nil means a default client.
 	HTTPClient *http.Client
+	// MesosClient is the scheduler's client to the Mesos masters (nil:
+	// HTTPClient). The master gives it Marathon's system identity; it must
+	// not be used to reach tasks, which would then see that identity.
+	MesosClient *http.Client
 }
 
 // Marathon is one Marathon instance (leader or standby).
@@ -204,6 +208,9 @@ func New(cfg Config, deps Deps) (*Marathon, error) {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 64
 		deps.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: t}
+	}
+	if deps.MesosClient == nil {
+		deps.MesosClient = deps.HTTPClient
 	}
 	m := &Marathon{cfg: cfg, deps: deps, log: deps.Logger.With("component", "marathon"), bus: newBus()}
 	m.snap.Store(&Snapshot{Root: emptyRoot(), Apps: map[string]*AppStatus{}})

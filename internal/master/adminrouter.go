@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"runtime/debug"
 	"sync"
 
 	"github.com/basalt-dcos/basalt/internal/adminrouter"
@@ -88,24 +87,12 @@ func (c *arCluster) StoreMembers(ctx context.Context) ([]adminrouter.ExhibitorSe
 	return out, nil
 }
 
-// buildCommit is the VCS revision the binary was built from ("unknown").
-func buildCommit() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				return s.Value
-			}
-		}
-	}
-	return "unknown"
-}
-
 // newAdminRouter builds this master's Admin Router.
 func (m *Master) newAdminRouter(ip string, mm *mesos.Master, mar *marathon.Marathon, st *store.Store, auth *iam.Service) (*adminrouter.Router, error) {
 	cfg := adminrouter.DefaultConfig()
 	cfg.PublicIPv4 = ip
 	cfg.Version = version.Version
-	cfg.Commit = buildCommit()
+	cfg.Commit = version.Commit()
 	if m.cfg.AdminRouterCacheTTL > 0 {
 		cfg.CacheTTL = m.cfg.AdminRouterCacheTTL
 	}
@@ -116,7 +103,9 @@ func (m *Master) newAdminRouter(ip string, mm *mesos.Master, mar *marathon.Marat
 		Upstreams: arUpstreams{m: m, mm: mm, mar: mar},
 		Cluster:   &arCluster{st: st},
 		Transport: m.front.transport(), // closed by serveAdminRouter (tls.go)
-		Logger:    m.log,
+		// The caches read as the router's system account (portauth.go).
+		ResolverTransport: m.systemTransport(m.front.transport(), iam.SystemAdminRouter),
+		Logger:            m.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("admin router: %w", err)

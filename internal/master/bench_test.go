@@ -5,8 +5,12 @@ import (
 	"crypto/x509"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/basalt-dcos/basalt/internal/iam"
+	"github.com/basalt-dcos/basalt/internal/store/storetest"
 )
 
 // BenchmarkAdminRouterTLS: a new connection (TCP, plus the TLS handshake
@@ -47,4 +51,93 @@ func BenchmarkAdminRouterTLS(b *testing.B) {
 	b.Run("tls-keepalive-h2", func(b *testing.B) {
 		run(b, m.AdminRouterTLSURL(), &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{RootCAs: pool}})
 	})
+}
+
+// BenchmarkMarathonPortAuth: GET /v2/apps on Marathon's own port with
+// keep-alive, on a master with security disabled (no check) and on a strict
+// one with a user's token (token check and permission on every request).
+//
+//	go test ./internal/master -run '^$' -bench MarathonPortAuth -benchtime 2s
+func BenchmarkMarathonPortAuth(b *testing.B) {
+	strictCfg := testConfig(b)
+	strictCfg.Security = "strict"
+	nodes := startNodes(b, []Config{testConfig(b), strictCfg})
+	open, strict := nodes[0].m, nodes[1].m
+	tok, err := strict.IAM().IssueToken(strictCfg.Superuser)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, m := range []*Master{open, strict} {
+		eventually(b, "a Marathon leader", func() bool {
+			req, _ := http.NewRequest("GET", m.MarathonURL()+"/v2/apps", nil)
+			req.Header.Set("Authorization", "token="+tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+	}
+	run := func(b *testing.B, url, token string) {
+		tr := &http.Transport{}
+		b.Cleanup(tr.CloseIdleConnections)
+		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		req, _ := http.NewRequest("GET", url+"/v2/apps", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "token="+token)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			resp, err := c.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Fatalf("%s: %d", url, resp.StatusCode)
+			}
+		}
+	}
+	b.Run("disabled", func(b *testing.B) { run(b, open.MarathonURL(), "") })
+	b.Run("strict-token", func(b *testing.B) { run(b, strict.MarathonURL(), tok) })
+}
+
+// BenchmarkPortGuard: the check a component port makes per request in
+// strict mode (token from the header, cached verification, permission), in
+// process, around a handler that does nothing.
+//
+//	go test ./internal/master -run '^$' -bench PortGuard -benchtime 2s
+func BenchmarkPortGuard(b *testing.B) {
+	cfg := testConfig(b)
+	cfg.Security = "strict"
+	m, err := New(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc, err := iam.New(b.Context(), iam.Config{Store: storetest.Open(b), Issuer: iam.ClusterIssuer})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(svc.Close)
+	if err := ensureSystemAccounts(b.Context(), svc); err != nil {
+		b.Fatal(err)
+	}
+	m.iam.Store(svc)
+	tok, err := svc.IssueToken(iam.SystemMarathon)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := m.guard("Marathon", mesosPortRID, nil, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	req := httptest.NewRequest("GET", "/v2/apps", nil)
+	req.Header.Set("Authorization", "token="+tok)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("%d %s", w.Code, w.Body)
+		}
+	}
 }

@@ -69,7 +69,7 @@ type Config struct {
 	TLSCertTTL           time.Duration `flag:"tls-cert-ttl" help:"lifetime of this master's serving certificate; it is re-issued, without a restart, once a third of it remains"`
 	AdminRouterCacheTTL  time.Duration `flag:"adminrouter-cache-ttl" help:"how stale the Admin Router's view of Marathon apps and Mesos agents/frameworks may be when resolving /service/ and /agent/ (0: default)"`
 
-	Security              string        `flag:"security" help:"security mode of the Admin Router: strict (a token on every protected route, permissions enforced), permissive (a token required, missing permissions only logged) or disabled (no checks)"`
+	Security              string        `flag:"security" help:"security mode of the Admin Router and of the component ports (5050, 8080, 8123): strict (a token on every protected route and port, permissions enforced; a node certificate also opens 5050 over TLS), permissive (a token required on the Admin Router, checked on the ports when given; missing permissions only logged) or disabled (no checks)"`
 	Superuser             string        `flag:"superuser" help:"uid of the first user, created with dcos:superuser when the cluster has no user yet"`
 	SuperuserPasswordFile string        `flag:"superuser-password-file" help:"file holding the first user's password; without it a one-time password is generated and written to DATA_DIR/bootstrap-password (0600)"`
 	AuthTokenTTL          time.Duration `flag:"auth-token-ttl" help:"lifetime of the tokens POST /acs/api/v1/auth/login issues"`

@@ -12,6 +12,7 @@ import (
 
 	"github.com/basalt-dcos/basalt/internal/dns"
 	"github.com/basalt-dcos/basalt/internal/dns/records"
+	"github.com/basalt-dcos/basalt/internal/iam"
 	"github.com/basalt-dcos/basalt/pkg/operator"
 )
 
@@ -184,9 +185,10 @@ func (m *Master) newDNS(ip, baseURL string) (*dns.Node, *operator.Follower, erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("dns: %w", err)
 	}
+	ncfg.HTTPGuard = func(h http.Handler) http.Handler { return m.guard("Mesos-DNS", dnsPortRID, nil, h) }
 	f := &operator.Follower{
 		Masters: []string{baseURL},
-		HTTP:    &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}},
+		HTTP:    m.systemClient(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}}, iam.SystemMesosDNS),
 		Logger:  m.log,
 	}
 	n, err := dns.NewNode(ncfg, f, nil, m.log)

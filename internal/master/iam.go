@@ -19,7 +19,7 @@ const BootstrapPasswordFile = "bootstrap-password"
 // newIAM starts the IAM on this master's store and makes sure the cluster
 // has a first user. Every master runs it: tokens signed by one verify on all.
 func (m *Master) newIAM(ctx context.Context, st *store.Store) (*iam.Service, error) {
-	svc, err := iam.New(ctx, iam.Config{Store: st, TokenTTL: m.cfg.AuthTokenTTL, Issuer: "basalt", Logger: m.log})
+	svc, err := iam.New(ctx, iam.Config{Store: st, TokenTTL: m.cfg.AuthTokenTTL, Issuer: iam.ClusterIssuer, Logger: m.log})
 	if err != nil {
 		return nil, fmt.Errorf("iam: %w", err)
 	}
@@ -32,6 +32,10 @@ func (m *Master) newIAM(ctx context.Context, st *store.Store) (*iam.Service, err
 	if err != nil {
 		svc.Close()
 		return nil, fmt.Errorf("iam: bootstrap superuser: %w", err)
+	}
+	if err := ensureSystemAccounts(ctx, svc); err != nil {
+		svc.Close()
+		return nil, fmt.Errorf("iam: %w", err)
 	}
 	if generated != "" {
 		path := filepath.Join(m.cfg.DataDir, BootstrapPasswordFile)

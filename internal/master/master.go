@@ -211,6 +211,18 @@ func (m *Master) Run(ctx context.Context) error {
 		}
 	}()
 
+	// The IAM comes first: the component ports below check tokens with it
+	// and the components call each other with its system accounts.
+	var auth *iam.Service
+	if m.cfg.AdminRouterListen != "" || m.cfg.AdminRouterTLSListen != "" || m.cfg.securityOn() {
+		auth, err = m.newIAM(ctx, st)
+		if err != nil {
+			return fmt.Errorf("master: %w", err)
+		}
+		defer auth.Close()
+		m.iam.Store(auth)
+	}
+
 	kcfg := m.cfg.kernelConfig(baseURL, ip, port)
 	kcfg.Version = version.Version
 	mm, err := mesos.New(kcfg, mesos.Deps{Registry: newStoreRegistry(st), Elector: storeElector{st}, Logger: m.log})
@@ -219,11 +231,19 @@ func (m *Master) Run(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	mm.Register(mux)
+	if auth != nil {
+		// The masters' public keys, for agents' Admin Routers (open, as
+		// on the Admin Router's /acs/api/v1/auth/jwks).
+		mux.HandleFunc("GET "+jwksPath, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(auth.JWKS())
+		})
+	}
 	read := http.NewServeMux()
 	state.NewAPI(mm, mm, m.log).Register(read)
 	mux.Handle("/", mm.LeaderOnly(read))
 	srv := &http.Server{
-		Handler:           m.guardAgentAPI(mux), // tls.go
+		Handler:           m.guardAgentAPI(m.guard("Mesos master", mesosPortRID, mesosOpen, mux)), // tls.go, portauth.go
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		WriteTimeout:      time.Minute, // streams clear their own write deadline
@@ -243,12 +263,12 @@ func (m *Master) Run(ctx context.Context) error {
 		_, mport, _ := net.SplitHostPort(marLn.Addr().String())
 		madv := net.JoinHostPort(ip, mport)
 		mcfg := m.cfg.marathonConfig(baseURL, madv)
-		mar, err = marathon.New(mcfg, marathon.Deps{Store: st, Logger: m.log})
+		mar, err = marathon.New(mcfg, marathon.Deps{Store: st, Logger: m.log, MesosClient: m.systemClient(marathonMesosClient(), iam.SystemMarathon)})
 		if err != nil {
 			return fmt.Errorf("master: %w", err)
 		}
 		marSrv = &http.Server{
-			Handler:           marathonapi.New(mar, marathonapi.Options{AppDef: mcfg.AppDefOptions(), Self: madv}, m.log).Handler(),
+			Handler:           m.guard("Marathon", marathonPortRID, marathonOpen, marathonapi.New(mar, marathonapi.Options{AppDef: mcfg.AppDefOptions(), Self: madv}, m.log).Handler()),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    1 << 20,
@@ -285,12 +305,6 @@ func (m *Master) Run(ctx context.Context) error {
 			_, arPort, _ := net.SplitHostPort(arLn.Addr().String())
 			m.arAddr.Store(net.JoinHostPort(ip, arPort))
 		}
-		auth, err := m.newIAM(ctx, st)
-		if err != nil {
-			return fmt.Errorf("master: %w", err)
-		}
-		defer auth.Close()
-		m.iam.Store(auth)
 		ar, err = m.newAdminRouter(ip, mm, mar, st, auth)
 		if err != nil {
 			return fmt.Errorf("master: %w", err)

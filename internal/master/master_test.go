@@ -44,6 +44,7 @@ func testConfig(t testing.TB) Config {
 	cfg.AdvertiseIP = "127.0.0.1"
 	cfg.AllocationInterval = 50 * time.Millisecond
 	cfg.ShutdownTimeout = 2 * time.Second
+	cfg.Security = "disabled" // tests of security set it
 	return cfg
 }
 

@@ -94,8 +94,15 @@ func TestAdminRouterTLS(t *testing.T) {
 				t.Errorf("%s/mesos/master/state without a token in strict security: %d, want 401", u, resp.StatusCode)
 			}
 		} else {
+			// The disabled master forwards without credentials: the leader's
+			// own port decides (open when the disabled master leads, a token
+			// asked for when the strict one does: mixed modes are not a
+			// configuration to run, docs/iam.md).
 			eventually(t, "mesos through https", func() bool {
 				resp, _ := get(t, c, u+"/mesos/master/state")
+				if first.IsLeader() {
+					return resp.StatusCode == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") == "acsjwt"
+				}
 				return resp.StatusCode == http.StatusOK
 			})
 		}

@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -200,15 +201,24 @@ func (p *Proc) Log() string {
 	return string(b)
 }
 
+// Login is a user's uid and password.
+type Login struct{ UID, Password string }
+
 // Options configures a cluster.
 type Options struct {
 	Bin     string // path of the basalt binary
 	Dir     string // where data dirs and logs go
 	Masters int    // 1, 3 or 5
 	Agents  int
-	// Extra flags per role, appended to the ones the harness sets.
+	// Extra flags per role, appended to the ones the harness sets. Masters
+	// run with --security disabled (the components' ports open, as the
+	// tests expect); a test of security passes --security strict here.
 	MasterArgs []string
 	AgentArgs  []string
+	// Login, for masters started with --security strict, is the account the
+	// harness's own reads (State, WaitReady, GetJSON) log in as, at the
+	// first master's Admin Router, when a master answers 401.
+	Login *Login
 	// AgentArgsFor adds flags to agent i only (after AgentArgs).
 	AgentArgsFor func(i int) []string
 	// AgentResources is passed as --resources (default: a small fixed set
@@ -219,6 +229,7 @@ type Options struct {
 // Cluster is a set of running basalt processes.
 type Cluster struct {
 	opts    Options
+	token   atomic.Pointer[string] // with opts.Login, once logged in
 	Masters []*Proc
 	Agents  []*Proc
 	client  *http.Client
@@ -304,6 +315,7 @@ func Start(opts Options) (*Cluster, error) {
 			"--dns-http-listen", net.JoinHostPort(ip, strconv.Itoa(mports[i].dnsHTTP)),
 			"--adminrouter-listen", net.JoinHostPort(ip, strconv.Itoa(mports[i].ar)),
 			"--adminrouter-tls-listen", net.JoinHostPort(ip, strconv.Itoa(mports[i].arTLS)),
+			"--security", "disabled",
 		}
 		if opts.Masters > 1 {
 			args = append(args, "--masters", strings.Join(peers, ","))
@@ -323,6 +335,10 @@ func Start(opts Options) (*Cluster, error) {
 		if err != nil {
 			return nil, err
 		}
+		arPort, err := pick(ip)
+		if err != nil {
+			return nil, err
+		}
 		name := fmt.Sprintf("agent%d", i+1)
 		res := "cpus:4;mem:4096;disk:10000;ports:[31000-32000]"
 		if opts.AgentResources != nil {
@@ -335,6 +351,8 @@ func Start(opts Options) (*Cluster, error) {
 			"--hostname", ip,
 			"--work-dir", filepath.Join(opts.Dir, name),
 			"--resources", res,
+			"--adminrouter-listen", net.JoinHostPort(ip, strconv.Itoa(arPort)),
+			"--security", "disabled", // as the masters unless a test says otherwise
 		}
 		args = append(args, opts.AgentArgs...)
 		if opts.AgentArgsFor != nil {
@@ -470,11 +488,20 @@ func (c *Cluster) Leader(ctx context.Context) (*Proc, error) {
 // GetJSON fetches url into v.
 func (c *Cluster) GetJSON(ctx context.Context, u string, v any) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if tok := c.token.Load(); tok != nil {
+		req.Header.Set("Authorization", "token="+*tok)
+	}
 	resp, err := c.client.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized && c.opts.Login != nil {
+		if err := c.login(ctx); err != nil {
+			return err
+		}
+		return fmt.Errorf("GET %s: %s (logged in; ask again)", u, resp.Status)
+	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return err
@@ -483,6 +510,24 @@ func (c *Cluster) GetJSON(ctx context.Context, u string, v any) error {
 		return fmt.Errorf("GET %s: %s: %s", u, resp.Status, bytes.TrimSpace(body))
 	}
 	return json.Unmarshal(body, v)
+}
+
+// login gets a token for opts.Login from the first master's Admin Router.
+func (c *Cluster) login(ctx context.Context) error {
+	body, _ := json.Marshal(map[string]string{"uid": c.opts.Login.UID, "password": c.opts.Login.Password})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.Masters[0].AdminRouterURL+"/acs/api/v1/auth/login", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var out struct{ Token string }
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&out) != nil || out.Token == "" {
+		return fmt.Errorf("log in as %s: %s", c.opts.Login.UID, resp.Status)
+	}
+	c.token.Store(&out.Token)
+	return nil
 }
 
 // State returns the leader's /master/state.

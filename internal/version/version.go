@@ -2,6 +2,8 @@
 // leaf: no imports of other Basalt packages, no I/O.
 package version
 
+import "runtime/debug"
+
 // Version is the Basalt version string. It is a var, not a const, only
 // because the Go linker can set nothing else:
 //
@@ -9,3 +11,16 @@ package version
 //
 // It is set by the linker and read-only at run time: no code assigns it.
 var Version = "0.1.0-dev"
+
+// Commit is the VCS revision the binary was built from ("unknown" when the
+// build did not record one).
+func Commit() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return "unknown"
+}
