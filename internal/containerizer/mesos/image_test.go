@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -174,6 +175,45 @@ func TestImageTasks(t *testing.T) {
 			if st.Uid != uid {
 				t.Errorf("task user %q: file owned by uid %d, want %d", user, st.Uid, uid)
 			}
+		}
+	})
+
+	t.Run("root task cannot leave its rootfs", func(t *testing.T) {
+		// Chrooted, not pivoted: what holds root in is the bounding set
+		// (posix/caps.go) — no chroot, mount, mknod or ptrace, and so no
+		// way through the shim's /proc/1/root to the host.
+		sp := imageSpec(t, e.ref, shell(`cd /mnt/mesos/sandbox; cat /proc/self/status > status; `+
+			`(cat /proc/1/root/proc/self/status > leak) 2>/dev/null || echo root-refused`))
+		runToEnd(t, c, sp)
+		if out := readFile(t, sp.Sandbox, "stdout"); !strings.Contains(out, "root-refused") {
+			t.Errorf("the task read the shim's root: stdout %q", out)
+		}
+		caps := map[string]uint64{}
+		for _, line := range strings.Split(readFile(t, sp.Sandbox, "status"), "\n") {
+			k, v, ok := strings.Cut(line, ":\t")
+			if ok && strings.HasPrefix(k, "Cap") {
+				n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+				if err != nil {
+					t.Fatalf("%s: %v", line, err)
+				}
+				caps[k] = n
+			}
+		}
+		const (
+			capChown, capDacReadSearch, capSysChroot, capSysPtrace, capSysAdmin, capMknod = 0, 2, 18, 19, 21, 27
+		)
+		for _, set := range []string{"CapBnd", "CapEff", "CapPrm"} {
+			for _, c := range []int{capDacReadSearch, capSysChroot, capSysPtrace, capSysAdmin, capMknod} {
+				if caps[set]&(1<<c) != 0 {
+					t.Errorf("%s of a root image task holds capability %d (%#x)", set, c, caps[set])
+				}
+			}
+			if caps[set]&(1<<capChown) == 0 {
+				t.Errorf("%s of a root image task lacks CAP_CHOWN (%#x)", set, caps[set])
+			}
+		}
+		if caps["CapInh"] != 0 || caps["CapAmb"] != 0 {
+			t.Errorf("inheritable %#x, ambient %#x, want none", caps["CapInh"], caps["CapAmb"])
 		}
 	})
 

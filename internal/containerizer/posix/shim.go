@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -109,6 +110,15 @@ func runShim(dir string, ready *os.File, p shimPrep) error {
 	if err := isolate(spec); err != nil {
 		closeFiles(cmd)
 		return fail(err)
+	}
+	if spec.Chroot != "" {
+		// See caps.go: this goroutine stays on the thread that forks the
+		// task, whose capabilities are cut down for it.
+		runtime.LockOSThread()
+		if err := restrictThreadCaps(); err != nil {
+			closeFiles(cmd)
+			return fail(err)
+		}
 	}
 	if err := cmd.Start(); err != nil {
 		closeFiles(cmd)
