@@ -128,10 +128,16 @@ func runShim(dir string, ready *os.File, p shimPrep) error {
 		// and carry on supervising it.
 		fmt.Fprintf(os.Stderr, "record pids: %v\n", err)
 	}
+	// Commands exec'd into the container (exec.go); a shim that cannot
+	// serve them still supervises its task.
+	execs, err := startExecServer(spec)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "exec socket: %v\n", err)
+	}
 	report(readyMsg{TaskPID: pids.TaskPID})
 
 	waited := make(chan waitResult, 1)
-	go func() { waited <- waitTask(cmd, spec.Namespaces) }()
+	go func() { waited <- waitTask(cmd, spec.Namespaces, execs.reaped) }()
 	var wr waitResult
 loop:
 	for {
@@ -150,6 +156,7 @@ loop:
 		_ = syscall.Kill(-1, syscall.SIGKILL)
 	} else {
 		killSession(pids.TaskPID, syscall.SIGKILL)
+		execs.killAll()
 	}
 
 	rec := terminationRecord{FinishedAt: time.Now()}
