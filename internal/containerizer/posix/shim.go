@@ -135,6 +135,7 @@ func runShim(dir string, ready *os.File, p shimPrep) error {
 		fmt.Fprintf(os.Stderr, "exec socket: %v\n", err)
 	}
 	report(readyMsg{TaskPID: pids.TaskPID})
+	trimMemory() // trim.go: from here on the shim mostly waits
 
 	waited := make(chan waitResult, 1)
 	go func() { waited <- waitTask(cmd, spec.Namespaces, execs.reaped) }()
