@@ -42,8 +42,8 @@ runtime), with its environment and user, in its sandbox; in a Docker task's
 container through the Docker exec API. Its output streams back, and basalt
 exits with the command's exit code (128+N when it was killed by signal N).
 
-  -i  attaches this terminal's stdin to the command (without it the command
-      reads end-of-file at once)
+  -i  attaches this terminal's stdin to the command (without it, and without
+      -t, the command reads end-of-file at once)
   -t  runs the command on a pseudo-terminal, puts this terminal in raw mode
       and forwards its size (use -it for an interactive shell)
 

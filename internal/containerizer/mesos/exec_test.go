@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/basalt-dcos/basalt/internal/containerizer"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
@@ -183,5 +185,37 @@ func TestExecKillAndRecovery(t *testing.T) {
 	t.Cleanup(func() { _ = c2.Destroy(context.Background(), sp.ContainerID) })
 	if out, _, st := run(t, c2, sp.ContainerID, sh(`echo recovered $PPID`)); out != "recovered 1\n" || st.Code != 0 {
 		t.Errorf("exec after recovery: %q %+v", out, st)
+	}
+}
+
+// TestExecIntoTaskRoot: a task whose root is not the shim's (as a task in a
+// container image, chrooted into its rootfs) gets its exec'd commands in the
+// same root. Here the task builds its own: the host's / bound in the sandbox
+// with a tmpfs on its /tmp, then chroots into it.
+func TestExecIntoTaskRoot(t *testing.T) {
+	requireIsolation(t)
+	stateDir := t.TempDir()
+	c := newMesos(t, Config{StateDir: stateDir, CgroupsRoot: testRoot(t)})
+	sp := spec(t, `mkdir r && mount --bind / r && mount -t tmpfs none r/tmp && echo inside > r/tmp/marker && `+
+		`touch ready && exec /usr/sbin/chroot r sleep 1000`)
+	launch(t, c, sp)
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := exec.Command("sh", "-c", "cat "+stateDir+"/*/shim.log "+stateDir+"/*/termination.json "+sp.Sandbox+"/stderr").CombinedOutput()
+			t.Logf("shim: %s", out)
+		}
+	})
+	waitFile(t, sp.Sandbox+"/ready")
+	// The chroot happens right after "ready": poll until commands see it.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _, st := run(t, c, sp.ContainerID, containerizer.ExecSpec{Args: []string{"sh", "-c", "cat /tmp/marker 2>/dev/null; pwd"}})
+		if out == "inside\n/\n" && st.Code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("exec'd command not in the task's root: %q %+v", out, st)
+		}
+		time.Sleep(20 * time.Millisecond) // waiting for the task's chroot
 	}
 }

@@ -10,7 +10,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -51,6 +53,11 @@ import (
 //
 // The agent never hands the shim anything but a command and three open
 // descriptors: what the command may do is what the task may do.
+//
+// A task whose root is not the shim's (a container image: the task is
+// chrooted into the image's rootfs) gets its commands chrooted into the same
+// root, reached as /proc/<task pid>/root, and started in $MESOS_SANDBOX (or /)
+// there; the executable is looked up in the task's PATH inside that root.
 
 // execSockFile is the exec socket in a container's state directory.
 const execSockFile = "exec.sock"
@@ -80,8 +87,9 @@ type execReply struct {
 
 // execServer is the shim's side: it starts commands in the container.
 type execServer struct {
-	spec shimSpec
-	reap bool // the shim is pid 1 and reaps every child (waitTask)
+	spec    shimSpec
+	reap    bool // the shim is pid 1 and reaps every child (waitTask)
+	taskPID int  // the task's host pid
 
 	// mu is held while a command starts and while a reaped status is
 	// routed, so that a command that ends at once is still found.
@@ -91,7 +99,7 @@ type execServer struct {
 
 // startExecServer listens on the exec socket in the working directory (the
 // container's state directory) and serves it until the shim exits.
-func startExecServer(spec shimSpec) (*execServer, error) {
+func startExecServer(spec shimSpec, taskPID int) (*execServer, error) {
 	_ = os.Remove(execSockFile) // left by a shim of an earlier run
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: execSockFile, Net: "unix"})
 	if err != nil {
@@ -101,7 +109,7 @@ func startExecServer(spec shimSpec) (*execServer, error) {
 		l.Close()
 		return nil, fmt.Errorf("exec socket: %w", err)
 	}
-	s := &execServer{spec: spec, reap: spec.Namespaces, waiting: map[int]chan syscall.WaitStatus{}}
+	s := &execServer{spec: spec, reap: spec.Namespaces, taskPID: taskPID, waiting: map[int]chan syscall.WaitStatus{}}
 	go func() {
 		for {
 			c, err := l.AcceptUnix()
@@ -210,7 +218,17 @@ func (s *execServer) handle(c *net.UnixConn) {
 // user and working directory, in a session of its own (on the terminal of
 // stdio when req.TTY).
 func (s *execServer) start(req execRequest, stdio []*os.File) (int, <-chan syscall.WaitStatus, error) {
-	path, err := lookPath(req.Args[0], s.spec.Dir, s.spec.Env)
+	root := taskRoot(s.taskPID)
+	dir := s.spec.Dir
+	if root != "" {
+		dir = "/"
+		if sb := envValue(s.spec.Env, "MESOS_SANDBOX"); sb != "" && filepath.IsAbs(sb) {
+			if fi, err := os.Stat(filepath.Join(root, sb)); err == nil && fi.IsDir() {
+				dir = sb
+			}
+		}
+	}
+	path, err := lookPathRooted(root, req.Args[0], dir, s.spec.Env)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -219,10 +237,10 @@ func (s *execServer) start(req execRequest, stdio []*os.File) (int, <-chan sysca
 		env = []string{}
 	}
 	cmd := &exec.Cmd{
-		Path: path, Args: req.Args, Env: env, Dir: s.spec.Dir,
+		Path: path, Args: req.Args, Env: env, Dir: dir,
 		Stdin: stdio[0], Stdout: stdio[1], Stderr: stdio[2],
 		// Ctty is the child's descriptor 0, the terminal's slave.
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Setctty: req.TTY, Ctty: 0},
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Setctty: req.TTY, Ctty: 0, Chroot: root},
 	}
 	if s.spec.SetUser {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: s.spec.UID, Gid: s.spec.GID, Groups: s.spec.Groups}
@@ -255,6 +273,63 @@ func (s *execServer) start(req execRequest, stdio []*os.File) (int, <-chan sysca
 		}()
 	}
 	return pid, ch, nil
+}
+
+// taskRoot is the task's root directory as the shim reaches it
+// (/proc/<pid>/root), or "" when it is the shim's own.
+func taskRoot(taskPID int) string {
+	if taskPID <= 0 {
+		return ""
+	}
+	// The link reads as the task's root seen from the shim's: "/" when it
+	// is the same (a stat would not tell a bind mount of / from /).
+	root := "/proc/" + strconv.Itoa(taskPID) + "/root"
+	if target, err := os.Readlink(root); err != nil || target == "/" {
+		return ""
+	}
+	return root
+}
+
+// lookPathRooted is lookPath inside root ("" = /): the path it returns is
+// the one to exec after chroot(root).
+func lookPathRooted(root, name, dir string, env []string) (string, error) {
+	if root == "" {
+		return lookPath(name, dir, env)
+	}
+	pathEnv := defaultPath
+	if v := envValue(env, "PATH"); v != "" {
+		pathEnv = v
+	}
+	var dirs []string
+	for _, d := range filepath.SplitList(pathEnv) {
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(dir, d)
+		}
+		dirs = append(dirs, filepath.Join(root, d))
+	}
+	if strings.Contains(name, "/") && filepath.IsAbs(name) {
+		name = filepath.Join(root, name)
+	}
+	p, err := lookPath(name, filepath.Join(root, dir), []string{"PATH=" + strings.Join(dirs, ":")})
+	if err != nil {
+		return "", fmt.Errorf("in the task's root file system: %w", err)
+	}
+	rel, err := filepath.Rel(root, p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", fmt.Errorf("executable %q is outside the task's root file system", name)
+	}
+	return "/" + rel, nil
+}
+
+// envValue is the value of key in a KEY=VALUE list (the last one wins).
+func envValue(env []string, key string) string {
+	v := ""
+	for _, kv := range env {
+		if val, ok := strings.CutPrefix(kv, key+"="); ok {
+			v = val
+		}
+	}
+	return v
 }
 
 // checkPeer admits only the shim's own user (the agent's): the socket's mode

@@ -130,7 +130,7 @@ func runShim(dir string, ready *os.File, p shimPrep) error {
 	}
 	// Commands exec'd into the container (exec.go); a shim that cannot
 	// serve them still supervises its task.
-	execs, err := startExecServer(spec)
+	execs, err := startExecServer(spec, pids.TaskPID)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "exec socket: %v\n", err)
 	}
