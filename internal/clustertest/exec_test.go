@@ -3,12 +3,14 @@ package clustertest_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,6 +96,33 @@ func TestTaskExecThroughAdminRouter(t *testing.T) {
 	check("", 0, regexp.MustCompile(`^/dev/pts/\d+\r\n$`).MatchString, "-t", "sleeper", "tty")
 	check("", 137, is(""), "sleeper", "sh", "-c", "kill -9 $$")
 
+	// Both directions stream through Admin Router: each line typed is
+	// echoed back before the next is sent.
+	inR, inW := io.Pipe()
+	out := &lockedBuf{}
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Run(t.Context(), []string{"task", "exec", "-i", "sleeper", "cat"}, cli.Env{
+			Stdout: out, Stderr: io.Discard, Stdin: inR,
+			LookupEnv: func(k string) (string, bool) { return b.dir, k == "BASALT_DIR" },
+		})
+	}()
+	for _, line := range []string{"one\n", "two\n"} {
+		if _, err := inW.Write([]byte(line)); err != nil {
+			t.Fatal(err)
+		}
+		clustertest.Eventually(t, 30*time.Second, func() error {
+			if !strings.HasSuffix(out.String(), line) {
+				return fmt.Errorf("echo of %q not back yet (%q)", line, out.String())
+			}
+			return nil
+		})
+	}
+	inW.Close()
+	if code := <-done; code != 0 || out.String() != "one\ntwo\n" {
+		t.Errorf("interactive cat: exit %d, %q", code, out.String())
+	}
+
 	code, _, errOut := b.run(t, "", "task", "exec", "no-such-task", "true")
 	if code != 1 || !strings.Contains(errOut, `no task matches "no-such-task"`) {
 		t.Errorf("exec into an unknown task: exit %d, %q", code, errOut)
@@ -132,6 +161,23 @@ func TestTaskExecThroughAdminRouter(t *testing.T) {
 		!strings.Contains(body, "container_id.value") || !strings.Contains(body, "parent") || !strings.Contains(body, "command") {
 		t.Errorf("bad call: %d %q, want every problem named", code, body)
 	}
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func loginToken(t *testing.T, ar, uid, password string) string {
