@@ -17,6 +17,8 @@ import (
 	"github.com/basalt-dcos/basalt/internal/agent"
 	"github.com/basalt-dcos/basalt/internal/cli"
 	"github.com/basalt-dcos/basalt/internal/clustertest"
+	"github.com/basalt-dcos/basalt/internal/containerizer/docker"
+	"github.com/basalt-dcos/basalt/internal/containerizer/docker/dockertest"
 	"github.com/basalt-dcos/basalt/internal/containerizer/mesos"
 	"github.com/basalt-dcos/basalt/internal/master"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
@@ -195,4 +197,48 @@ func loginToken(t *testing.T, ar, uid, password string) string {
 		t.Fatalf("login: %d %s", resp.StatusCode, buf.String())
 	}
 	return m[1]
+}
+
+// TestTaskExecDocker: `basalt task exec` into a DOCKER task, straight to the
+// master and the agent (no cluster attached): the Engine's exec API runs
+// the command as the task's user (CommandInfo.user) in its container.
+func TestTaskExecDocker(t *testing.T) {
+	cli := dockertest.Client(t)
+	img := dockertest.Image(t, cli)
+	var owner string
+	c := clustertest.New(t, clustertest.Options{Agents: 1, Runtime: clustertest.Posix, NoMarathon: true,
+		Agent: func(_ int, cfg *agent.Config) {
+			cfg.Containerizers = []string{"posix", "docker"}
+			cfg.Docker.Socket = dockertest.Host(cli)
+			owner = cfg.WorkDir
+		}})
+	t.Cleanup(func() { dockertest.NoContainers(t, cli, docker.LabelOwner, owner) })
+	f := c.StartFramework(clustertest.FrameworkInfo("exec-docker", time.Minute))
+	t.Cleanup(func() {
+		// The framework's end kills its task; its container goes soon after.
+		f.Teardown()
+		clustertest.Eventually(t, 60*time.Second, func() error {
+			left, err := dockertest.Containers(cli, docker.LabelOwner, owner)
+			if err != nil || len(left) > 0 {
+				return fmt.Errorf("containers left: %v %v", left, err)
+			}
+			return nil
+		})
+	})
+	ti := clustertest.Task("boxed", "sleep 1000")
+	ti.Command.User = "4321"
+	ti.Container = &mesosv1.ContainerInfo{Type: "DOCKER", Docker: &mesosv1.DockerInfo{Image: img, Network: "NONE"}}
+	f.Launch(ti)
+	f.WaitState("boxed", mesosv1.TaskRunning, 90*time.Second)
+
+	b := basaltCLI{dir: filepath.Join(t.TempDir(), "basalt")}
+	master := []string{"--master", c.Leader().URL()}
+	code, out, errOut := b.run(t, "", append([]string{"task", "exec"}, append(master, "boxed", "sh", "-c", "id; pwd; exit 4")...)...)
+	if code != 4 || out != "uid=4321 gid=0\n/mnt/mesos/sandbox\n" {
+		t.Errorf("docker exec: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	code, out, errOut = b.run(t, "piped\n", append([]string{"task", "exec", "-i"}, append(master, "boxed", "sh", "-c", "cat")...)...)
+	if code != 0 || out != "piped\n" {
+		t.Errorf("docker exec -i: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
 }
