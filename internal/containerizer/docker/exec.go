@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -54,7 +55,7 @@ func (d *Docker) Exec(ctx context.Context, id string, spec containerizer.ExecSpe
 	if err != nil {
 		return nil, d.apiErr("exec in container "+id, err)
 	}
-	p := &dockerExec{d: d, execID: created.ID, hj: hj, tty: spec.TTY, done: make(chan struct{})}
+	p := &dockerExec{d: d, execID: created.ID, dockerID: dockerID, hj: hj, tty: spec.TTY, done: make(chan struct{})}
 	outDone := make(chan struct{})
 	go func() {
 		defer close(outDone)
@@ -92,16 +93,15 @@ func orDiscard(w io.Writer) io.Writer {
 
 // dockerExec is one command started with the Engine's exec API.
 type dockerExec struct {
-	d      *Docker
-	execID string
-	hj     types.HijackedResponse
-	tty    bool
+	d        *Docker
+	execID   string
+	dockerID string // the task's container
+	hj       types.HijackedResponse
+	tty      bool
 
 	done   chan struct{}
 	status containerizer.ExitStatus
 	err    error
-
-	killOnce sync.Once
 }
 
 // inspectExit reads the exit code once the Engine has recorded it (the
@@ -142,28 +142,52 @@ func (p *dockerExec) Wait(ctx context.Context) (containerizer.ExitStatus, error)
 	select {
 	case <-p.done:
 	case <-ctx.Done():
-		_ = p.Kill()
+		if err := p.Kill(); err != nil {
+			// It cannot be killed from here: stop following it.
+			p.hj.Close()
+		}
 		<-p.done
 	}
 	return p.status, p.err
 }
 
-// Kill ends the command. The Engine has no call for that, so the agent,
-// which shares the host (and pid namespace) with the daemon it talks to
-// over a local socket, signals the exec's process itself.
+// Kill ends the command. The Engine has no call for that, so the agent
+// signals the exec's process itself — only when that pid is, in the agent's
+// own /proc, a process of the task's container (its cgroup names the
+// container): a daemon on another host or in another pid namespace reports
+// pids that mean something else here, and then the command is left to end
+// with its container.
 func (p *dockerExec) Kill() error {
-	var err error
-	p.killOnce.Do(func() {
-		in, ierr := p.d.cli.ContainerExecInspect(context.Background(), p.execID)
-		if ierr != nil {
-			err = p.d.apiErr("kill exec", ierr)
-			return
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		select {
+		case <-p.done:
+			return nil
+		default:
+		}
+		in, err := p.d.cli.ContainerExecInspect(ctx, p.execID)
+		if err != nil {
+			return p.d.apiErr("kill exec", err)
 		}
 		if in.Running && in.Pid > 0 {
-			if kerr := syscall.Kill(in.Pid, syscall.SIGKILL); kerr != nil {
-				err = fmt.Errorf("kill exec: %w", kerr)
+			cg, err := os.ReadFile("/proc/" + strconv.Itoa(in.Pid) + "/cgroup")
+			if err != nil || !strings.Contains(string(cg), p.dockerID) {
+				return errors.New("kill exec: its process is not visible to the agent")
 			}
+			if err := syscall.Kill(in.Pid, syscall.SIGKILL); err != nil {
+				return fmt.Errorf("kill exec: %w", err)
+			}
+			return nil
 		}
-	})
-	return err
+		if in.ExitCode != 0 || (!in.Running && in.Pid > 0) {
+			return nil // it ended
+		}
+		// Not started yet: the Engine starts it once the attach is set up.
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kill exec: it did not start: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -82,3 +82,38 @@ func TestUserAndExec(t *testing.T) {
 		t.Errorf("tty: %q %+v", out, st)
 	}
 }
+
+// TestExecKill: Kill (or a cancelled Wait) ends a command exec'd into a
+// container.
+func TestExecKill(t *testing.T) {
+	cli := dockertest.Client(t)
+	img := dockertest.Image(t, cli)
+	owner := newOwner()
+	d := newRuntime(t, Config{Host: dockertest.Host(cli), Owner: owner})
+	t.Cleanup(func() { dockertest.NoContainers(t, cli, LabelOwner, owner) })
+	sp := launchSpec(t, img, "sleep 1000")
+	if err := d.Launch(t.Context(), sp); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Destroy(context.Background(), sp.ContainerID) })
+	p, err := d.Exec(t.Context(), sp.ContainerID, containerizer.ExecSpec{Args: []string{"sh", "-c", "sleep 1000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Kill(); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	st, err := p.Wait(t.Context())
+	if err != nil || st.Code == 0 {
+		t.Errorf("killed exec: %+v %v, want a non-zero status", st, err)
+	}
+	p, err = d.Exec(t.Context(), sp.ContainerID, containerizer.ExecSpec{Args: []string{"sh", "-c", "sleep 1000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if st, err := p.Wait(ctx); err != nil || st.Code == 0 {
+		t.Errorf("exec after a cancelled Wait: %+v %v, want a non-zero status", st, err)
+	}
+}
