@@ -67,6 +67,7 @@ type Agent struct {
 	isolation      StateIsolation // which runtime isolates plain tasks, and why not (isolation.go)
 	ckpt           *checkpointer
 	files          *files.Handler
+	execs          *execSessions // task exec sessions (execapi.go)
 
 	ready     chan struct{}
 	startTime time.Time
@@ -215,6 +216,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		isolation:      isolation,
 		ckpt:           newCheckpointer(workDir),
 		files:          files.New(log),
+		execs:          newExecSessions(),
 		ready:          make(chan struct{}),
 		wake:           make(chan struct{}, 1),
 		frameworks:     map[string]*framework{},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/basalt-dcos/basalt/internal/agentapi"
 	"github.com/basalt-dcos/basalt/internal/containerizer"
+	"github.com/basalt-dcos/basalt/internal/containerizer/docker"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
 )
 
@@ -373,7 +374,14 @@ func (a *Agent) prepareSandbox(t *task) error {
 // --switch_user): running it as root instead would hand a task more
 // privilege than its framework asked for. An agent that is not root cannot
 // switch users and runs every task as itself ("").
+//
+// A task of the docker runtime is not switched on the host: its
+// CommandInfo.user names a user of its image, which the Docker runtime
+// passes to the Engine (the framework's user does not apply there).
 func taskUser(rec taskRecord) (string, error) {
+	if rec.Containerizer == docker.Name {
+		return "", nil
+	}
 	user := rec.Framework.User
 	if cmd := commandOf(rec.Task); cmd != nil && cmd.User != "" {
 		user = cmd.User

@@ -30,6 +30,9 @@ func (a *Agent) routes() http.Handler {
 	for _, p := range []string{"/monitor/statistics", "/monitor/statistics.json"} {
 		mux.HandleFunc("GET "+p, a.handleStatistics)
 	}
+	for _, p := range []string{"/api/v1", "/slave(1)/api/v1"} {
+		mux.HandleFunc("POST "+p, a.handleAPI)
+	}
 	mux.Handle("/files/", a.files)
 	return mux
 }

@@ -68,6 +68,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if err == nil {
 		return 0
 	}
+	var ec exitCodeError
+	if errors.As(err, &ec) {
+		return ec.code // task exec: the command's own exit code
+	}
 	fmt.Fprintf(env.Stderr, "basalt: %v\n", err)
 	var ae *marathon.APIError
 	if errors.As(err, &ae) && ae.StatusCode == http.StatusUnauthorized {

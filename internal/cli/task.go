@@ -15,7 +15,7 @@ import (
 func newTaskCmd(env Env) *cobra.Command {
 	cmd := newTaskListCmd(env, "task [<task>]")
 	cmd.Short = "List and inspect tasks"
-	cmd.AddCommand(newTaskListCmd(env, "list [<task>]"), newTaskLogCmd(env))
+	cmd.AddCommand(newTaskListCmd(env, "list [<task>]"), newTaskLogCmd(env), newTaskExecCmd(env))
 	return cmd
 }
 

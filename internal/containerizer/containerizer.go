@@ -10,6 +10,7 @@ package containerizer
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
@@ -17,6 +18,10 @@ import (
 
 // ErrUnknownContainer is returned for a container id the runtime does not know.
 var ErrUnknownContainer = errors.New("unknown container")
+
+// ErrNotRunning is returned by Exec for a container that is not running (it
+// ended, or its task has not started).
+var ErrNotRunning = errors.New("container is not running")
 
 // LaunchSpec is everything a runtime needs to start one task's container.
 // The agent has already created Sandbox and fetched the task's URIs into it.
@@ -144,4 +149,57 @@ type RuntimeInfo struct {
 // runtime that does not implement it always works.
 type Prober interface {
 	Probe(ctx context.Context) RuntimeInfo
+}
+
+// ExecSpec is a command to run inside a running container, beside its task,
+// as `dcos task exec` does: in the task's namespaces and cgroups (where the
+// runtime has them), with the task's environment and user, in its sandbox.
+type ExecSpec struct {
+	// Args is the argv; Args[0] is looked up in the task's PATH.
+	Args []string
+	// TTY runs the command on a new pseudo-terminal of Rows×Columns
+	// (0: the kernel's default); its output goes to Stdout, Stderr is unused.
+	TTY           bool
+	Rows, Columns uint16
+	// Stdin is copied to the command until it ends (EOF closes the
+	// command's stdin; with TTY, input is typed into the terminal). nil:
+	// the command's stdin is at EOF at once.
+	Stdin io.Reader
+	// Stdout and Stderr receive the command's output (nil: discarded).
+	// They are written from one goroutine each.
+	Stdout, Stderr io.Writer
+}
+
+// ExitStatus is how an exec'd command ended.
+type ExitStatus struct {
+	Code   int // exit code; -1 when killed by a signal
+	Signal int // terminating signal, 0 if the command exited
+}
+
+// WaitStatus is the POSIX wait status of s (what Mesos reports as a nested
+// container's exit_status): the code shifted left by 8, or the signal.
+func (s ExitStatus) WaitStatus() int {
+	if s.Signal != 0 {
+		return s.Signal & 0x7f
+	}
+	return (s.Code & 0xff) << 8
+}
+
+// ExecProcess is a command started by Exec.
+type ExecProcess interface {
+	// Resize changes the size of the command's terminal (TTY only).
+	Resize(rows, columns uint16) error
+	// Wait blocks until the command ended and its output was copied, and
+	// says how it ended. Cancelling ctx kills the command.
+	Wait(ctx context.Context) (ExitStatus, error)
+	// Kill ends the command (SIGKILL to its session).
+	Kill() error
+}
+
+// Execer is implemented by runtimes that can run a command inside a running
+// container (`basalt task exec`).
+type Execer interface {
+	// Exec starts spec in the container and returns once it started. An
+	// unknown container is ErrUnknownContainer, an ended one ErrNotRunning.
+	Exec(ctx context.Context, containerID string, spec ExecSpec) (ExecProcess, error)
 }

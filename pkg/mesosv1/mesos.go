@@ -342,6 +342,8 @@ type ContainerInfo struct {
 	Docker       *DockerInfo   `json:"docker,omitempty"`
 	Mesos        *MesosInfo    `json:"mesos,omitempty"`
 	NetworkInfos []NetworkInfo `json:"network_infos,omitempty"`
+	// TTYInfo asks for a terminal (nested container sessions: task exec -t).
+	TTYInfo *TTYInfo `json:"tty_info,omitempty"`
 }
 
 // Redacted returns c without secrets (image credentials), for state

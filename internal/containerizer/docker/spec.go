@@ -119,6 +119,17 @@ func buildCreate(spec containerizer.LaunchSpec, owner string, pol policy) (creat
 		}
 	}
 
+	// CommandInfo.user is the user the command runs as inside the image
+	// (docker's User: a name from the image's /etc/passwd, uid or uid:gid).
+	// The framework's user is not used: it names a host account, which the
+	// image need not have.
+	if cmd := commandOf(spec.Task); cmd != nil && cmd.User != "" {
+		if strings.ContainsAny(cmd.User, " \t\n") {
+			bad("command.user %q contains white space", cmd.User)
+		}
+		cfg.User = cmd.User
+	}
+
 	init := true // an init process forwards SIGTERM to the task and reaps zombies
 	host.Init = &init
 	host.Binds = []string{spec.Sandbox + ":" + SandboxPath + ":rw"}

@@ -140,3 +140,20 @@ func FuzzBuildCreate(f *testing.F) {
 		}
 	})
 }
+
+func TestBuildCreateUser(t *testing.T) {
+	cc, err := buildCreate(dockerSpec(mesosv1.DockerInfo{Image: "img"}, &mesosv1.CommandInfo{Value: "id", User: "nobody"}), "o", policy{})
+	if err != nil || cc.config.User != "nobody" {
+		t.Errorf("command.user: User %q, %v; want nobody", cc.config.User, err)
+	}
+	// The framework's user (LaunchSpec.User) names a host account: not used.
+	sp := dockerSpec(mesosv1.DockerInfo{Image: "img"}, &mesosv1.CommandInfo{Value: "id"})
+	sp.User = "root"
+	if cc, err := buildCreate(sp, "o", policy{}); err != nil || cc.config.User != "" {
+		t.Errorf("no command.user: User %q, %v; want the image's", cc.config.User, err)
+	}
+	_, err = buildCreate(dockerSpec(mesosv1.DockerInfo{Image: "img"}, &mesosv1.CommandInfo{Value: "id", User: "a b"}), "o", policy{})
+	if err == nil || !strings.Contains(err.Error(), "command.user") {
+		t.Errorf("bad user: %v", err)
+	}
+}

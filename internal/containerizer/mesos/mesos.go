@@ -449,6 +449,15 @@ func (c *Containerizer) Kill(ctx context.Context, containerID string, grace time
 	return c.px.Kill(ctx, containerID, grace)
 }
 
+// Exec runs a command inside a running container: its shim, pid 1 of the
+// container's namespaces and a member of its cgroups, starts it beside the
+// task (see posix's exec.go), so the command sees what the task sees.
+func (c *Containerizer) Exec(ctx context.Context, containerID string, spec containerizer.ExecSpec) (containerizer.ExecProcess, error) {
+	return c.px.Exec(ctx, containerID, spec)
+}
+
+var _ containerizer.Execer = (*Containerizer)(nil)
+
 // Usage reports the container's cgroup counters (CPU time, throttling,
 // memory), its sandbox's disk usage and its limits.
 func (c *Containerizer) Usage(ctx context.Context, containerID string) (containerizer.Usage, error) {

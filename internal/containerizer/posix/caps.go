@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -20,15 +22,32 @@ import (
 // bounding set of the OS thread that forks it to keptCaps — Docker's default
 // set without CAP_SYS_CHROOT and CAP_MKNOD — and clears its inheritable and
 // ambient sets: a root task then holds at most keptCaps, even through setuid
-// binaries. Capabilities are per thread in Linux, so the caller locks its
-// goroutine to its thread and never unlocks it (the thread is thrown away
-// when the goroutine ends); the shim's other threads keep their capabilities.
+// binaries. Capabilities are per thread in Linux, so startConfined forks from
+// a goroutine locked to a thread of its own that is thrown away afterwards;
+// the shim's other threads keep their capabilities. Commands exec'd into the
+// container (exec.go) are started the same way.
 
 // keptCaps is the bounding set of image tasks.
 const keptCaps uint64 = 1<<unix.CAP_CHOWN | 1<<unix.CAP_DAC_OVERRIDE | 1<<unix.CAP_FSETID |
 	1<<unix.CAP_FOWNER | 1<<unix.CAP_SETGID | 1<<unix.CAP_SETUID | 1<<unix.CAP_SETPCAP |
 	1<<unix.CAP_NET_BIND_SERVICE | 1<<unix.CAP_NET_RAW | 1<<unix.CAP_KILL |
 	1<<unix.CAP_AUDIT_WRITE | 1<<unix.CAP_SETFCAP
+
+// startConfined starts cmd from a throw-away thread whose capabilities are
+// cut down to keptCaps.
+func startConfined(cmd *exec.Cmd) error {
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread ends with this goroutine.
+		runtime.LockOSThread()
+		if err := restrictThreadCaps(); err != nil {
+			errc <- err
+			return
+		}
+		errc <- cmd.Start()
+	}()
+	return <-errc
+}
 
 // restrictThreadCaps limits the processes the calling thread starts from now
 // on to keptCaps. The caller must have locked its goroutine to the thread

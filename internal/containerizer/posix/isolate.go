@@ -141,8 +141,9 @@ type waitResult struct {
 }
 
 // waitTask waits for the task. As pid 1 of a namespace (reap) the shim also
-// reaps the orphans that are reparented to it, until the task itself ends.
-func waitTask(cmd *exec.Cmd, reap bool) waitResult {
+// reaps the orphans that are reparented to it, and its other children (exec'd
+// commands, whose status goes to others), until the task itself ends.
+func waitTask(cmd *exec.Cmd, reap bool, others func(pid int, ws syscall.WaitStatus)) waitResult {
 	if !reap {
 		err := cmd.Wait()
 		if err == nil {
@@ -168,5 +169,6 @@ func waitTask(cmd *exec.Cmd, reap bool) waitResult {
 		if pid == task {
 			return waitResult{status: ws}
 		}
+		others(pid, ws)
 	}
 }

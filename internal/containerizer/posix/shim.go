@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -111,16 +110,11 @@ func runShim(dir string, ready *os.File, p shimPrep) error {
 		closeFiles(cmd)
 		return fail(err)
 	}
+	start := cmd.Start
 	if spec.Chroot != "" {
-		// See caps.go: this goroutine stays on the thread that forks the
-		// task, whose capabilities are cut down for it.
-		runtime.LockOSThread()
-		if err := restrictThreadCaps(); err != nil {
-			closeFiles(cmd)
-			return fail(err)
-		}
+		start = func() error { return startConfined(cmd) } // caps.go
 	}
-	if err := cmd.Start(); err != nil {
+	if err := start(); err != nil {
 		closeFiles(cmd)
 		return fail(fmt.Errorf("start %s: %w", cmd.Path, err))
 	}
@@ -141,10 +135,17 @@ func runShim(dir string, ready *os.File, p shimPrep) error {
 		// and carry on supervising it.
 		fmt.Fprintf(os.Stderr, "record pids: %v\n", err)
 	}
+	// Commands exec'd into the container (exec.go); a shim that cannot
+	// serve them still supervises its task.
+	execs, err := startExecServer(spec, pids.TaskPID)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "exec socket: %v\n", err)
+	}
 	report(readyMsg{TaskPID: pids.TaskPID})
+	trimMemory() // trim.go: from here on the shim mostly waits
 
 	waited := make(chan waitResult, 1)
-	go func() { waited <- waitTask(cmd, spec.Namespaces) }()
+	go func() { waited <- waitTask(cmd, spec.Namespaces, execs.reaped) }()
 	var wr waitResult
 loop:
 	for {
@@ -163,6 +164,7 @@ loop:
 		_ = syscall.Kill(-1, syscall.SIGKILL)
 	} else {
 		killSession(pids.TaskPID, syscall.SIGKILL)
+		execs.killAll()
 	}
 
 	rec := terminationRecord{FinishedAt: time.Now()}

@@ -2,7 +2,7 @@
 // binary in a FROM scratch image, so tests need no registry. It interprets
 // `sh -c SCRIPT [NAME [ARGS...]]` with the mvdan.cc/sh interpreter and runs
 // in-process the few programs test tasks call, since the image has no
-// others: touch, sleep, env, cat, and httpd PORT (an HTTP server answering
+// others: touch, sleep, env, cat, id, tty, and httpd PORT (an HTTP server answering
 // 200 on every path, for health checks). A trap with an empty action on TERM ignores SIGTERM, as
 // a POSIX shell would.
 //
@@ -144,7 +144,24 @@ func programs(next interp.ExecHandlerFunc) interp.ExecHandlerFunc {
 				return true
 			})
 			return nil
+		case "id":
+			fmt.Fprintf(hc.Stdout, "uid=%d gid=%d\n", os.Getuid(), os.Getgid())
+			return nil
+		case "tty":
+			if f, ok := hc.Stdin.(*os.File); ok {
+				if p, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(f.Fd()))); err == nil && strings.HasPrefix(p, "/dev/pts/") {
+					fmt.Fprintln(hc.Stdout, p)
+					return nil
+				}
+			}
+			fmt.Fprintln(hc.Stdout, "not a tty")
+			return interp.ExitStatus(1)
 		case "cat":
+			if len(args) == 1 && hc.Stdin != nil {
+				if _, err := io.Copy(hc.Stdout, hc.Stdin); err != nil {
+					return fail("%v", err)
+				}
+			}
 			for _, p := range args[1:] {
 				f, err := os.Open(abs(p))
 				if err != nil {
