@@ -65,9 +65,11 @@ type frontState struct {
 // tlsFront is the PKI of one running master and its Admin Router's HTTPS
 // port (ln nil when off).
 type tlsFront struct {
-	ca    *pki.CA
-	certs *pki.Reloader
-	token pki.JoinToken
+	ca           *pki.CA
+	certs        *pki.Reloader
+	token        pki.JoinToken
+	kek          *pki.KEK // nil: keys in the clear
+	masterSecret func() string
 	ln    net.Listener // TCP; TLS is layered on when serving
 	addr  string       // advertised host:port
 }
@@ -123,30 +125,57 @@ func (m *Master) certNames(ip string) []string {
 	return names
 }
 
-// setupPKI ensures the cluster CA and join secret, issues this master's
-// certificate and binds the Admin Router's HTTPS port (if on). It returns
-// nil when neither HTTPS port nor API TLS is on.
-func (m *Master) setupPKI(ctx context.Context, st *store.Store, ip string) (*tlsFront, error) {
+// setupPKI ensures the cluster CA (the bootstrap master's disk CA when the
+// store speaks TLS; its key sealed with the KEK when there is one) and the
+// join secrets, renews this master's store certificate, issues its serving
+// certificate and binds the Admin Router's HTTPS port (if on; the bootstrap
+// master bound it already). It returns nil when neither HTTPS port nor API
+// TLS is on.
+func (m *Master) setupPKI(ctx context.Context, st *store.Store, ip string, sb *storeBoot) (*tlsFront, error) {
 	if m.cfg.AdminRouterTLSListen == "" && !m.cfg.APITLS {
 		return nil, nil
 	}
-	ca, err := pki.EnsureCA(ctx, st)
+	opts := pki.CAOptions{KEK: sb.kek, Logger: m.log}
+	if sb.boot != nil {
+		opts.Use = sb.boot.CA
+	} else if m.cfg.storeTLSOn() {
+		opts.Wait = true // the CA is the bootstrap master's: never make another
+	}
+	ca, err := pki.EnsureCA(ctx, st, opts)
 	if err != nil {
 		return nil, err
+	}
+	f := &tlsFront{ca: ca, kek: sb.kek}
+	if m.cfg.storeTLSOn() {
+		if err := m.checkStoreCA(ca, sb); err != nil {
+			return nil, err
+		}
+		bootSecret := ""
+		if sb.boot != nil {
+			bootSecret = sb.boot.MasterToken.Secret
+		}
+		secret, err := pki.EnsureMasterSecret(ctx, st, sb.kek, bootSecret)
+		if err != nil {
+			return nil, err
+		}
+		f.masterSecret = m.masterSecretSource(st, sb.kek, secret)
 	}
 	tok, err := pki.EnsureJoinToken(ctx, st, ca)
 	if err != nil {
 		return nil, err
 	}
+	f.token = tok
 	certs, err := pki.NewReloader(ca, m.certNames(ip), m.cfg.TLSCertTTL)
 	if err != nil {
 		return nil, err
 	}
-	f := &tlsFront{ca: ca, certs: certs, token: tok}
+	f.certs = certs
 	if m.cfg.AdminRouterTLSListen != "" {
-		ln, err := net.Listen("tcp", m.cfg.AdminRouterTLSListen)
-		if err != nil {
-			return nil, fmt.Errorf("admin router: listen %s: %w", m.cfg.AdminRouterTLSListen, err)
+		ln := sb.tlsLn
+		if ln == nil {
+			if ln, err = net.Listen("tcp", m.cfg.AdminRouterTLSListen); err != nil {
+				return nil, fmt.Errorf("admin router: listen %s: %w", m.cfg.AdminRouterTLSListen, err)
+			}
 		}
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		f.ln, f.addr = ln, net.JoinHostPort(ip, port)
@@ -154,6 +183,23 @@ func (m *Master) setupPKI(ctx context.Context, st *store.Store, ip string) (*tls
 	}
 	m.front.tls.Store(f)
 	return f, nil
+}
+
+// joinPolicy is who may join through this master: nodes with the join
+// secret, and masters with the master secret when the store speaks TLS.
+func (m *Master) joinPolicy(f *tlsFront) pki.JoinPolicy {
+	p := pki.JoinPolicy{
+		CA:          f.ca,
+		NodeSecrets: func() []string { return []string{f.token.Secret} },
+		NodeTTL:     joinCertTTL,
+		MasterTTL:   peerCertTTL,
+		Logger:      m.log,
+	}
+	if f.masterSecret != nil && f.kek != nil {
+		p.MasterSecret = f.masterSecret
+		p.KEK = f.kek
+	}
+	return p
 }
 
 // serveAPITLS, when --api-tls is on, splits the master API listener: TLS
@@ -169,7 +215,7 @@ func (m *Master) serveAPITLS(ctx context.Context, g *errgroup.Group, ln net.List
 	cfg.NextProtos = []string{"http/1.1"}
 	cfg.ClientAuth = tls.VerifyClientCertIfGiven
 	cfg.ClientCAs = f.ca.Pool()
-	join := pki.JoinHandler(f.ca, func() string { return f.token.Secret }, joinCertTTL, m.log)
+	join := m.joinPolicy(f).Handler()
 	srv := &http.Server{
 		Handler:           front(f, join, plain.Handler),
 		ReadHeaderTimeout: plain.ReadHeaderTimeout,
@@ -239,7 +285,7 @@ func (m *Master) serveAdminRouter(ctx context.Context, g *errgroup.Group, ar *ad
 		})
 	}
 	if f != nil && f.ln != nil {
-		join := pki.JoinHandler(f.ca, func() string { return f.token.Secret }, joinCertTTL, m.log)
+		join := m.joinPolicy(f).Handler()
 		srv := m.arServer(ctx, front(f, join, ar.Handler()))
 		tlsLn := tls.NewListener(f.ln, pki.ServerTLSConfig(f.certs.GetCertificate))
 		run(func() error {
