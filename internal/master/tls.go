@@ -67,9 +67,11 @@ type frontState struct {
 type tlsFront struct {
 	ca           *pki.CA
 	certs        *pki.Reloader
-	token        pki.JoinToken
+	tokenMu      sync.Mutex
+	token        pki.JoinToken // the current node join token, as last read
 	kek          *pki.KEK // nil: keys in the clear
 	masterSecret func() string
+	admin        http.Handler // the security API (security_api.go); nil before the store is up
 	ln    net.Listener // TCP; TLS is layered on when serving
 	addr  string       // advertised host:port
 }
@@ -165,6 +167,7 @@ func (m *Master) setupPKI(ctx context.Context, st *store.Store, ip string, sb *s
 		return nil, err
 	}
 	f.token = tok
+	f.admin = m.securityAPI(f)
 	certs, err := pki.NewReloader(ca, m.certNames(ip), m.cfg.TLSCertTTL)
 	if err != nil {
 		return nil, err
@@ -189,8 +192,19 @@ func (m *Master) setupPKI(ctx context.Context, st *store.Store, ip string, sb *s
 // secret, and masters with the master secret when the store speaks TLS.
 func (m *Master) joinPolicy(f *tlsFront) pki.JoinPolicy {
 	p := pki.JoinPolicy{
-		CA:          f.ca,
-		NodeSecrets: func() []string { return []string{f.token.Secret} },
+		CA: f.ca,
+		NodeSecrets: func() []string {
+			// Read per join (joins are rare): another master may have rotated.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			secrets, err := pki.JoinSecrets(ctx, m.Store(), time.Now())
+			if err != nil {
+				m.log.Warn("read the join secrets", "error", err)
+				return nil
+			}
+			f.setToken(pki.JoinToken{CAHash: f.ca.Hash(), Secret: secrets[0]})
+			return secrets
+		},
 		NodeTTL:     joinCertTTL,
 		MasterTTL:   peerCertTTL,
 		Logger:      m.log,
@@ -311,6 +325,8 @@ func front(f *tlsFront, join, router http.Handler) http.Handler {
 			ca.ServeHTTP(w, r)
 		case join != nil && r.URL.Path == pki.JoinPath && r.Method == http.MethodPost:
 			join.ServeHTTP(w, r)
+		case f.admin != nil && securityPath(r.URL.Path):
+			f.admin.ServeHTTP(w, r)
 		default:
 			router.ServeHTTP(w, r)
 		}
@@ -415,7 +431,19 @@ func (m *Master) CACertPEM() []byte {
 // off). Its String redacts the secret; Encode is the full token.
 func (m *Master) JoinToken() pki.JoinToken {
 	if f := m.front.tls.Load(); f != nil {
-		return f.token
+		return f.getToken()
 	}
 	return pki.JoinToken{}
+}
+
+func (f *tlsFront) setToken(t pki.JoinToken) {
+	f.tokenMu.Lock()
+	f.token = t
+	f.tokenMu.Unlock()
+}
+
+func (f *tlsFront) getToken() pki.JoinToken {
+	f.tokenMu.Lock()
+	defer f.tokenMu.Unlock()
+	return f.token
 }
