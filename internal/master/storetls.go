@@ -98,7 +98,7 @@ type storeBoot struct {
 	// tlsLn is the Admin Router's HTTPS listener, bound early by the
 	// bootstrap master to serve the master join before the store exists.
 	tlsLn net.Listener
-	stop  func() // stops the bootstrap server, keeping tlsLn open
+	stop  func()   // stops the bootstrap server, keeping tlsLn open
 	names []string // this master's store certificate names
 }
 

@@ -69,11 +69,11 @@ type tlsFront struct {
 	certs        *pki.Reloader
 	tokenMu      sync.Mutex
 	token        pki.JoinToken // the current node join token, as last read
-	kek          *pki.KEK // nil: keys in the clear
+	kek          *pki.KEK      // nil: keys in the clear
 	masterSecret func() string
 	admin        http.Handler // the security API (security_api.go); nil before the store is up
-	ln    net.Listener // TCP; TLS is layered on when serving
-	addr  string       // advertised host:port
+	ln           net.Listener // TCP; TLS is layered on when serving
+	addr         string       // advertised host:port
 }
 
 // transport is the Admin Router's upstream transport: the master owns it so
@@ -205,9 +205,9 @@ func (m *Master) joinPolicy(f *tlsFront) pki.JoinPolicy {
 			f.setToken(pki.JoinToken{CAHash: f.ca.Hash(), Secret: secrets[0]})
 			return secrets
 		},
-		NodeTTL:     joinCertTTL,
-		MasterTTL:   peerCertTTL,
-		Logger:      m.log,
+		NodeTTL:   joinCertTTL,
+		MasterTTL: peerCertTTL,
+		Logger:    m.log,
 	}
 	if f.masterSecret != nil && f.kek != nil {
 		p.MasterSecret = f.masterSecret
