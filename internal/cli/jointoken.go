@@ -53,3 +53,28 @@ func newJoinTokenCmd(env Env) *cobra.Command {
 	jt.AddCommand(show, rotate)
 	return jt
 }
+
+// newNodeRevokeCmd is `basalt node revoke <agent-id|serial>` (superuser,
+// through Admin Router).
+func newNodeRevokeCmd(env Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "revoke <agent-id|serial>",
+		Short: "Revoke an agent's certificates (it is cut off and joins again only with a rotated join token) or one certificate by serial (hex)",
+		Args:  cobra.ExactArgs(1),
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := iamClient(env)
+		if err != nil {
+			return err
+		}
+		var out struct {
+			Revoked string `json:"revoked"`
+		}
+		if _, err := c.do(cmd.Context(), http.MethodPost, "/basalt/v1/nodes/revoke", map[string]string{"id": args[0]}, &out); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "revoked %s\n", out.Revoked)
+		return nil
+	}
+	return cmd
+}

@@ -366,6 +366,9 @@ func (m *Master) Run(ctx context.Context) error {
 	if ar != nil {
 		m.serveAdminRouter(gctx, g, ar, arLn, arTLS)
 	}
+	if arTLS != nil {
+		g.Go(func() error { return arTLS.deny.Run(gctx, arTLS.denyRev) })
+	}
 	if debugSrv != nil {
 		g.Go(func() error {
 			if err := httpserve.Run(gctx, debugSrv, debugLn, m.cfg.ShutdownTimeout, nil); err != nil {

@@ -6,6 +6,7 @@ package master
 //
 //	GET  /basalt/v1/join-token          {"token"}                         superuser
 //	POST /basalt/v1/join-token/rotate   {"grace_seconds"} → {"token", "previous_valid_until"}
+//	POST /basalt/v1/nodes/revoke        {"id": agent ID or certificate serial (hex)} → {"revoked"}
 //
 // Errors are {"message"}: 401 without a valid token (security strict or
 // permissive), 403 without dcos:superuser, 400 bad body, 503 store trouble.
@@ -20,12 +21,14 @@ import (
 
 	"github.com/basalt-dcos/basalt/internal/iam"
 	"github.com/basalt-dcos/basalt/internal/pki"
+	"github.com/basalt-dcos/basalt/internal/store"
 )
 
 // Paths of the security API.
 const (
 	JoinTokenPath       = "/basalt/v1/join-token"
 	JoinTokenRotatePath = "/basalt/v1/join-token/rotate"
+	RevokePath          = "/basalt/v1/nodes/revoke"
 	// DefaultJoinTokenGrace is how long a rotated-out join secret still
 	// joins when the caller does not say.
 	DefaultJoinTokenGrace = 10 * time.Minute
@@ -34,7 +37,7 @@ const (
 
 // securityPath reports the paths securityAPI serves.
 func securityPath(p string) bool {
-	return p == JoinTokenPath || p == JoinTokenRotatePath
+	return p == JoinTokenPath || p == JoinTokenRotatePath || p == RevokePath
 }
 
 // securityAPI serves the paths of securityPath for the PKI of f.
@@ -71,6 +74,11 @@ func (m *Master) securityAPI(f *tlsFront) http.Handler {
 			f.setToken(tok)
 			m.log.Info("join secret rotated", "token", tok, "previous_valid_until", now.Add(grace).UTC())
 			writeSecJSON(w, map[string]string{"token": tok.Encode(), "previous_valid_until": now.Add(grace).UTC().Format(time.RFC3339)})
+		case r.URL.Path == RevokePath && r.Method == http.MethodPost:
+			if !m.superuserOnly(w, r) {
+				return
+			}
+			m.revoke(w, r, f)
 		default:
 			w.Header().Set("Allow", "GET, POST")
 			writeSecError(w, http.StatusMethodNotAllowed, "method not allowed")
@@ -144,4 +152,57 @@ func writeSecError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
+}
+
+// revoke puts an agent (every certificate issued to its hostname so far,
+// and joins with the current secret) or one certificate serial on the
+// deny-list that every master follows.
+func (m *Master) revoke(w http.ResponseWriter, r *http.Request, f *tlsFront) {
+	var req struct {
+		ID string `json:"id"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 4<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || req.ID == "" {
+		writeSecError(w, http.StatusBadRequest, "want JSON {\"id\": agent ID or certificate serial}")
+		return
+	}
+	ctx, st, now := r.Context(), m.Store(), time.Now()
+	agent, err := newStoreRegistry(st).agents.Get(ctx, req.ID)
+	switch {
+	case err == nil:
+		node := agent.Info.Hostname
+		if err := pki.RevokeNode(ctx, st, node, now); err != nil {
+			m.log.Warn("revoke", "agent_id", req.ID, "error", err)
+			writeSecError(w, http.StatusServiceUnavailable, "revocation failed; try again")
+			return
+		}
+		m.log.Info("agent revoked", "agent_id", req.ID, "node", node)
+		m.refreshDenyList(ctx, f)
+		writeSecJSON(w, map[string]string{"revoked": "node:" + node})
+	case errors.Is(err, store.ErrNotFound):
+		serial, perr := pki.ParseSerial(req.ID)
+		if perr != nil {
+			writeSecError(w, http.StatusNotFound, "no agent has this ID, and it is not a certificate serial (hex)")
+			return
+		}
+		if err := pki.RevokeSerial(ctx, st, serial, now); err != nil {
+			m.log.Warn("revoke", "serial", serial, "error", err)
+			writeSecError(w, http.StatusServiceUnavailable, "revocation failed; try again")
+			return
+		}
+		m.log.Info("certificate revoked", "serial", serial)
+		m.refreshDenyList(ctx, f)
+		writeSecJSON(w, map[string]string{"revoked": "serial:" + serial})
+	default:
+		m.log.Warn("revoke: look up the agent", "agent_id", req.ID, "error", err)
+		writeSecError(w, http.StatusServiceUnavailable, "the store did not answer")
+	}
+}
+
+// refreshDenyList applies a revocation this master just wrote at once.
+func (m *Master) refreshDenyList(ctx context.Context, f *tlsFront) {
+	if err := f.deny.Refresh(ctx); err != nil {
+		m.log.Warn("refresh the deny-list (the watch will catch up)", "error", err)
+	}
 }

@@ -9,6 +9,7 @@ package master
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,6 +73,8 @@ type tlsFront struct {
 	kek          *pki.KEK      // nil: keys in the clear
 	masterSecret func() string
 	admin        http.Handler // the security API (security_api.go); nil before the store is up
+	deny         *pki.DenyList // revoked certificates and nodes, followed by Run
+	denyRev      int64
 	ln           net.Listener // TCP; TLS is layered on when serving
 	addr         string       // advertised host:port
 }
@@ -167,6 +170,10 @@ func (m *Master) setupPKI(ctx context.Context, st *store.Store, ip string, sb *s
 		return nil, err
 	}
 	f.token = tok
+	f.deny = pki.NewDenyList(st, m.log)
+	if f.denyRev, err = f.deny.Load(ctx); err != nil {
+		return nil, err
+	}
 	f.admin = m.securityAPI(f)
 	certs, err := pki.NewReloader(ca, m.certNames(ip), m.cfg.TLSCertTTL)
 	if err != nil {
@@ -209,6 +216,9 @@ func (m *Master) joinPolicy(f *tlsFront) pki.JoinPolicy {
 		MasterTTL: peerCertTTL,
 		Logger:    m.log,
 	}
+	if f.deny != nil {
+		p.Refuse = f.deny.RefuseJoin
+	}
 	if f.masterSecret != nil && f.kek != nil {
 		p.MasterSecret = f.masterSecret
 		p.KEK = f.kek
@@ -229,6 +239,20 @@ func (m *Master) serveAPITLS(ctx context.Context, g *errgroup.Group, ln net.List
 	cfg.NextProtos = []string{"http/1.1"}
 	cfg.ClientAuth = tls.VerifyClientCertIfGiven
 	cfg.ClientCAs = f.ca.Pool()
+	// A revoked certificate fails the handshake; connections that were open
+	// when it was revoked are cut (an agent's stream among them).
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) > 0 && f.deny.Revoked(cs.PeerCertificates[0]) {
+			return errors.New("certificate revoked")
+		}
+		return nil
+	}
+	conns := &connTracker{conns: map[*tls.Conn]struct{}{}}
+	f.deny.OnChange(func() {
+		if n := conns.cut(f.deny.Revoked); n > 0 {
+			m.log.Info("cut connections of revoked certificates", "connections", n)
+		}
+	})
 	join := m.joinPolicy(f).Handler()
 	srv := &http.Server{
 		Handler:           front(f, join, plain.Handler),
@@ -239,6 +263,7 @@ func (m *Master) serveAPITLS(ctx context.Context, g *errgroup.Group, ln net.List
 		MaxHeaderBytes:    plain.MaxHeaderBytes,
 		ErrorLog:          plain.ErrorLog,
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){}, // no h2
+		ConnState:         conns.state,
 	}
 	tlsLn := tls.NewListener(tlsRaw, cfg)
 	g.Go(func() error {
@@ -446,4 +471,46 @@ func (f *tlsFront) getToken() pki.JoinToken {
 	f.tokenMu.Lock()
 	defer f.tokenMu.Unlock()
 	return f.token
+}
+
+// connTracker knows the open TLS connections of a server, to cut those
+// whose client certificate gets revoked.
+type connTracker struct {
+	mu    sync.Mutex
+	conns map[*tls.Conn]struct{}
+}
+
+func (t *connTracker) state(c net.Conn, s http.ConnState) {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch s {
+	case http.StateNew:
+		t.conns[tc] = struct{}{}
+	case http.StateClosed, http.StateHijacked:
+		delete(t.conns, tc)
+	}
+}
+
+// cut closes every connection whose client certificate revoked reports,
+// and returns how many.
+func (t *connTracker) cut(revoked func(*x509.Certificate) bool) int {
+	t.mu.Lock()
+	conns := make([]*tls.Conn, 0, len(t.conns))
+	for c := range t.conns {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		cs := c.ConnectionState()
+		if cs.HandshakeComplete && len(cs.PeerCertificates) > 0 && revoked(cs.PeerCertificates[0]) {
+			c.Close()
+			n++
+		}
+	}
+	return n
 }

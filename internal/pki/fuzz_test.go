@@ -125,3 +125,21 @@ func FuzzOpenEnvelope(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseSerial(f *testing.F) {
+	f.Add("40b3b49bf23892baa853b999fbbb6392")
+	f.Add("40:B3:B4:9B")
+	f.Add("0x00ff")
+	f.Add("")
+	f.Add("agent-1")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseSerial(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseSerial(c)
+		if err != nil || again != c {
+			t.Fatalf("canonical %q of %q does not round-trip: %q %v", c, s, again, err)
+		}
+	})
+}

@@ -103,9 +103,9 @@ type JoinPolicy struct {
 	KEK *KEK
 	// NodeTTL and MasterTTL are the lifetimes of the certificates issued.
 	NodeTTL, MasterTTL time.Duration
-	// Refuse, if set, may refuse a node name (a revoked node): a non-nil
-	// error is answered 403 with its text.
-	Refuse func(name string) error
+	// Refuse, if set, may refuse a node name joining with secret (a
+	// revoked node): a non-nil error is answered 403 with its text.
+	Refuse func(name, secret string) error
 	Logger *slog.Logger
 }
 
@@ -185,7 +185,7 @@ func (p JoinPolicy) Handler() http.Handler {
 		}
 		name := csr.Subject.CommonName
 		if p.Refuse != nil {
-			if err := p.Refuse(name); err != nil {
+			if err := p.Refuse(name, req.Secret); err != nil {
 				logger.Warn("join refused", "node", name, "remote", r.RemoteAddr, "error", err)
 				writeJoinError(w, http.StatusForbidden, err.Error())
 				return
