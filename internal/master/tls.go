@@ -72,7 +72,7 @@ type tlsFront struct {
 	token        pki.JoinToken // the current node join token, as last read
 	kek          *pki.KEK      // nil: keys in the clear
 	masterSecret func() string
-	admin        http.Handler // the security API (security_api.go); nil before the store is up
+	admin        http.Handler  // the security API (security_api.go); nil before the store is up
 	deny         *pki.DenyList // revoked certificates and nodes, followed by Run
 	denyRev      int64
 	ln           net.Listener // TCP; TLS is layered on when serving
