@@ -118,9 +118,15 @@ func (m *Master) prepareStoreTLS(ctx context.Context, sc *store.Config, ip strin
 		if m.cfg.StoreCA != "" {
 			sc.TLS = &store.TLSFiles{CAFile: m.cfg.StoreCA, CertFile: m.cfg.StoreCert, KeyFile: m.cfg.StoreKey}
 		}
-		// External etcd: no join flow; the first master creates the KEK
-		// and the operator copies it to the others (docs/tls.md).
-		kek, err := dir.LoadOrCreateKEK()
+		// External etcd: no join flow hands masters a common KEK, and masters
+		// that each made their own could not read each other's keys. The
+		// operator creates one and copies it to every master (docs/tls.md);
+		// without it the keys stay in the clear.
+		kek, err := dir.LoadKEK()
+		if errors.Is(err, fs.ErrNotExist) {
+			m.log.Warn("no key-encryption key (DATA_DIR/pki/kek): private keys are stored in the clear in the external etcd")
+			return sb, nil
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -128,11 +134,14 @@ func (m *Master) prepareStoreTLS(ctx context.Context, sc *store.Config, ip strin
 		return sb, nil
 	}
 	if !m.cfg.storeTLSOn() {
+		// A lone member makes its own KEK. Masters of a plain-HTTP --masters
+		// cluster have no join flow to share one: they use a KEK the
+		// operator copied to each (docs/tls.md), else keys stay in the clear.
 		var err error
-		if m.isBootstrap(*sc) {
+		if len(sc.InitialCluster) <= 1 {
 			sb.kek, err = dir.LoadOrCreateKEK()
 		} else if sb.kek, err = dir.LoadKEK(); errors.Is(err, fs.ErrNotExist) {
-			sb.kek, err = nil, nil // plaintext cluster without a copied KEK: keys stay as stored
+			sb.kek, err = nil, nil
 		}
 		return sb, err
 	}
