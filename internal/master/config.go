@@ -72,6 +72,7 @@ type Config struct {
 	AdminRouterHTTP      string        `flag:"adminrouter-http" help:"what the Admin Router's plain HTTP port does: serve (every route, as on HTTPS) or redirect (307 to HTTPS, except /dcos-metadata/dcos-version.json and /ca/dcos-ca.crt)"`
 	APITLS               bool          `flag:"api-tls" help:"also accept TLS on the master API port (--listen), with a certificate from the cluster CA (the port tells TLS from plain HTTP by the first byte); the join endpoint is served there too"`
 	RequireAgentCerts    bool          `flag:"require-agent-certs" help:"accept agents only over TLS with a node certificate from the cluster CA (basalt agent --join-token); needs --api-tls"`
+	NodeCertTTL          time.Duration `flag:"node-cert-ttl" help:"lifetime of the client certificates issued to joining agents; agents renew theirs over mTLS once a third of it remains"`
 	TLSCertTTL           time.Duration `flag:"tls-cert-ttl" help:"lifetime of this master's serving certificate; it is re-issued, without a restart, once a third of it remains"`
 	AdminRouterCacheTTL  time.Duration `flag:"adminrouter-cache-ttl" help:"how stale the Admin Router's view of Marathon apps and Mesos agents/frameworks may be when resolving /service/ and /agent/ (0: default)"`
 
@@ -131,6 +132,7 @@ func DefaultConfig() Config {
 		AdminRouterTLSListen:                 ":443",
 		AdminRouterHTTP:                      HTTPServe,
 		TLSCertTTL:                           DefaultTLSCertTTL,
+		NodeCertTTL:                          DefaultNodeCertTTL,
 	}
 }
 

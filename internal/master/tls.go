@@ -50,9 +50,9 @@ const (
 	// DefaultTLSCertTTL is the default lifetime of a master's serving
 	// certificate.
 	DefaultTLSCertTTL = 90 * 24 * time.Hour
-	// joinCertTTL is the lifetime of the client certificates issued to
-	// joining nodes.
-	joinCertTTL = 365 * 24 * time.Hour
+	// DefaultNodeCertTTL is the default lifetime of the client
+	// certificates issued to joining nodes (--node-cert-ttl).
+	DefaultNodeCertTTL = 365 * 24 * time.Hour
 )
 
 // frontState is the master's TLS state once Run has set it up.
@@ -73,6 +73,7 @@ type tlsFront struct {
 	kek          *pki.KEK      // nil: keys in the clear
 	masterSecret func() string
 	admin        http.Handler  // the security API (security_api.go); nil before the store is up
+	renew        http.Handler  // node certificate renewal over mTLS
 	deny         *pki.DenyList // revoked certificates and nodes, followed by Run
 	denyRev      int64
 	ln           net.Listener // TCP; TLS is layered on when serving
@@ -100,6 +101,9 @@ func (c Config) validateTLS() []error {
 	}
 	if (c.AdminRouterTLSListen != "" || c.APITLS) && c.TLSCertTTL < 10*time.Second {
 		errs = append(errs, errors.New("tls-cert-ttl must be at least 10s"))
+	}
+	if (c.AdminRouterTLSListen != "" || c.APITLS) && c.NodeCertTTL < 10*time.Second {
+		errs = append(errs, errors.New("node-cert-ttl must be at least 10s"))
 	}
 	if c.RequireAgentCerts && !c.APITLS {
 		errs = append(errs, errors.New("require-agent-certs needs api-tls"))
@@ -175,6 +179,7 @@ func (m *Master) setupPKI(ctx context.Context, st *store.Store, ip string, sb *s
 		return nil, err
 	}
 	f.admin = m.securityAPI(f)
+	f.renew = m.joinPolicy(f).RenewHandler(f.deny.Revoked)
 	certs, err := pki.NewReloader(ca, m.certNames(ip), m.cfg.TLSCertTTL)
 	if err != nil {
 		return nil, err
@@ -212,7 +217,7 @@ func (m *Master) joinPolicy(f *tlsFront) pki.JoinPolicy {
 			f.setToken(pki.JoinToken{CAHash: f.ca.Hash(), Secret: secrets[0]})
 			return secrets
 		},
-		NodeTTL:   joinCertTTL,
+		NodeTTL:   m.cfg.NodeCertTTL,
 		MasterTTL: peerCertTTL,
 		Logger:    m.log,
 	}
@@ -350,6 +355,8 @@ func front(f *tlsFront, join, router http.Handler) http.Handler {
 			ca.ServeHTTP(w, r)
 		case join != nil && r.URL.Path == pki.JoinPath && r.Method == http.MethodPost:
 			join.ServeHTTP(w, r)
+		case join != nil && f.renew != nil && r.URL.Path == pki.RenewPath && r.Method == http.MethodPost:
+			f.renew.ServeHTTP(w, r)
 		case f.admin != nil && securityPath(r.URL.Path):
 			f.admin.ServeHTTP(w, r)
 		default:

@@ -159,7 +159,6 @@ func (d *DenyList) Run(ctx context.Context, rev int64) error {
 			if ev.Type == store.EventResync {
 				break
 			}
-			rev = ev.Revision
 			d.apply(ev)
 			d.notify()
 		}

@@ -1,0 +1,62 @@
+package clustertest
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/basalt-dcos/basalt/internal/master"
+	"github.com/basalt-dcos/basalt/internal/pki"
+)
+
+// TestNodeCertRenewal: with a short node certificate lifetime, a node
+// renews over mTLS with its current certificate (no join secret: it works
+// after a rotation too) once a third of the lifetime remains, and gets a
+// new certificate for the same name; a revoked certificate cannot renew.
+func TestNodeCertRenewal(t *testing.T) {
+	c := New(t, Options{Masters: 1, Agents: 1, AgentMTLS: true, NoDNS: true,
+		Master: func(_ int, cfg *master.Config) { cfg.NodeCertTTL = 12 * time.Second }})
+	m := c.Masters[0].Master()
+	apiTLS := strings.Replace(m.URL(), "http://", "https://", 1)
+	j, err := pki.Join(t.Context(), m.AdminRouterTLSURL(), m.JoinToken(), "renewer", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := j.Certificate.Leaf.NotAfter.Sub(time.Now()); got > 13*time.Second {
+		t.Fatalf("certificate lives %v, want about 12s", got)
+	}
+	resp, err := http.Post(m.AdminRouterURL()+"/basalt/v1/join-token/rotate", "application/json", strings.NewReader(`{"grace_seconds":0}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	Eventually(t, 20*time.Second, func() error {
+		if !pki.RenewDue(j.Certificate.Leaf, time.Now()) {
+			return errors.New("not due yet")
+		}
+		return nil
+	})
+	next, err := pki.Renew(t.Context(), apiTLS, j, nil)
+	if err != nil {
+		t.Fatalf("renew: %v", err)
+	}
+	if next.Certificate.Leaf.Subject.CommonName != "renewer" || pki.SerialOf(next.Certificate.Leaf) == pki.SerialOf(j.Certificate.Leaf) ||
+		!next.Certificate.Leaf.NotAfter.After(j.Certificate.Leaf.NotAfter) {
+		t.Fatalf("renewed certificate: CN %s, not after %v", next.Certificate.Leaf.Subject.CommonName, next.Certificate.Leaf.NotAfter)
+	}
+	// Revoked: no renewal.
+	resp, err = http.Post(m.AdminRouterURL()+"/basalt/v1/nodes/revoke", "application/json", strings.NewReader(`{"id":"`+pki.SerialOf(next.Certificate.Leaf)+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if _, err := pki.Renew(t.Context(), apiTLS, next, nil); err == nil {
+		t.Fatal("a revoked certificate renewed")
+	}
+	// Without a client certificate: refused.
+	if _, err := pki.Renew(t.Context(), m.AdminRouterTLSURL(), j, nil); err == nil {
+		t.Fatal("renewal on a port that does not verify client certificates")
+	}
+}
