@@ -60,3 +60,38 @@ func TestNodeCertRenewal(t *testing.T) {
 		t.Fatal("renewal on a port that does not verify client certificates")
 	}
 }
+
+// TestAgentRenewsOverMTLS: an agent whose node certificate lives 30 s
+// renews it at a reconnect after two thirds of that, and so reconnects
+// again after the first certificate has expired.
+func TestAgentRenewsOverMTLS(t *testing.T) {
+	start := time.Now()
+	c := New(t, Options{Masters: 3, Agents: 1, AgentMTLS: true, NoDNS: true,
+		Master: func(_ int, cfg *master.Config) { cfg.NodeCertTTL = 30 * time.Second }})
+	after := func(d time.Duration) {
+		t.Helper()
+		Eventually(t, d+10*time.Second, func() error {
+			if time.Since(start) < d {
+				return errors.New("too early")
+			}
+			return nil
+		})
+	}
+	failover := func() {
+		t.Helper()
+		old := c.Leader()
+		for i, m := range c.Masters {
+			if m == old {
+				c.StopMaster(i)
+				c.WaitLeader()
+				c.WaitAgentsActive(1) // the agent reconnects to the new leader: a new handshake
+				c.StartMaster(i)
+				return
+			}
+		}
+	}
+	after(21 * time.Second) // due: a third of 30 s left
+	failover()
+	after(32 * time.Second) // the first certificate has expired
+	failover()
+}
