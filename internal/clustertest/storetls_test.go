@@ -160,3 +160,22 @@ func assertNoPlainKeys(t *testing.T, c *Cluster) {
 		t.Fatal("empty store")
 	}
 }
+
+// TestAllTLS: store TLS and API TLS together (what a production cluster
+// runs): every master's Admin Router reaches the leading Mesos master over
+// TLS (a standby proxies to the leader's https API port with the cluster
+// CA), and agents keep to mTLS.
+func TestAllTLS(t *testing.T) {
+	c := New(t, Options{Masters: 3, Agents: 1, StoreTLS: true, AgentMTLS: true, NoDNS: true})
+	for _, n := range c.Masters {
+		var st struct {
+			Slaves []struct {
+				Active bool `json:"active"`
+			} `json:"slaves"`
+		}
+		c.GetJSON(n.Master().AdminRouterURL()+"/mesos/master/state", &st)
+		if len(st.Slaves) != 1 || !st.Slaves[0].Active {
+			t.Fatalf("%s: /mesos/master/state through its Admin Router: %+v", n.Name, st)
+		}
+	}
+}

@@ -196,8 +196,40 @@ func (m *Master) setupPKI(ctx context.Context, st *store.Store, ip string, sb *s
 		f.ln, f.addr = ln, net.JoinHostPort(ip, port)
 		m.log.Info("admin router https", "addr", f.addr, "ca_sha256", ca.Hash())
 	}
+	if m.cfg.APITLS {
+		m.upstreamTLS(f, ip)
+	}
 	m.front.tls.Store(f)
 	return f, nil
+}
+
+// upstreamTLS makes the Admin Router's upstream transport speak TLS to the
+// other masters' API ports (--api-tls on every master): it verifies them
+// against the cluster CA and presents a client certificate of this master
+// (O=basalt:masters), re-issued when a third of its life remains.
+func (m *Master) upstreamTLS(f *tlsFront, ip string) {
+	var mu sync.Mutex
+	var cur *tls.Certificate
+	tr := m.front.transport()
+	tr.TLSClientConfig = &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		RootCAs:    f.ca.Pool(),
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if cur == nil || pki.RenewDue(cur.Leaf, time.Now()) {
+				c, err := f.ca.IssueClient("master:"+ip, []string{pki.MastersOrganization}, m.cfg.TLSCertTTL)
+				if err != nil {
+					if cur != nil {
+						return cur, nil
+					}
+					return nil, err
+				}
+				cur = c
+			}
+			return cur, nil
+		},
+	}
 }
 
 // joinPolicy is who may join through this master: nodes with the join
