@@ -4,8 +4,16 @@
 // restart), client certificates for nodes, and the k3s-style join token with
 // which an agent obtains one.
 //
-// The CA's private key lives in the store (internal/store) and in memory; it
-// must never be logged, printed or sent over the network. Types that carry a
+// It also bootstraps mutual TLS for the store between masters (MasterDir:
+// the first master's CA, key-encryption key and master join secret on disk
+// before the store exists; the master join), seals private keys at rest
+// with the KEK, rotates the join secret, renews node certificates over mTLS
+// and keeps the revocation deny-list.
+//
+// The CA's private key lives in the store (sealed with the KEK), in memory
+// and on the bootstrap master's disk; it must never be logged, printed or
+// sent over the network. The KEK goes only to masters that proved the
+// master join secret, over TLS. Types that carry a
 // secret (JoinToken) redact themselves in logs. The package knows nothing of
 // masters, agents or Admin Router routes: internal/master mounts its handler
 // and serves its TLS configuration.
