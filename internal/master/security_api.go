@@ -99,11 +99,11 @@ func decodeGrace(body io.Reader) (time.Duration, error) {
 	if req.GraceSeconds == nil {
 		return DefaultJoinTokenGrace, nil
 	}
-	g := time.Duration(*req.GraceSeconds) * time.Second
-	if *req.GraceSeconds < 0 || g > maxGrace {
+	// Check the number before converting: a huge one overflows a Duration.
+	if *req.GraceSeconds < 0 || *req.GraceSeconds > int64(maxGrace/time.Second) {
 		return 0, errors.New("grace_seconds must be 0-604800")
 	}
-	return g, nil
+	return time.Duration(*req.GraceSeconds) * time.Second, nil
 }
 
 // superuserOnly lets dcos:superuser through (everyone when security is
