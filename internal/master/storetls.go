@@ -283,7 +283,7 @@ func (m *Master) joinAsMaster(ctx context.Context, sc store.Config, names []stri
 			return nil
 		}
 		var se *pki.JoinStatusError
-		if errors.As(err, &se) || strings.Contains(err.Error(), "the token pins") {
+		if errors.As(err, &se) || errors.Is(err, pki.ErrCAMismatch) {
 			return fmt.Errorf("store TLS: %w", err)
 		}
 		m.log.Debug("join: master not reachable yet; retrying", "join_url", u, "error", err)

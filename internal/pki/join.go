@@ -304,6 +304,9 @@ func (j *Joined) ClientTLSConfig() *tls.Config {
 	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: j.Pool(), Certificates: []tls.Certificate{j.Certificate}}
 }
 
+// ErrCAMismatch: the master's CA is not the one the join token pins.
+var ErrCAMismatch = errors.New("wrong cluster CA")
+
 // JoinStatusError is a non-2xx answer of the join endpoint.
 type JoinStatusError struct {
 	StatusCode int
@@ -374,7 +377,7 @@ func joinOnce(ctx context.Context, masterURL string, token JoinToken, nodeName, 
 		return nil, nil, fmt.Errorf("the master's CA: %w", err)
 	}
 	if got := CertHash(ca); subtle.ConstantTimeCompare([]byte(got), []byte(strings.ToLower(token.CAHash))) != 1 {
-		return nil, nil, fmt.Errorf("the master's CA has hash %s, the token pins %s: not this cluster (or someone in between)", got, token.CAHash)
+		return nil, nil, fmt.Errorf("%w: the master's CA has hash %s, the token pins %s: not this cluster (or someone in between)", ErrCAMismatch, got, token.CAHash)
 	}
 
 	// 2. Verified: the master must present a certificate of that CA.
