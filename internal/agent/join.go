@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/basalt-dcos/basalt/internal/agentapi"
@@ -63,6 +65,8 @@ func (a *Agent) join(ctx context.Context) (func(), error) {
 	}
 	roots.AddCert(joined.CA)
 	caSubject := joined.CA.RawSubject
+	rn := &renewer{a: a, base: base}
+	rn.cur.Store(joined)
 	tr := base.Clone()
 	tr.TLSClientConfig = &tls.Config{
 		MinVersion: tls.VersionTLS12,
@@ -70,7 +74,7 @@ func (a *Agent) join(ctx context.Context) (func(), error) {
 		GetClientCertificate: func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			for _, ca := range cri.AcceptableCAs {
 				if bytes.Equal(ca, caSubject) {
-					return &joined.Certificate, nil
+					return &rn.current(cri.Context()).Certificate, nil
 				}
 			}
 			return &tls.Certificate{}, nil // not our cluster: no certificate
@@ -116,3 +120,40 @@ func (t nodeTLS) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // CloseIdleConnections closes the transport's idle connections.
 func (t nodeTLS) CloseIdleConnections() { t.rt.CloseIdleConnections() }
+
+// renewer holds the agent's node certificate and renews it over mTLS with
+// the current one (internal/pki.Renew) on the first handshake after a third
+// or less of its lifetime remains. Renewing inside the handshake callback
+// costs that handshake one round trip, once per renewal, and needs no
+// goroutine; a failed renewal keeps the current (still valid) certificate
+// and is retried at the next handshake.
+type renewer struct {
+	a    *Agent
+	base *http.Transport
+	cur  atomic.Pointer[pki.Joined]
+	mu   sync.Mutex
+}
+
+func (r *renewer) current(ctx context.Context) *pki.Joined {
+	j := r.cur.Load()
+	if !pki.RenewDue(j.Certificate.Leaf, time.Now()) || !r.mu.TryLock() {
+		return j // fresh, or another handshake is renewing
+	}
+	defer r.mu.Unlock()
+	var errs []error
+	for _, m := range r.a.cfg.Masters {
+		u, err := url.Parse(m)
+		if err != nil {
+			continue
+		}
+		next, err := pki.Renew(ctx, "https://"+u.Host, j, r.base)
+		if err == nil {
+			r.cur.Store(next)
+			r.a.log.Info("renewed the node certificate", "not_after", next.Certificate.Leaf.NotAfter)
+			return next
+		}
+		errs = append(errs, err)
+	}
+	r.a.log.Warn("renew the node certificate; keeping the current one", "not_after", j.Certificate.Leaf.NotAfter, "error", errors.Join(errs...))
+	return j
+}

@@ -16,7 +16,7 @@ func newNodeCmd(env Env) *cobra.Command {
 		Use:   "node",
 		Short: "Show the nodes of the cluster",
 	}
-	cmd.AddCommand(newNodeListCmd(env), newNodeDecommissionCmd(env))
+	cmd.AddCommand(newNodeListCmd(env), newNodeDecommissionCmd(env), newNodeRevokeCmd(env))
 	return cmd
 }
 

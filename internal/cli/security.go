@@ -36,7 +36,7 @@ func newSecurityCmd(env Env) *cobra.Command {
 	sas.AddCommand(newIAMListCmd(env, "list", "List the service accounts", "/acs/api/v1/users?type=service", false),
 		newServiceAccountCreateCmd(env), newIAMDeleteCmd(env, "service account", "/acs/api/v1/users/"), newKeypairCmd(env))
 	org.AddCommand(users, groups, sas)
-	sec.AddCommand(org)
+	sec.AddCommand(org, newJoinTokenCmd(env))
 	return sec
 }
 

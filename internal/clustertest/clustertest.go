@@ -71,6 +71,11 @@ type Options struct {
 	// AgentResources replaces the agents' default resources (benchmarks
 	// that pack thousands of tiny tasks).
 	AgentResources string
+	// StoreTLS runs a multi-master store over mutual TLS: the first master
+	// bootstraps the cluster CA and the others join with its master join
+	// token before their members start (internal/master/storetls.go).
+	// Off, the masters' store speaks plain HTTP (--store-tls=false).
+	StoreTLS bool
 	// AgentMTLS serves TLS on the masters' API ports, requires agents to
 	// present a node certificate, and has every agent join with the
 	// cluster's join token first.
@@ -171,6 +176,7 @@ func New(t testing.TB, opts Options) *Cluster {
 			cfg.Masters = peers
 			cfg.StoreName = peers[i]
 		}
+		cfg.StoreTLS = opts.StoreTLS
 		cfg.AgentHeartbeatInterval = 200 * time.Millisecond
 		cfg.AgentPingTimeout = 500 * time.Millisecond
 		cfg.MaxAgentPingTimeouts = 4
@@ -198,9 +204,16 @@ func New(t testing.TB, opts Options) *Cluster {
 		c.Masters = append(c.Masters, &MasterNode{Name: name, cfg: cfg, log: nodeLogger(t, name)})
 	}
 	// Start the masters together: a multi-member store needs a quorum to
-	// become ready.
-	for _, m := range c.Masters {
+	// become ready. With store TLS the first one goes first, and the others
+	// join through the endpoint it serves before its store is up.
+	for i, m := range c.Masters {
 		c.startMaster(m)
+		if i == 0 && opts.StoreTLS && opts.Masters > 1 {
+			url, tok := c.bootstrapJoin(m)
+			for _, o := range c.Masters[1:] {
+				o.cfg.JoinURL, o.cfg.JoinToken = url, tok
+			}
+		}
 	}
 	for _, m := range c.Masters {
 		c.waitMasterReady(m)
@@ -322,6 +335,27 @@ func (c *Cluster) startMaster(n *MasterNode) {
 	n.mu.Lock()
 	n.m, n.cancel, n.done, n.url = m, cancel, done, ""
 	n.mu.Unlock()
+}
+
+// bootstrapJoin waits until the bootstrap master n serves the master join
+// and returns its URL and the master join token.
+func (c *Cluster) bootstrapJoin(n *MasterNode) (string, string) {
+	c.t.Helper()
+	n.mu.Lock()
+	m, done := n.m, n.done
+	n.mu.Unlock()
+	deadline := time.Now().Add(30 * time.Second)
+	for m.BootstrapJoinURL() == "" {
+		select {
+		case err := <-done:
+			c.t.Fatalf("%s stopped before it served the master join: %v", n.Name, err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s does not serve the master join", n.Name)
+		}
+	}
+	return m.BootstrapJoinURL(), m.MasterJoinToken().Encode()
 }
 
 func (c *Cluster) waitMasterReady(n *MasterNode) {

@@ -85,6 +85,17 @@ type Config struct {
 	ClockLeeway time.Duration
 	// Argon2 is the cost of new password hashes (zero: DefaultArgon2).
 	Argon2 Argon2Params
+	// Sealer encrypts the signing keys in the store (the cluster's KEK). Nil:
+	// they are stored in the clear. With a Sealer, New re-writes plaintext
+	// keys sealed.
+	Sealer KeySealer
+}
+
+// KeySealer encrypts private keys at rest; aad binds a sealed value to the
+// store key it lives under. internal/pki's KEK implements it.
+type KeySealer interface {
+	Seal(plaintext []byte, aad string) (string, error)
+	Open(sealed, aad string) ([]byte, error)
 }
 
 // Validate reports every problem of c at once.
@@ -170,7 +181,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s := &Service{
 		cfg:          cfg,
 		log:          cfg.Logger.With("component", "iam"),
-		db:           newDB(cfg.Store),
+		db:           newDB(cfg.Store, cfg.Sealer),
 		forcedReload: defaultForcedReloadEvery,
 		limiter:      newLoginLimiter(cfg.LoginBurst, cfg.LoginRefill),
 		verified:     newVerifiedCache(verifiedCacheSize),
@@ -195,6 +206,18 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		}
 		if len(s.snap.Load().keyOrder) == 0 {
 			return nil, errors.New("iam: no signing key after creating one")
+		}
+	}
+	if cfg.Sealer != nil {
+		migrated, err := s.sealPlainKeys(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("iam: seal signing keys: %w", err)
+		}
+		if migrated > 0 {
+			s.log.Info("sealed plaintext signing keys in the store", "keys", migrated)
+			if rev, err = s.reload(ctx); err != nil {
+				return nil, fmt.Errorf("iam: load state: %w", err)
+			}
 		}
 	}
 	wctx, cancel := context.WithCancel(context.Background())

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 
 	"github.com/basalt-dcos/basalt/internal/store"
 )
@@ -19,8 +20,21 @@ import (
 // signingKeyBits is the size of the IAM's RSA keys.
 const signingKeyBits = 2048
 
-func parseKeyRecord(rec keyRecord) (*signingKey, error) {
-	block, _ := pem.Decode([]byte(rec.PrivateKey))
+// parseKeyRecord decodes a stored key; a sealed one (anything but PEM) is
+// opened with sealer, bound to its absolute store key.
+func parseKeyRecord(rec keyRecord, sealer KeySealer, storeKey string) (*signingKey, error) {
+	pemText := []byte(rec.PrivateKey)
+	if !isPEM(rec.PrivateKey) {
+		if sealer == nil {
+			return nil, fmt.Errorf("signing key generation %d is sealed and this master has no key-encryption key", rec.Gen)
+		}
+		pt, err := sealer.Open(rec.PrivateKey, storeKey)
+		if err != nil {
+			return nil, fmt.Errorf("signing key generation %d: %w", rec.Gen, err)
+		}
+		pemText = pt
+	}
+	block, _ := pem.Decode(pemText)
 	if block == nil {
 		return nil, errors.New("signing key: no PEM block")
 	}
@@ -60,10 +74,16 @@ func (s *Service) addKey(ctx context.Context, gen int, more ...store.Op) error {
 	if err != nil {
 		return fmt.Errorf("encode key: %w", err)
 	}
+	keyText := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	if s.db.sealer != nil {
+		if keyText, err = s.db.sealer.Seal([]byte(keyText), s.db.keys.Key(keyID(gen))); err != nil {
+			return fmt.Errorf("seal key: %w", err)
+		}
+	}
 	rec := keyRecord{
 		Gen:        gen,
 		KID:        thumbprint(&priv.PublicKey),
-		PrivateKey: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		PrivateKey: keyText,
 		CreatedAt:  s.cfg.Now().UTC(),
 	}
 	ops := append([]store.Op{s.db.keys.PutIfAbsentOp(keyID(gen), rec)}, more...)
@@ -136,4 +156,35 @@ func (s *Service) JWKS() []byte {
 	}
 	out, _ := json.Marshal(set) // cannot fail: strings only
 	return out
+}
+
+func isPEM(s string) bool { return strings.HasPrefix(strings.TrimSpace(s), "-----BEGIN ") }
+
+// sealPlainKeys re-writes every signing key stored in the clear sealed with
+// the Sealer, each only if nobody changed it meanwhile (a master migrating
+// at the same time wins and its write stands). It returns how many it sealed.
+func (s *Service) sealPlainKeys(ctx context.Context) (int, error) {
+	entries, _, err := s.db.keys.Entries(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range entries {
+		if !isPEM(e.Value.PrivateKey) {
+			continue
+		}
+		rec := e.Value
+		if rec.PrivateKey, err = s.db.sealer.Seal([]byte(rec.PrivateKey), s.db.keys.Key(e.ID)); err != nil {
+			return n, err
+		}
+		err := s.cfg.Store.Apply(ctx, s.db.keys.PutIfRevisionOp(e.ID, rec, e.ModRevision))
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

@@ -32,7 +32,7 @@ const bootstrapKey = "iam/bootstrap"
 type keyRecord struct {
 	Gen        int       `json:"gen"`
 	KID        string    `json:"kid"`
-	PrivateKey string    `json:"private_key"` // PKCS#8 PEM
+	PrivateKey string    `json:"private_key"` // PKCS#8 PEM, or sealed with Config.Sealer (bound to the store key)
 	CreatedAt  time.Time `json:"created_at"`
 	RetiredAt  time.Time `json:"retired_at,omitzero"` // when a newer key replaced it
 }
@@ -76,6 +76,7 @@ type bootstrapRecord struct {
 // db is the typed view of the store layout.
 type db struct {
 	st      *store.Store
+	sealer  KeySealer // nil: signing keys in the clear
 	keys    *store.Collection[keyRecord]
 	users   *store.Collection[userRecord]
 	groups  *store.Collection[groupRecord]
@@ -84,9 +85,10 @@ type db struct {
 	grants  *store.Collection[grantRecord]
 }
 
-func newDB(st *store.Store) *db {
+func newDB(st *store.Store, sealer KeySealer) *db {
 	return &db{
 		st:      st,
+		sealer:  sealer,
 		keys:    store.NewCollection[keyRecord](st, "iam/keys"),
 		users:   store.NewCollection[userRecord](st, "iam/users"),
 		groups:  store.NewCollection[groupRecord](st, "iam/groups"),
@@ -176,7 +178,7 @@ func (sn *snapshot) add(d *db, kv store.KV, prev *snapshot) error {
 		}
 		if k == nil {
 			var err error
-			if k, err = parseKeyRecord(rec); err != nil {
+			if k, err = parseKeyRecord(rec, d.sealer, kv.Key); err != nil {
 				return err
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/basalt-dcos/basalt/internal/adminrouter"
@@ -27,6 +28,11 @@ func (u arUpstreams) MesosLeader() (string, bool) {
 	li, ok := u.mm.Leader()
 	if !ok || li.URL == "" {
 		return "", false
+	}
+	if u.m.cfg.APITLS {
+		// Master to master over TLS (the leader's API port speaks both;
+		// the upstream transport trusts the cluster CA: tls.go).
+		return strings.Replace(li.URL, "http://", "https://", 1), true
 	}
 	return li.URL, true
 }

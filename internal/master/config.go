@@ -29,6 +29,12 @@ type Config struct {
 	StorePeerPort   int      `flag:"store-peer-port" help:"default etcd peer port for --masters entries without one"`
 	StoreClientPort int      `flag:"store-client-port" help:"etcd client port of the embedded member on the advertised IP (0: a free loopback port, for local use only)"`
 	StorePrefix     string   `flag:"store-prefix" help:"key prefix of everything Basalt stores"`
+	StoreTLS        bool     `flag:"store-tls" help:"mutual TLS on the embedded store's peer and client ports with certificates from the cluster CA, for a --masters cluster or a --store-client-port (the first --masters entry bootstraps the CA on its disk; the others join with --join-token); false: plain HTTP, for a trusted network"`
+	JoinToken       string   `flag:"join-token" help:"master join token (K10<CA hash>::<secret>, in DATA_DIR/master-join-token of the first master) with which a master that is not the first of --masters gets its store certificate; prefer BASALT_JOIN_TOKEN to the flag"`
+	JoinURL         string   `flag:"join-url" help:"https://host:port of a running master's Admin Router HTTPS port to join through (default: the first --masters host on this master's --adminrouter-tls-listen port)"`
+	StoreCA         string   `flag:"store-ca" help:"CA bundle (PEM file) that an external etcd's (--store-endpoints) server certificates chain to; with --store-cert and --store-key the client speaks TLS"`
+	StoreCert       string   `flag:"store-cert" help:"client certificate (PEM file) presented to an external etcd"`
+	StoreKey        string   `flag:"store-key" help:"private key (PEM file) of --store-cert"`
 
 	StoreHeartbeatInterval time.Duration `flag:"store-heartbeat-interval" help:"etcd raft heartbeat (0: store default)"`
 	StoreElectionTimeout   time.Duration `flag:"store-election-timeout" help:"etcd raft election timeout (0: store default)"`
@@ -66,6 +72,7 @@ type Config struct {
 	AdminRouterHTTP      string        `flag:"adminrouter-http" help:"what the Admin Router's plain HTTP port does: serve (every route, as on HTTPS) or redirect (307 to HTTPS, except /dcos-metadata/dcos-version.json and /ca/dcos-ca.crt)"`
 	APITLS               bool          `flag:"api-tls" help:"also accept TLS on the master API port (--listen), with a certificate from the cluster CA (the port tells TLS from plain HTTP by the first byte); the join endpoint is served there too"`
 	RequireAgentCerts    bool          `flag:"require-agent-certs" help:"accept agents only over TLS with a node certificate from the cluster CA (basalt agent --join-token); needs --api-tls"`
+	NodeCertTTL          time.Duration `flag:"node-cert-ttl" help:"lifetime of the client certificates issued to joining agents; agents renew theirs over mTLS once a third of it remains"`
 	TLSCertTTL           time.Duration `flag:"tls-cert-ttl" help:"lifetime of this master's serving certificate; it is re-issued, without a restart, once a third of it remains"`
 	AdminRouterCacheTTL  time.Duration `flag:"adminrouter-cache-ttl" help:"how stale the Admin Router's view of Marathon apps and Mesos agents/frameworks may be when resolving /service/ and /agent/ (0: default)"`
 
@@ -95,6 +102,7 @@ func DefaultConfig() Config {
 		Listen:                               ":5050",
 		StorePeerPort:                        DefaultStorePeerPort,
 		StorePrefix:                          store.DefaultPrefix,
+		StoreTLS:                             true,
 		AgentPingTimeout:                     k.AgentPingTimeout,
 		MaxAgentPingTimeouts:                 k.MaxAgentPingTimeouts,
 		AgentHeartbeatInterval:               k.AgentHeartbeatInterval,
@@ -124,6 +132,7 @@ func DefaultConfig() Config {
 		AdminRouterTLSListen:                 ":443",
 		AdminRouterHTTP:                      HTTPServe,
 		TLSCertTTL:                           DefaultTLSCertTTL,
+		NodeCertTTL:                          DefaultNodeCertTTL,
 	}
 }
 
@@ -145,6 +154,7 @@ func (c Config) Validate() error {
 	if _, err := parseMasters(c.Masters, c.StorePeerPort); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.validateStoreTLS()...)
 	if c.StorePeerPort < 0 || c.StorePeerPort > 65535 || c.StoreClientPort < 0 || c.StoreClientPort > 65535 {
 		errs = append(errs, errors.New("store ports must be in 0-65535"))
 	}
@@ -251,8 +261,8 @@ func parseMasters(entries []string, peerPort int) ([]store.Member, error) {
 		}
 		if name, u, ok := strings.Cut(e, "="); ok {
 			pu, err := url.Parse(u)
-			if err != nil || pu.Scheme != "http" || pu.Host == "" {
-				errs = append(errs, fmt.Errorf("masters entry %q: want name=http://host:port", e))
+			if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+				errs = append(errs, fmt.Errorf("masters entry %q: want name=http://host:port (https:// is the same with store TLS)", e))
 				continue
 			}
 			out = append(out, store.Member{Name: name, PeerURL: u})

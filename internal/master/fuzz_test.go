@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -39,6 +40,23 @@ func FuzzRedirectToTLS(f *testing.F) {
 		}
 		if loc.Scheme != "https" || loc.Port() != "8443" || loc.EscapedPath() != u.EscapedPath() || loc.RawQuery != u.RawQuery {
 			t.Fatalf("host %q target %q: Location %q", host, target, loc)
+		}
+	})
+}
+
+func FuzzDecodeGrace(f *testing.F) {
+	f.Add(`{"grace_seconds": 600}`)
+	f.Add(`{"grace_seconds": -1}`)
+	f.Add(``)
+	f.Add(`{"grace": "1m"}`)
+	f.Add(`{"grace_seconds": 99999999999999999}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		g, err := decodeGrace(strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		if g < 0 || g > maxGrace {
+			t.Fatalf("grace %v out of range from %q", g, body)
 		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/basalt-dcos/basalt/internal/iam"
+	"github.com/basalt-dcos/basalt/internal/pki"
 	"github.com/basalt-dcos/basalt/internal/store"
 )
 
@@ -18,8 +19,12 @@ const BootstrapPasswordFile = "bootstrap-password"
 
 // newIAM starts the IAM on this master's store and makes sure the cluster
 // has a first user. Every master runs it: tokens signed by one verify on all.
-func (m *Master) newIAM(ctx context.Context, st *store.Store) (*iam.Service, error) {
-	svc, err := iam.New(ctx, iam.Config{Store: st, TokenTTL: m.cfg.AuthTokenTTL, Issuer: iam.ClusterIssuer, Logger: m.log})
+func (m *Master) newIAM(ctx context.Context, st *store.Store, kek *pki.KEK) (*iam.Service, error) {
+	cfg := iam.Config{Store: st, TokenTTL: m.cfg.AuthTokenTTL, Issuer: iam.ClusterIssuer, Logger: m.log}
+	if kek != nil {
+		cfg.Sealer = kek // signing keys sealed at rest; a nil *KEK must not become a non-nil interface
+	}
+	svc, err := iam.New(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("iam: %w", err)
 	}

@@ -71,6 +71,7 @@ func TestStrictSecurityThreeMasters(t *testing.T) {
 	for i := range 3 {
 		cfg := testConfig(t)
 		cfg.Masters = members
+		cfg.StoreTLS = false // plain store between masters here; store TLS: internal/clustertest
 		cfg.StoreName = "m" + string(rune('0'+i))
 		cfg.Security = "strict"
 		cfg.Superuser = "admin"

@@ -33,6 +33,7 @@ import (
 	marathonapi "github.com/basalt-dcos/basalt/internal/marathon/api"
 	"github.com/basalt-dcos/basalt/internal/mesos"
 	"github.com/basalt-dcos/basalt/internal/mesos/state"
+	"github.com/basalt-dcos/basalt/internal/pki"
 	"github.com/basalt-dcos/basalt/internal/store"
 	"github.com/basalt-dcos/basalt/internal/version"
 	"github.com/basalt-dcos/basalt/pkg/operator"
@@ -56,6 +57,8 @@ type Master struct {
 
 	bootstrapPassword atomic.Value // string
 	front             frontState   // HTTPS and the cluster PKI (tls.go)
+	masterToken       atomic.Pointer[pki.JoinToken]
+	bootstrapURL      atomic.Value // string
 }
 
 // New validates cfg. It does no I/O.
@@ -199,7 +202,15 @@ func (m *Master) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("master: %w", err)
 	}
+	sb, err := m.prepareStoreTLS(ctx, &sc, ip) // storetls.go
+	if err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
+	if sb.tlsLn != nil {
+		defer sb.tlsLn.Close()
+	}
 	st, err := store.Open(ctx, sc, m.log)
+	sb.stop()
 	if err != nil {
 		return fmt.Errorf("master: open store: %w", err)
 	}
@@ -215,7 +226,7 @@ func (m *Master) Run(ctx context.Context) error {
 	// and the components call each other with its system accounts.
 	var auth *iam.Service
 	if m.cfg.AdminRouterListen != "" || m.cfg.AdminRouterTLSListen != "" || m.cfg.securityOn() {
-		auth, err = m.newIAM(ctx, st)
+		auth, err = m.newIAM(ctx, st, sb.kek)
 		if err != nil {
 			return fmt.Errorf("master: %w", err)
 		}
@@ -286,7 +297,7 @@ func (m *Master) Run(ctx context.Context) error {
 		}
 		m.dns.Store(dnsNode)
 	}
-	arTLS, err := m.setupPKI(ctx, st, ip)
+	arTLS, err := m.setupPKI(ctx, st, ip, sb)
 	if err != nil {
 		return fmt.Errorf("master: %w", err)
 	}
@@ -368,6 +379,9 @@ func (m *Master) Run(ctx context.Context) error {
 	}
 	if ar != nil {
 		m.serveAdminRouter(gctx, g, ar, arLn, arTLS)
+	}
+	if arTLS != nil {
+		g.Go(func() error { return arTLS.deny.Run(gctx, arTLS.denyRev) })
 	}
 	if debugSrv != nil {
 		g.Go(func() error {

@@ -119,6 +119,7 @@ func TestThreeMasters(t *testing.T) {
 	for i := range 3 {
 		cfg := testConfig(t)
 		cfg.Masters = members
+		cfg.StoreTLS = false // plain store between masters here; store TLS: internal/clustertest
 		cfg.StoreName = "m" + string(rune('0'+i))
 		cfgs = append(cfgs, cfg)
 	}

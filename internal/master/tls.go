@@ -9,6 +9,7 @@ package master
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,9 +50,9 @@ const (
 	// DefaultTLSCertTTL is the default lifetime of a master's serving
 	// certificate.
 	DefaultTLSCertTTL = 90 * 24 * time.Hour
-	// joinCertTTL is the lifetime of the client certificates issued to
-	// joining nodes.
-	joinCertTTL = 365 * 24 * time.Hour
+	// DefaultNodeCertTTL is the default lifetime of the client
+	// certificates issued to joining nodes (--node-cert-ttl).
+	DefaultNodeCertTTL = 365 * 24 * time.Hour
 )
 
 // frontState is the master's TLS state once Run has set it up.
@@ -65,11 +66,18 @@ type frontState struct {
 // tlsFront is the PKI of one running master and its Admin Router's HTTPS
 // port (ln nil when off).
 type tlsFront struct {
-	ca    *pki.CA
-	certs *pki.Reloader
-	token pki.JoinToken
-	ln    net.Listener // TCP; TLS is layered on when serving
-	addr  string       // advertised host:port
+	ca           *pki.CA
+	certs        *pki.Reloader
+	tokenMu      sync.Mutex
+	token        pki.JoinToken // the current node join token, as last read
+	kek          *pki.KEK      // nil: keys in the clear
+	masterSecret func() string
+	admin        http.Handler  // the security API (security_api.go); nil before the store is up
+	renew        http.Handler  // node certificate renewal over mTLS
+	deny         *pki.DenyList // revoked certificates and nodes, followed by Run
+	denyRev      int64
+	ln           net.Listener // TCP; TLS is layered on when serving
+	addr         string       // advertised host:port
 }
 
 // transport is the Admin Router's upstream transport: the master owns it so
@@ -93,6 +101,9 @@ func (c Config) validateTLS() []error {
 	}
 	if (c.AdminRouterTLSListen != "" || c.APITLS) && c.TLSCertTTL < 10*time.Second {
 		errs = append(errs, errors.New("tls-cert-ttl must be at least 10s"))
+	}
+	if (c.AdminRouterTLSListen != "" || c.APITLS) && c.NodeCertTTL < 10*time.Second {
+		errs = append(errs, errors.New("node-cert-ttl must be at least 10s"))
 	}
 	if c.RequireAgentCerts && !c.APITLS {
 		errs = append(errs, errors.New("require-agent-certs needs api-tls"))
@@ -123,37 +134,133 @@ func (m *Master) certNames(ip string) []string {
 	return names
 }
 
-// setupPKI ensures the cluster CA and join secret, issues this master's
-// certificate and binds the Admin Router's HTTPS port (if on). It returns
-// nil when neither HTTPS port nor API TLS is on.
-func (m *Master) setupPKI(ctx context.Context, st *store.Store, ip string) (*tlsFront, error) {
+// setupPKI ensures the cluster CA (the bootstrap master's disk CA when the
+// store speaks TLS; its key sealed with the KEK when there is one) and the
+// join secrets, renews this master's store certificate, issues its serving
+// certificate and binds the Admin Router's HTTPS port (if on; the bootstrap
+// master bound it already). It returns nil when neither HTTPS port nor API
+// TLS is on.
+func (m *Master) setupPKI(ctx context.Context, st *store.Store, ip string, sb *storeBoot) (*tlsFront, error) {
 	if m.cfg.AdminRouterTLSListen == "" && !m.cfg.APITLS {
 		return nil, nil
 	}
-	ca, err := pki.EnsureCA(ctx, st)
+	opts := pki.CAOptions{KEK: sb.kek, Logger: m.log}
+	if sb.boot != nil {
+		opts.Use = sb.boot.CA
+	} else if m.cfg.storeTLSOn() {
+		opts.Wait = true // the CA is the bootstrap master's: never make another
+	}
+	ca, err := pki.EnsureCA(ctx, st, opts)
 	if err != nil {
 		return nil, err
+	}
+	f := &tlsFront{ca: ca, kek: sb.kek}
+	if m.cfg.storeTLSOn() {
+		if err := m.checkStoreCA(ca, sb); err != nil {
+			return nil, err
+		}
+		bootSecret := ""
+		if sb.boot != nil {
+			bootSecret = sb.boot.MasterToken.Secret
+		}
+		secret, err := pki.EnsureMasterSecret(ctx, st, sb.kek, bootSecret)
+		if err != nil {
+			return nil, err
+		}
+		f.masterSecret = m.masterSecretSource(st, sb.kek, secret)
 	}
 	tok, err := pki.EnsureJoinToken(ctx, st, ca)
 	if err != nil {
 		return nil, err
 	}
+	f.token = tok
+	f.deny = pki.NewDenyList(st, m.log)
+	if f.denyRev, err = f.deny.Load(ctx); err != nil {
+		return nil, err
+	}
+	f.admin = m.securityAPI(f)
+	f.renew = m.joinPolicy(f).RenewHandler(f.deny.Revoked)
 	certs, err := pki.NewReloader(ca, m.certNames(ip), m.cfg.TLSCertTTL)
 	if err != nil {
 		return nil, err
 	}
-	f := &tlsFront{ca: ca, certs: certs, token: tok}
+	f.certs = certs
 	if m.cfg.AdminRouterTLSListen != "" {
-		ln, err := net.Listen("tcp", m.cfg.AdminRouterTLSListen)
-		if err != nil {
-			return nil, fmt.Errorf("admin router: listen %s: %w", m.cfg.AdminRouterTLSListen, err)
+		ln := sb.tlsLn
+		if ln == nil {
+			if ln, err = net.Listen("tcp", m.cfg.AdminRouterTLSListen); err != nil {
+				return nil, fmt.Errorf("admin router: listen %s: %w", m.cfg.AdminRouterTLSListen, err)
+			}
 		}
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		f.ln, f.addr = ln, net.JoinHostPort(ip, port)
 		m.log.Info("admin router https", "addr", f.addr, "ca_sha256", ca.Hash())
 	}
+	if m.cfg.APITLS {
+		m.upstreamTLS(f, ip)
+	}
 	m.front.tls.Store(f)
 	return f, nil
+}
+
+// upstreamTLS makes the Admin Router's upstream transport speak TLS to the
+// other masters' API ports (--api-tls on every master): it verifies them
+// against the cluster CA and presents a client certificate of this master
+// (O=basalt:masters), re-issued when a third of its life remains.
+func (m *Master) upstreamTLS(f *tlsFront, ip string) {
+	var mu sync.Mutex
+	var cur *tls.Certificate
+	tr := m.front.transport()
+	tr.TLSClientConfig = &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		RootCAs:    f.ca.Pool(),
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if cur == nil || pki.RenewDue(cur.Leaf, time.Now()) {
+				c, err := f.ca.IssueClient("master:"+ip, []string{pki.MastersOrganization}, m.cfg.TLSCertTTL)
+				if err != nil {
+					if cur != nil {
+						return cur, nil
+					}
+					return nil, err
+				}
+				cur = c
+			}
+			return cur, nil
+		},
+	}
+}
+
+// joinPolicy is who may join through this master: nodes with the join
+// secret, and masters with the master secret when the store speaks TLS.
+func (m *Master) joinPolicy(f *tlsFront) pki.JoinPolicy {
+	p := pki.JoinPolicy{
+		CA: f.ca,
+		NodeSecrets: func() []string {
+			// Read per join (joins are rare): another master may have rotated.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			secrets, err := pki.JoinSecrets(ctx, m.Store(), time.Now())
+			if err != nil {
+				m.log.Warn("read the join secrets", "error", err)
+				return nil
+			}
+			f.setToken(pki.JoinToken{CAHash: f.ca.Hash(), Secret: secrets[0]})
+			return secrets
+		},
+		NodeTTL:   m.cfg.NodeCertTTL,
+		MasterTTL: peerCertTTL,
+		Logger:    m.log,
+	}
+	if f.deny != nil {
+		p.Refuse = f.deny.RefuseJoin
+	}
+	if f.masterSecret != nil && f.kek != nil {
+		p.MasterSecret = f.masterSecret
+		p.KEK = f.kek
+	}
+	return p
 }
 
 // serveAPITLS, when --api-tls is on, splits the master API listener: TLS
@@ -169,7 +276,21 @@ func (m *Master) serveAPITLS(ctx context.Context, g *errgroup.Group, ln net.List
 	cfg.NextProtos = []string{"http/1.1"}
 	cfg.ClientAuth = tls.VerifyClientCertIfGiven
 	cfg.ClientCAs = f.ca.Pool()
-	join := pki.JoinHandler(f.ca, func() string { return f.token.Secret }, joinCertTTL, m.log)
+	// A revoked certificate fails the handshake; connections that were open
+	// when it was revoked are cut (an agent's stream among them).
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) > 0 && f.deny.Revoked(cs.PeerCertificates[0]) {
+			return errors.New("certificate revoked")
+		}
+		return nil
+	}
+	conns := &connTracker{conns: map[*tls.Conn]struct{}{}}
+	f.deny.OnChange(func() {
+		if n := conns.cut(f.deny.Revoked); n > 0 {
+			m.log.Info("cut connections of revoked certificates", "connections", n)
+		}
+	})
+	join := m.joinPolicy(f).Handler()
 	srv := &http.Server{
 		Handler:           front(f, join, plain.Handler),
 		ReadHeaderTimeout: plain.ReadHeaderTimeout,
@@ -179,6 +300,7 @@ func (m *Master) serveAPITLS(ctx context.Context, g *errgroup.Group, ln net.List
 		MaxHeaderBytes:    plain.MaxHeaderBytes,
 		ErrorLog:          plain.ErrorLog,
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){}, // no h2
+		ConnState:         conns.state,
 	}
 	tlsLn := tls.NewListener(tlsRaw, cfg)
 	g.Go(func() error {
@@ -239,7 +361,7 @@ func (m *Master) serveAdminRouter(ctx context.Context, g *errgroup.Group, ar *ad
 		})
 	}
 	if f != nil && f.ln != nil {
-		join := pki.JoinHandler(f.ca, func() string { return f.token.Secret }, joinCertTTL, m.log)
+		join := m.joinPolicy(f).Handler()
 		srv := m.arServer(ctx, front(f, join, ar.Handler()))
 		tlsLn := tls.NewListener(f.ln, pki.ServerTLSConfig(f.certs.GetCertificate))
 		run(func() error {
@@ -265,6 +387,10 @@ func front(f *tlsFront, join, router http.Handler) http.Handler {
 			ca.ServeHTTP(w, r)
 		case join != nil && r.URL.Path == pki.JoinPath && r.Method == http.MethodPost:
 			join.ServeHTTP(w, r)
+		case join != nil && f.renew != nil && r.URL.Path == pki.RenewPath && r.Method == http.MethodPost:
+			f.renew.ServeHTTP(w, r)
+		case f.admin != nil && securityPath(r.URL.Path):
+			f.admin.ServeHTTP(w, r)
 		default:
 			router.ServeHTTP(w, r)
 		}
@@ -369,7 +495,61 @@ func (m *Master) CACertPEM() []byte {
 // off). Its String redacts the secret; Encode is the full token.
 func (m *Master) JoinToken() pki.JoinToken {
 	if f := m.front.tls.Load(); f != nil {
-		return f.token
+		return f.getToken()
 	}
 	return pki.JoinToken{}
+}
+
+func (f *tlsFront) setToken(t pki.JoinToken) {
+	f.tokenMu.Lock()
+	f.token = t
+	f.tokenMu.Unlock()
+}
+
+func (f *tlsFront) getToken() pki.JoinToken {
+	f.tokenMu.Lock()
+	defer f.tokenMu.Unlock()
+	return f.token
+}
+
+// connTracker knows the open TLS connections of a server, to cut those
+// whose client certificate gets revoked.
+type connTracker struct {
+	mu    sync.Mutex
+	conns map[*tls.Conn]struct{}
+}
+
+func (t *connTracker) state(c net.Conn, s http.ConnState) {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch s {
+	case http.StateNew:
+		t.conns[tc] = struct{}{}
+	case http.StateClosed, http.StateHijacked:
+		delete(t.conns, tc)
+	}
+}
+
+// cut closes every connection whose client certificate revoked reports,
+// and returns how many.
+func (t *connTracker) cut(revoked func(*x509.Certificate) bool) int {
+	t.mu.Lock()
+	conns := make([]*tls.Conn, 0, len(t.conns))
+	for c := range t.conns {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		cs := c.ConnectionState()
+		if cs.HandshakeComplete && len(cs.PeerCertificates) > 0 && revoked(cs.PeerCertificates[0]) {
+			c.Close()
+			n++
+		}
+	}
+	return n
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -56,6 +58,18 @@ func TestAdminRouterTLS(t *testing.T) {
 	cfg2 := testConfig(t)
 	cfg2.Security = "disabled"
 	cfg2.StoreEndpoints = first.Store().Endpoints()
+	// A master on an external etcd opens the sealed keys with the KEK the
+	// operator copied from the first master (docs/tls.md).
+	kek, err := os.ReadFile(filepath.Join(cfg1.DataDir, "pki", "kek"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(cfg2.DataDir, "pki"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg2.DataDir, "pki", "kek"), kek, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	second := startNodes(t, []Config{cfg2})[0].m
 	eventually(t, "leader", func() bool { return first.IsLeader() || second.IsLeader() })
 
@@ -164,7 +178,7 @@ func TestAdminRouterTLS(t *testing.T) {
 	}
 	tok := first.JoinToken()
 	tok.Secret = strings.Repeat("0", 64)
-	_, err := pki.Join(t.Context(), first.AdminRouterTLSURL(), tok, "agent-x", nil)
+	_, err = pki.Join(t.Context(), first.AdminRouterTLSURL(), tok, "agent-x", nil)
 	var se *pki.JoinStatusError
 	if !errors.As(err, &se) || se.StatusCode != http.StatusUnauthorized {
 		t.Errorf("join with a wrong secret: %v, want 401", err)

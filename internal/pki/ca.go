@@ -4,8 +4,16 @@
 // restart), client certificates for nodes, and the k3s-style join token with
 // which an agent obtains one.
 //
-// The CA's private key lives in the store (internal/store) and in memory; it
-// must never be logged, printed or sent over the network. Types that carry a
+// It also bootstraps mutual TLS for the store between masters (MasterDir:
+// the first master's CA, key-encryption key and master join secret on disk
+// before the store exists; the master join), seals private keys at rest
+// with the KEK, rotates the join secret, renews node certificates over mTLS
+// and keeps the revocation deny-list.
+//
+// The CA's private key lives in the store (sealed with the KEK), in memory
+// and on the bootstrap master's disk; it must never be logged, printed or
+// sent over the network. The KEK goes only to masters that proved the
+// master join secret, over TLS. Types that carry a
 // secret (JoinToken) redact themselves in logs. The package knows nothing of
 // masters, agents or Admin Router routes: internal/master mounts its handler
 // and serves its TLS configuration.
@@ -148,6 +156,32 @@ func (ca *CA) Pool() *x509.CertPool {
 // whose subject alternative names are names: IP addresses become IP SANs,
 // everything else DNS SANs.
 func (ca *CA) IssueServer(names []string, ttl time.Duration) (*tls.Certificate, error) {
+	return ca.issueNamed(names, ttl, false)
+}
+
+// IssuePeer issues a certificate (ECDSA P-256 key) for a master's store
+// member: valid for ttl, for both server and client authentication (an etcd
+// member is a server to clients and peers and a client of its peers), with
+// organization MastersOrganization, whose subject alternative names are names.
+func (ca *CA) IssuePeer(names []string, ttl time.Duration) (*tls.Certificate, error) {
+	return ca.issueNamed(names, ttl, true)
+}
+
+func (ca *CA) issueNamed(names []string, ttl time.Duration, peer bool) (*tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("issue certificate: %w", err)
+	}
+	der, err := ca.signNamed(names, &key.PublicKey, ttl, peer)
+	if err != nil {
+		return nil, err
+	}
+	return tlsCert(der, key)
+}
+
+// signNamed signs a serving (or, with peer, a master peer) certificate for
+// names and a public key held elsewhere.
+func (ca *CA) signNamed(names []string, pub any, ttl time.Duration, peer bool) ([]byte, error) {
 	var dns []string
 	var ips []net.IP
 	var errs []error
@@ -166,8 +200,11 @@ func (ca *CA) IssueServer(names []string, ttl time.Duration) (*tls.Certificate, 
 	if len(dns)+len(ips) == 0 {
 		errs = append(errs, errors.New("no names"))
 	}
+	if len(names) > maxNames {
+		errs = append(errs, fmt.Errorf("%d names: at most %d", len(names), maxNames))
+	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("issue server certificate: %w", err)
+		return nil, fmt.Errorf("issue certificate: %w", err)
 	}
 	cn := strings.TrimSpace(names[0])
 	tmpl := &x509.Certificate{
@@ -177,16 +214,19 @@ func (ca *CA) IssueServer(names []string, ttl time.Duration) (*tls.Certificate, 
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("issue server certificate: %w", err)
+	if peer {
+		tmpl.Subject.Organization = []string{MastersOrganization}
+		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
 	}
-	der, err := ca.sign(tmpl, &key.PublicKey, ttl)
+	der, err := ca.sign(tmpl, pub, ttl)
 	if err != nil {
-		return nil, fmt.Errorf("issue server certificate for %s: %w", cn, err)
+		return nil, fmt.Errorf("issue certificate for %s: %w", cn, err)
 	}
-	return tlsCert(der, key)
+	return der, nil
 }
+
+// maxNames bounds the subject alternative names of one certificate.
+const maxNames = 32
 
 // IssueClient issues a client certificate (ECDSA P-256 key) for commonName
 // with organizations org, valid for ttl.

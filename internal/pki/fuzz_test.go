@@ -72,3 +72,74 @@ func FuzzParseCSR(f *testing.F) {
 }
 
 var fixedNow = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func FuzzDecodeJoinRequest(f *testing.F) {
+	f.Add(`{"secret":"0123456789abcdef","csr":"x"}`)
+	f.Add(`{"secret":"0123456789abcdef","csr":"x","role":"master","names":["10.0.0.1","m1.example"]}`)
+	f.Add(`{"secret":"s","csr":"","role":"master","names":[]}`)
+	f.Add(`{"secret":"s","role":"node"}`)
+	f.Add(`{"secret":"s","names":["a"]}{}`)
+	f.Add(`{"secret":"s","unknown":1}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		req, err := DecodeJoinRequest(strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		if req.Role != RoleNode && req.Role != RoleMaster {
+			t.Fatalf("accepted role %q", req.Role)
+		}
+		if req.Role == RoleNode && len(req.Names) > 0 {
+			t.Fatal("a node asked for names")
+		}
+		if req.Role == RoleMaster && (len(req.Names) == 0 || len(req.Names) > maxNames) {
+			t.Fatalf("a master with %d names", len(req.Names))
+		}
+	})
+}
+
+func FuzzOpenEnvelope(f *testing.F) {
+	kek, _, err := GenerateKEK()
+	if err != nil {
+		f.Fatal(err)
+	}
+	sealed, err := kek.Seal([]byte("-----BEGIN PRIVATE KEY-----"), "pki/ca")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(sealed, "pki/ca")
+	f.Add(sealed, "iam/keys/00000001")
+	f.Add("bkek1:"+kek.ID()+":", "pki/ca")
+	f.Add("bkek1:0123456789abcdef:AAAA", "")
+	f.Add("-----BEGIN PRIVATE KEY-----", "pki/ca")
+	f.Fuzz(func(t *testing.T, s, aad string) {
+		pt, err := kek.Open(s, aad)
+		if err != nil {
+			if strings.Contains(err.Error(), "PRIVATE KEY") {
+				t.Fatalf("error quotes the value: %v", err)
+			}
+			return
+		}
+		// Only what this KEK sealed for this aad opens.
+		if s != sealed || aad != "pki/ca" || string(pt) != "-----BEGIN PRIVATE KEY-----" {
+			t.Fatalf("opened a value it did not seal: %q (aad %q)", s, aad)
+		}
+	})
+}
+
+func FuzzParseSerial(f *testing.F) {
+	f.Add("40b3b49bf23892baa853b999fbbb6392")
+	f.Add("40:B3:B4:9B")
+	f.Add("0x00ff")
+	f.Add("")
+	f.Add("agent-1")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseSerial(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseSerial(c)
+		if err != nil || again != c {
+			t.Fatalf("canonical %q of %q does not round-trip: %q %v", c, s, again, err)
+		}
+	})
+}

@@ -12,12 +12,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -37,6 +39,16 @@ const (
 // joining nodes.
 const NodesOrganization = "basalt:nodes"
 
+// MastersOrganization is the organization of the certificates issued to
+// masters for their store members (server and client authentication).
+const MastersOrganization = "basalt:masters"
+
+// Roles of a join request.
+const (
+	RoleNode   = ""       // an agent: a client certificate
+	RoleMaster = "master" // a master: a peer certificate for its names, and the KEK
+)
+
 // maxJoinBody bounds a join request (a CSR is well under 4 KiB).
 const maxJoinBody = 64 << 10
 
@@ -47,6 +59,12 @@ type JoinRequest struct {
 	// CSR is a PEM CERTIFICATE REQUEST whose subject common name names the
 	// node; only its public key and common name are used.
 	CSR string `json:"csr"`
+	// Role is RoleNode (omitted) or RoleMaster; a master authenticates with
+	// the master join secret, not the node secret.
+	Role string `json:"role,omitempty"`
+	// Names are the addresses (IPs, DNS names) a joining master's peer
+	// certificate must cover; masters only.
+	Names []string `json:"names,omitempty"`
 }
 
 // JoinResponse is the answer to a successful join.
@@ -55,6 +73,9 @@ type JoinResponse struct {
 	Certificate string `json:"certificate"`
 	// CA is the CA bundle (PEM) that signs the masters' certificates.
 	CA string `json:"ca"`
+	// KEK is the cluster's key-encryption key (hex), for a joining master
+	// only: it opens the private keys sealed in the store.
+	KEK string `json:"kek,omitempty"`
 }
 
 // joinError is the body of every non-2xx answer.
@@ -62,12 +83,76 @@ type joinError struct {
 	Message string `json:"message"`
 }
 
-// JoinHandler answers POST /basalt/v1/join: with the right secret and a
-// valid CSR it signs a client certificate valid for ttl. Wrong secret → 401;
-// malformed body or CSR → 400; plain HTTP → 403 (the secret must not travel
-// in the clear). secret is read per request so a rotated secret applies at
-// once.
+// JoinHandler answers POST /basalt/v1/join for nodes only: with the right
+// secret and a valid CSR it signs a client certificate valid for ttl. See
+// JoinPolicy for masters, several secrets and refusals.
 func JoinHandler(ca *CA, secret func() string, ttl time.Duration, logger *slog.Logger) http.Handler {
+	return JoinPolicy{CA: ca, NodeSecrets: func() []string { return []string{secret()} }, NodeTTL: ttl, Logger: logger}.Handler()
+}
+
+// JoinPolicy says who may join and what they get.
+type JoinPolicy struct {
+	CA *CA
+	// NodeSecrets are the secrets a node may join with (the current one and,
+	// during a rotation's grace period, the previous one). Read per request.
+	NodeSecrets func() []string
+	// MasterSecret is the master join secret ("" or nil: masters cannot
+	// join here). Read per request.
+	MasterSecret func() string
+	// KEK is handed to joining masters (nil: masters cannot join here).
+	KEK *KEK
+	// NodeTTL and MasterTTL are the lifetimes of the certificates issued.
+	NodeTTL, MasterTTL time.Duration
+	// Refuse, if set, may refuse a node name joining with secret (a
+	// revoked node): a non-nil error is answered 403 with its text.
+	Refuse func(name, secret string) error
+	Logger *slog.Logger
+}
+
+// DecodeJoinRequest reads a join request body (at most maxJoinBody bytes,
+// no unknown fields) and checks its shape: the role, and names only for
+// masters. The CSR is checked by ParseCSR.
+func DecodeJoinRequest(r io.Reader) (JoinRequest, error) {
+	var req JoinRequest
+	dec := json.NewDecoder(io.LimitReader(r, maxJoinBody+1))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return JoinRequest{}, errors.New("invalid join request body: want JSON {\"secret\", \"csr\", \"role\", \"names\"}")
+	}
+	if dec.More() {
+		return JoinRequest{}, errors.New("invalid join request body: trailing data")
+	}
+	var errs []error
+	switch req.Role {
+	case RoleNode:
+		if len(req.Names) > 0 {
+			errs = append(errs, errors.New("names: only masters ask for names"))
+		}
+	case RoleMaster:
+		if len(req.Names) == 0 || len(req.Names) > maxNames {
+			errs = append(errs, fmt.Errorf("names: a master asks for 1-%d names", maxNames))
+		}
+		for _, n := range req.Names {
+			if net.ParseIP(strings.TrimSpace(n)) == nil {
+				if err := checkDNSName(n); err != nil {
+					errs = append(errs, fmt.Errorf("names: %w", err))
+				}
+			}
+		}
+	default:
+		errs = append(errs, fmt.Errorf("role %q: want \"\" (node) or %q", req.Role, RoleMaster))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return JoinRequest{}, fmt.Errorf("invalid join request: %w", err)
+	}
+	return req, nil
+}
+
+// Handler answers POST /basalt/v1/join. Wrong secret → 401; malformed body
+// or CSR → 400; a refused (revoked) node → 403; plain HTTP → 403 (the
+// secret must not travel in the clear).
+func (p JoinPolicy) Handler() http.Handler {
+	logger := p.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -76,17 +161,21 @@ func JoinHandler(ca *CA, secret func() string, ttl time.Duration, logger *slog.L
 			writeJoinError(w, http.StatusForbidden, "join only over TLS: the request carries the cluster secret")
 			return
 		}
-		var req JoinRequest
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJoinBody))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			writeJoinError(w, http.StatusBadRequest, "invalid join request body: want JSON {\"secret\", \"csr\"}")
+		req, err := DecodeJoinRequest(http.MaxBytesReader(w, r.Body, maxJoinBody))
+		if err != nil {
+			writeJoinError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		want := secret()
-		if want == "" || subtle.ConstantTimeCompare([]byte(req.Secret), []byte(want)) != 1 {
-			logger.Warn("join refused: wrong secret", "remote", r.RemoteAddr)
-			writeJoinError(w, http.StatusUnauthorized, "join token secret is not this cluster's")
+		var wants []string
+		switch {
+		case req.Role == RoleMaster && p.MasterSecret != nil && p.KEK != nil:
+			wants = []string{p.MasterSecret()}
+		case req.Role == RoleNode && p.NodeSecrets != nil:
+			wants = p.NodeSecrets()
+		}
+		if !secretMatches(req.Secret, wants) {
+			logger.Warn("join refused: wrong secret", "role", roleName(req.Role), "remote", r.RemoteAddr)
+			writeJoinError(w, http.StatusUnauthorized, "join token secret is not this cluster's "+roleName(req.Role)+" secret")
 			return
 		}
 		csr, err := ParseCSR([]byte(req.CSR))
@@ -94,16 +183,51 @@ func JoinHandler(ca *CA, secret func() string, ttl time.Duration, logger *slog.L
 			writeJoinError(w, http.StatusBadRequest, "invalid csr: "+err.Error())
 			return
 		}
-		der, err := ca.signClient(csr.Subject.CommonName, []string{NodesOrganization}, csr.PublicKey, ttl)
+		name := csr.Subject.CommonName
+		if p.Refuse != nil {
+			if err := p.Refuse(name, req.Secret); err != nil {
+				logger.Warn("join refused", "node", name, "remote", r.RemoteAddr, "error", err)
+				writeJoinError(w, http.StatusForbidden, err.Error())
+				return
+			}
+		}
+		resp := JoinResponse{CA: string(p.CA.certPEM)}
+		var der []byte
+		if req.Role == RoleMaster {
+			der, err = p.CA.signNamed(req.Names, csr.PublicKey, p.MasterTTL, true)
+			resp.KEK = hex.EncodeToString(p.KEK.raw)
+		} else {
+			der, err = p.CA.signClient(name, []string{NodesOrganization}, csr.PublicKey, p.NodeTTL)
+		}
 		if err != nil {
-			logger.Error("join: sign client certificate", "node", csr.Subject.CommonName, "error", err)
+			logger.Error("join: sign certificate", "node", name, "error", err)
 			writeJoinError(w, http.StatusInternalServerError, "could not sign the certificate")
 			return
 		}
-		logger.Info("node joined", "node", csr.Subject.CommonName, "remote", r.RemoteAddr)
+		resp.Certificate = string(pemBlock("CERTIFICATE", der))
+		logger.Info("node joined", "node", name, "role", roleName(req.Role), "remote", r.RemoteAddr)
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(JoinResponse{Certificate: string(pemBlock("CERTIFICATE", der)), CA: string(ca.certPEM)})
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(resp)
 	})
+}
+
+func roleName(role string) string {
+	if role == RoleMaster {
+		return "master"
+	}
+	return "node"
+}
+
+// secretMatches compares got with every non-empty want in constant time.
+func secretMatches(got string, wants []string) bool {
+	ok := 0
+	for _, w := range wants {
+		if w != "" {
+			ok |= subtle.ConstantTimeCompare([]byte(got), []byte(w))
+		}
+	}
+	return ok == 1
 }
 
 // CACertHandler serves the CA certificate (public information).
@@ -180,6 +304,9 @@ func (j *Joined) ClientTLSConfig() *tls.Config {
 	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: j.Pool(), Certificates: []tls.Certificate{j.Certificate}}
 }
 
+// ErrCAMismatch: the master's CA is not the one the join token pins.
+var ErrCAMismatch = errors.New("wrong cluster CA")
+
 // JoinStatusError is a non-2xx answer of the join endpoint.
 type JoinStatusError struct {
 	StatusCode int
@@ -203,12 +330,33 @@ func (e *JoinStatusError) Error() string {
 // The secret is sent only on the verified connection. base, if not nil, is
 // cloned for dialing (proxies, test dialers); its TLS settings are replaced.
 func Join(ctx context.Context, masterURL string, token JoinToken, nodeName string, base *http.Transport) (*Joined, error) {
+	j, _, err := join(ctx, masterURL, token, nodeName, RoleNode, nil, base)
+	return j, err
+}
+
+// JoinMaster joins as a master named name (its store member name) with the
+// master join token, as Join does, asking for a peer certificate (server
+// and client authentication) for names. It returns the certificate and the
+// cluster's key-encryption key.
+func JoinMaster(ctx context.Context, masterURL string, token JoinToken, name string, names []string, base *http.Transport) (*Joined, *KEK, error) {
+	return join(ctx, masterURL, token, name, RoleMaster, names, base)
+}
+
+func join(ctx context.Context, masterURL string, token JoinToken, nodeName, role string, names []string, base *http.Transport) (*Joined, *KEK, error) {
+	j, kek, err := joinOnce(ctx, masterURL, token, nodeName, role, names, base)
+	if err != nil {
+		return nil, nil, fmt.Errorf("join: %w", err)
+	}
+	return j, kek, nil
+}
+
+func joinOnce(ctx context.Context, masterURL string, token JoinToken, nodeName, role string, names []string, base *http.Transport) (*Joined, *KEK, error) {
 	u, err := url.Parse(strings.TrimSuffix(masterURL, "/"))
 	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("join: master URL %q: want https://host:port", masterURL)
+		return nil, nil, fmt.Errorf("master URL %q: want https://host:port", masterURL)
 	}
 	if err := checkNodeName(nodeName); err != nil {
-		return nil, fmt.Errorf("join: %w", err)
+		return nil, nil, err
 	}
 	if base == nil {
 		base = http.DefaultTransport.(*http.Transport)
@@ -222,28 +370,28 @@ func Join(ctx context.Context, masterURL string, token JoinToken, nodeName strin
 	defer probe.CloseIdleConnections()
 	caPEM, err := fetch(ctx, &http.Client{Transport: probe}, http.MethodGet, u.String()+CACertPath, nil, 1<<20)
 	if err != nil {
-		return nil, fmt.Errorf("join: fetch the cluster CA: %w", err)
+		return nil, nil, fmt.Errorf("fetch the cluster CA: %w", err)
 	}
 	ca, err := ParseCertPEM(caPEM)
 	if err != nil {
-		return nil, fmt.Errorf("join: the master's CA: %w", err)
+		return nil, nil, fmt.Errorf("the master's CA: %w", err)
 	}
 	if got := CertHash(ca); subtle.ConstantTimeCompare([]byte(got), []byte(strings.ToLower(token.CAHash))) != 1 {
-		return nil, fmt.Errorf("join: the master's CA has hash %s, the token pins %s: not this cluster (or someone in between)", got, token.CAHash)
+		return nil, nil, fmt.Errorf("%w: the master's CA has hash %s, the token pins %s: not this cluster (or someone in between)", ErrCAMismatch, got, token.CAHash)
 	}
 
 	// 2. Verified: the master must present a certificate of that CA.
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("join: %w", err)
+		return nil, nil, err
 	}
 	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: nodeName}}, key)
 	if err != nil {
-		return nil, fmt.Errorf("join: create CSR: %w", err)
+		return nil, nil, fmt.Errorf("create CSR: %w", err)
 	}
-	body, err := json.Marshal(JoinRequest{Secret: token.Secret, CSR: string(pemBlock("CERTIFICATE REQUEST", csrDER))})
+	body, err := json.Marshal(JoinRequest{Secret: token.Secret, CSR: string(pemBlock("CERTIFICATE REQUEST", csrDER)), Role: role, Names: names})
 	if err != nil {
-		return nil, fmt.Errorf("join: %w", err)
+		return nil, nil, err
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
@@ -252,25 +400,35 @@ func Join(ctx context.Context, masterURL string, token JoinToken, nodeName strin
 	defer verified.CloseIdleConnections()
 	respBody, err := fetch(ctx, &http.Client{Transport: verified}, http.MethodPost, u.String()+JoinPath, body, maxJoinBody)
 	if err != nil {
-		return nil, fmt.Errorf("join: %w", err)
+		return nil, nil, err
 	}
 	var jr JoinResponse
 	if err := json.Unmarshal(respBody, &jr); err != nil {
-		return nil, fmt.Errorf("join: decode answer: %w", err)
+		return nil, nil, fmt.Errorf("decode answer: %w", err)
 	}
 	cert, err := ParseCertPEM([]byte(jr.Certificate))
 	if err != nil {
-		return nil, fmt.Errorf("join: issued certificate: %w", err)
+		return nil, nil, fmt.Errorf("issued certificate: %w", err)
+	}
+	var kek *KEK
+	if role == RoleMaster {
+		raw, err := hex.DecodeString(jr.KEK)
+		if err != nil {
+			return nil, nil, errors.New("the master's answer carries no valid key-encryption key")
+		}
+		if kek, err = NewKEK(raw); err != nil {
+			return nil, nil, err
+		}
 	}
 	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return nil, fmt.Errorf("join: issued certificate does not verify against the pinned CA: %w", err)
+		return nil, nil, fmt.Errorf("issued certificate does not verify against the pinned CA: %w", err)
 	}
 	if !key.PublicKey.Equal(cert.PublicKey) {
-		return nil, errors.New("join: issued certificate is not for the key we sent")
+		return nil, nil, errors.New("issued certificate is not for the key we sent")
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return nil, fmt.Errorf("join: %w", err)
+		return nil, nil, err
 	}
 	return &Joined{
 		Certificate: tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert},
@@ -278,7 +436,7 @@ func Join(ctx context.Context, masterURL string, token JoinToken, nodeName strin
 		CAPEM:       pemBlock("CERTIFICATE", ca.Raw),
 		CertPEM:     pemBlock("CERTIFICATE", cert.Raw),
 		KeyPEM:      pemBlock("PRIVATE KEY", keyDER),
-	}, nil
+	}, kek, nil
 }
 
 // fetch does one request and returns the body of a 200, or a

@@ -97,7 +97,7 @@ func TestEnsureCAOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ca, err := EnsureCA(ctx, st)
+			ca, err := EnsureCA(ctx, st, CAOptions{})
 			if err != nil {
 				errs <- err
 				return
@@ -120,7 +120,7 @@ func TestEnsureCAOnce(t *testing.T) {
 			t.Fatalf("caller %d got CA %s token %s, caller 0 got %s %s", i, hashes[i], tokens[i], hashes[0], tokens[0])
 		}
 	}
-	again, err := EnsureCA(ctx, st)
+	again, err := EnsureCA(ctx, st, CAOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,6 +89,7 @@ type Proc struct {
 	DNSHTTPURL     string // base URL of its Mesos-DNS HTTP API (masters only)
 	AdminRouterURL string // base URL of its Admin Router (masters only)
 	Args           []string
+	Env            []string // added to the runner's environment (secrets stay off the command line)
 	LogPath        string
 	bin            string
 
@@ -114,6 +115,9 @@ func (p *Proc) Start() error {
 	}
 	fmt.Fprintf(logf, "\n=== start %s %s\n", p.bin, strings.Join(p.Args, " "))
 	cmd := exec.Command(p.bin, p.Args...)
+	if len(p.Env) > 0 {
+		cmd.Env = append(os.Environ(), p.Env...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Own process group, so a kill of the test runner's group does not
 	// double-kill and Ctrl-C in a terminal reaches only the runner.
@@ -365,13 +369,60 @@ func Start(opts Options) (*Cluster, error) {
 		l.Close()
 	}
 	held = nil
-	for _, p := range append(append([]*Proc{}, c.Masters...), c.Agents...) {
+	procs := append(append([]*Proc{}, c.Masters...), c.Agents...)
+	if opts.Masters > 1 && !storeTLSOff(opts.MasterArgs) {
+		// Store TLS (the default): the first master bootstraps the CA and
+		// writes the master join token before its store is up; the others
+		// join with it through its Admin Router HTTPS port.
+		if err := c.Masters[0].Start(); err != nil {
+			c.Close()
+			return nil, err
+		}
+		tok, err := waitFile(filepath.Join(opts.Dir, "master1", "master-join-token"), 30*time.Second)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		joinURL := "https://" + net.JoinHostPort(MasterIP(0), strconv.Itoa(mports[0].arTLS))
+		for _, m := range c.Masters[1:] {
+			m.Args = append(m.Args, "--join-url", joinURL)
+			m.Env = append(m.Env, "BASALT_JOIN_TOKEN="+tok) // not on the command line
+		}
+		procs = procs[1:]
+	}
+	for _, p := range procs {
 		if err := p.Start(); err != nil {
 			c.Close()
 			return nil, err
 		}
 	}
 	return c, nil
+}
+
+// storeTLSOff reports whether args turn store TLS off.
+func storeTLSOff(args []string) bool {
+	for i, a := range args {
+		if a == "--store-tls=false" || (a == "--store-tls" && i+1 < len(args) && args[i+1] == "false") {
+			return true
+		}
+	}
+	return false
+}
+
+// waitFile polls until path exists and is not empty, and returns its
+// content without surrounding whitespace.
+func waitFile(path string, timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		data, err := os.ReadFile(path)
+		if err == nil && len(strings.TrimSpace(string(data))) > 0 {
+			return strings.TrimSpace(string(data)), nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("%s did not appear within %v", path, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Dir is the directory holding the cluster's data directories and logs.

@@ -15,6 +15,30 @@ type Member struct {
 	PeerURL string
 }
 
+// TLSFiles names the PEM files of the store's mutual TLS. The certificate
+// must be valid for both server and client authentication: an embedded
+// member presents it to clients, to its peers and, as a client, to the peers
+// it dials. etcd reads the files again on every handshake, so they can be
+// replaced in place (a renewal) without a restart.
+type TLSFiles struct {
+	// CAFile is the CA bundle that clients' and peers' certificates must chain to
+	// (and, for the Store's own client, the member's).
+	CAFile string
+	// CertFile and KeyFile are this process's certificate and private key.
+	CertFile string
+	KeyFile  string
+}
+
+func (f *TLSFiles) validate() []error {
+	var errs []error
+	for _, p := range []struct{ what, v string }{{"CA file", f.CAFile}, {"cert file", f.CertFile}, {"key file", f.KeyFile}} {
+		if p.v == "" {
+			errs = append(errs, fmt.Errorf("store: TLS %s is required", p.what))
+		}
+	}
+	return errs
+}
+
 // Config configures a Store. The zero value of every field means "use the default"; see
 // the Default* constants. A Store is either embedded (DataDir set: this process runs an
 // etcd member) or external (Endpoints set: this process is only a client).
@@ -39,6 +63,12 @@ type Config struct {
 	// ClusterToken distinguishes clusters that bootstrap from similar member lists.
 	// Default "basalt".
 	ClusterToken string
+
+	// TLS, when set, turns on mutual TLS: an embedded member serves its client and peer
+	// URLs (which must then be https://) only to holders of a certificate from
+	// TLS.CAFile, and the Store's client presents TLS.CertFile. With Endpoints it only
+	// configures the client. Nil: plain HTTP, for a member on loopback or a trusted network.
+	TLS *TLSFiles
 
 	// Endpoints selects an external etcd cluster: no embedded member runs, and DataDir,
 	// ClientURL, PeerURL and InitialCluster must be empty.
@@ -112,7 +142,7 @@ func (c Config) Validate() error {
 		}
 		for _, u := range []struct{ what, v string }{{"client URL", c.ClientURL}, {"peer URL", c.PeerURL}} {
 			if u.v != "" {
-				if err := checkURL(u.v); err != nil {
+				if err := checkURL(u.v, c.TLS != nil); err != nil {
 					errs = append(errs, fmt.Errorf("store: %s: %w", u.what, err))
 				}
 			}
@@ -133,7 +163,7 @@ func (c Config) Validate() error {
 					errs = append(errs, fmt.Errorf("store: initial cluster: duplicate member %q", m.Name))
 				}
 				seen[m.Name] = true
-				if err := checkURL(m.PeerURL); err != nil {
+				if err := checkURL(m.PeerURL, c.TLS != nil); err != nil {
 					errs = append(errs, fmt.Errorf("store: initial cluster: member %q: %w", m.Name, err))
 				}
 				if m.Name == name {
@@ -156,6 +186,9 @@ func (c Config) Validate() error {
 				errs = append(errs, errors.New("store: empty endpoint"))
 			}
 		}
+	}
+	if c.TLS != nil {
+		errs = append(errs, c.TLS.validate()...)
 	}
 	if c.Prefix != "" && (!strings.HasPrefix(c.Prefix, "/") || strings.HasSuffix(c.Prefix, "/")) {
 		errs = append(errs, fmt.Errorf("store: prefix %q must start with / and not end with /", c.Prefix))
@@ -243,13 +276,18 @@ func (c Config) sessionTTLSeconds() int {
 	return max(s, 1)
 }
 
-func checkURL(s string) error {
+// checkURL accepts http://host:port, or https://host:port when useTLS.
+func checkURL(s string, useTLS bool) error {
 	u, err := url.Parse(s)
 	if err != nil {
 		return err
 	}
-	if u.Scheme != "http" {
-		return fmt.Errorf("URL %q: scheme must be http (TLS is not supported yet)", s)
+	want := "http"
+	if useTLS {
+		want = "https"
+	}
+	if u.Scheme != want {
+		return fmt.Errorf("URL %q: scheme must be %s (store TLS is %s)", s, want, map[bool]string{true: "on", false: "off"}[useTLS])
 	}
 	if u.Host == "" {
 		return fmt.Errorf("URL %q: missing host:port", s)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/client/pkg/v3/types"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
@@ -92,12 +94,12 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	if cfg.Embedded() {
 		var err error
 		if cfg.ClientURL == "" {
-			if cfg.ClientURL, err = freeLoopbackURL(); err != nil {
+			if cfg.ClientURL, err = freeLoopbackURL(cfg.TLS != nil); err != nil {
 				return nil, fmt.Errorf("open store: %w", err)
 			}
 		}
 		if cfg.PeerURL == "" {
-			if cfg.PeerURL, err = freeLoopbackURL(); err != nil {
+			if cfg.PeerURL, err = freeLoopbackURL(cfg.TLS != nil); err != nil {
 				return nil, fmt.Errorf("open store: %w", err)
 			}
 		}
@@ -110,8 +112,19 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		s.endpoints = append([]string(nil), cfg.Endpoints...)
 	}
 
+	var clientTLS *tls.Config
+	if cfg.TLS != nil {
+		info := transport.TLSInfo{CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile, TrustedCAFile: cfg.TLS.CAFile, Logger: zlog}
+		c, err := info.ClientConfig()
+		if err != nil {
+			s.stopMember(false)
+			return nil, fmt.Errorf("open store: client TLS: %w", err)
+		}
+		clientTLS = c
+	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:            s.endpoints,
+		TLS:                  clientTLS,
 		DialTimeout:          cfg.RequestTimeout,
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: 3 * time.Second,
@@ -173,6 +186,16 @@ func startMember(ctx context.Context, cfg Config, zlog *zap.Logger, log *slog.Lo
 	ec.AutoCompactionMode = embed.CompactorModePeriodic
 	ec.AutoCompactionRetention = cfg.AutoCompactionRetention.String()
 	ec.QuotaBackendBytes = cfg.QuotaBackendBytes
+	if cfg.TLS != nil {
+		// Mutual TLS on both ports: a client or a peer without a certificate from the
+		// cluster CA is refused in the handshake. etcd also checks that a peer's
+		// certificate names the address it connects from (its IP SANs).
+		info := transport.TLSInfo{
+			CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile, TrustedCAFile: cfg.TLS.CAFile,
+			ClientCertAuth: true, MinVersion: tls.VersionTLS12,
+		}
+		ec.ClientTLSInfo, ec.PeerTLSInfo = info, info
+	}
 	ec.EnableGRPCGateway = false
 	ec.Logger = "zap"
 	ec.LogLevel = "warn"
@@ -415,13 +438,16 @@ func hasWAL(dataDir string) bool {
 // freeLoopbackURL picks a free TCP port on 127.0.0.1. The port is released before etcd
 // binds it, so another process could take it in between; that window is short, and the
 // default is only used for single-member setups and tests.
-func freeLoopbackURL() (string, error) {
+func freeLoopbackURL(useTLS bool) (string, error) {
 	l, err := ListenLoopback()
 	if err != nil {
 		return "", fmt.Errorf("pick a free loopback port: %w", err)
 	}
 	addr := l.Addr().String()
 	l.Close()
+	if useTLS {
+		return "https://" + addr, nil
+	}
 	return "http://" + addr, nil
 }
 
