@@ -107,13 +107,13 @@ func strsKeyOf(s []string) strsKey {
 
 // agentSnapKey is everything an agent's snapshot record is built from.
 type agentSnapKey struct {
-	infoVer                   int
-	endpoint, version         string
-	total, used, offered      resKey
-	registered, reregistered  time.Time
-	state                     agentState
-	unreachable               time.Time
-	caps, runtimes            strsKey
+	infoVer                  int
+	endpoint, version        string
+	total, used, offered     resKey
+	registered, reregistered time.Time
+	state                    agentState
+	unreachable              time.Time
+	caps, runtimes           strsKey
 }
 
 type taskKey struct{ fw, id string }

@@ -40,12 +40,12 @@ type kernel struct {
 	electedTime time.Time
 	ctx         context.Context // the term's context (for registry writes)
 
-	alloc        *allocator.Allocator
-	agents       map[string]*agent
-	agentList    []*agent // k.agents sorted by id; nil: rebuild
+	alloc     *allocator.Allocator
+	agents    map[string]*agent
+	agentList []*agent // k.agents sorted by id; nil: rebuild
 	// agentSubs maps an agent id to its latest stream, for heartbeats,
 	// which are answered without the loop (heartbeat). Written by the loop.
-	agentSubs sync.Map
+	agentSubs    sync.Map
 	frameworks   map[string]*framework
 	offers       map[string]*offer
 	completedFws []*state.Framework // most recent last, bounded
