@@ -93,6 +93,11 @@ func (l *loop) update(req UpdateRequest) (UpdateResult, error) {
 	if req.DryRun {
 		return UpdateResult{DeploymentResult: v2.DeploymentResult{DeploymentID: plan.ID, Version: version}, Plan: plan}, nil
 	}
+	// The running deployment keeps (in memory and in the store) only the
+	// apps it acts on: a plan holding the whole original and target roots
+	// cost O(apps) per deployment, i.e. O(apps²) while 1,000 apps deploy
+	// (3 MB of store per POST at 1,000 apps, most of a 1.8 GB store).
+	plan.Original, plan.Target = plan.Original.Only(plan.AffectedApps()), plan.Target.Only(plan.AffectedApps())
 	conflicts := l.conflicts(plan)
 	if len(conflicts) > 0 && !req.Force {
 		return UpdateResult{}, &ConflictError{Deployments: conflicts}
