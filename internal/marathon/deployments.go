@@ -3,6 +3,7 @@ package marathon
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -188,10 +189,10 @@ func (l *loop) update(req UpdateRequest) (UpdateResult, error) {
 	// references). The rest keep their rendered status; the snapshot is
 	// published anyway (new root and deployment list).
 	for id := range newVersions {
-		l.dirtyApps[id] = true
+		l.touch(id)
 	}
 	for _, id := range plan.AffectedApps() {
-		l.dirtyApps[id] = true
+		l.touch(id)
 	}
 	l.root = target
 	l.deployments = append(l.deployments, rec)
@@ -279,8 +280,8 @@ func (l *loop) dropDeployment(id string) {
 	for i, d := range l.deployments {
 		if d.Plan.ID == id {
 			l.deployments = append(l.deployments[:i:i], l.deployments[i+1:]...)
-			for _, app := range d.Plan.AffectedApps() {
-				l.dirtyApps[app] = true
+			for _, app := range d.affected() {
+				l.touch(app)
 				l.checkApps[app] = true
 			}
 			return
@@ -291,13 +292,27 @@ func (l *loop) dropDeployment(id string) {
 // progress moves every deployment as far as it can, then keeps apps that
 // no deployment holds at their instance count.
 func (l *loop) progress(now time.Time) {
+	all := l.moveAll
+	l.moveAll = false
+	moved := l.moved
+	l.moved = map[string]bool{}
 	for i := 0; i < len(l.deployments); {
 		d := l.deployments[i]
+		// Only a deployment whose apps changed can move: with hundreds of
+		// deployments running, looking at every one after each batch of
+		// updates cost O(deployments × instances).
+		if !all && !slices.ContainsFunc(d.affected(), func(id string) bool { return moved[id] }) {
+			i++
+			continue
+		}
 		if !l.advance(d, now) {
 			i++
 			continue
 		}
 		l.dropDeployment(d.Plan.ID)
+		// Its apps are free for the scale check, and deployments that
+		// waited for them may move.
+		l.moveAll = true
 		l.pending = append(l.pending, store.Delete(deploymentKey(d.Plan.ID)))
 		for _, step := range d.Plan.Steps {
 			for _, a := range step {
@@ -327,8 +342,8 @@ func (l *loop) advance(d *deploymentRecord, now time.Time) bool {
 		}
 		l.event(EventDeploymentStepSuccess, now, l.deploymentEvent(d, "currentStep", l.eventStep(d)))
 		d.Step++
-		for _, app := range d.Plan.AffectedApps() {
-			l.dirtyApps[app] = true
+		for _, app := range d.affected() {
+			l.touch(app)
 		}
 		if d.Step < len(d.Plan.Steps) {
 			l.pending = append(l.pending, putJSON(deploymentKey(d.Plan.ID), d))
@@ -460,10 +475,11 @@ func (l *loop) cancelDeployment(id string, force bool) (*v2.DeploymentResult, er
 		l.dropDeployment(id)
 		l.event(EventDeploymentFailed, now, l.deploymentEvent(d, "id", id, "reason", "cancelled"))
 		l.changed = true
+		l.moveAll = true
 		return nil, nil
 	}
 	orig := d.Plan.Original
-	affected := d.Plan.AffectedApps()
+	affected := d.affected()
 	res, err := l.update(UpdateRequest{Force: true, Change: func(root *deploy.Root) error {
 		for _, app := range affected {
 			if a, ok := orig.Apps[app]; ok {
@@ -546,7 +562,7 @@ func (l *loop) resetDelay(id string) error {
 	}
 	rt := l.runtime(id)
 	rt.delay, rt.delayUntil = 0, time.Time{}
-	l.dirtyApps[id] = true
+	l.touch(id)
 	l.changed = true
 	l.reviveDue = true
 	return nil

@@ -84,7 +84,12 @@ type loop struct {
 
 	pending     []store.Op
 	pendingAcks []mesosv1.TaskStatus
-	dirtyApps   map[string]bool
+	dirtyApps   map[string]bool // apps to render again
+	// moved are apps whose instances, definition or backoff changed since
+	// the last progress: only deployments acting on them can move (all of
+	// them when moveAll).
+	moved       map[string]bool
+	moveAll     bool
 	checkApps   map[string]bool // apps the scale check must look at
 	allDirty    bool
 	rootDirty   bool // the root or the deployments changed: publish, and sort the app IDs again
@@ -114,6 +119,8 @@ func newLoop(m *Marathon, ctx context.Context, p *persisted) *loop {
 		byTask:       map[string]*instance{},
 		apps:         map[string]*appRuntime{},
 		dirtyApps:    map[string]bool{},
+		moved:        map[string]bool{},
+		moveAll:      true,
 		checkApps:    map[string]bool{},
 		allDirty:     true,
 		rendered:     map[string]*AppStatus{},
@@ -377,8 +384,15 @@ func (l *loop) index(in *instance) {
 	if in.TaskID != "" {
 		l.byTask[in.TaskID] = in
 	}
-	l.dirtyApps[in.AppID] = true
+	l.touch(in.AppID)
 	l.checkApps[in.AppID] = true
+}
+
+// touch marks an app changed: rendered again at the next publish, and its
+// deployments looked at by the next progress.
+func (l *loop) touch(appID string) {
+	l.dirtyApps[appID] = true
+	l.moved[appID] = true
 }
 
 // save marks in changed: it is re-indexed and written at the next flush.
@@ -402,7 +416,7 @@ func (l *loop) expunge(in *instance) {
 	}
 	l.stopReadiness(in.TaskID)
 	l.pending = append(l.pending, store.Delete(instanceKey(in.ID)))
-	l.dirtyApps[in.AppID] = true
+	l.touch(in.AppID)
 	l.checkApps[in.AppID] = true
 	l.changed = true
 }
@@ -451,7 +465,7 @@ func (l *loop) event(typ string, now time.Time, fields map[string]any) {
 func (l *loop) lockedApps() map[string][]string {
 	out := map[string][]string{}
 	for _, d := range l.deployments {
-		for _, id := range d.Plan.AffectedApps() {
+		for _, id := range d.affected() {
 			out[id] = append(out[id], d.Plan.ID)
 		}
 	}
