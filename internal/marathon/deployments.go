@@ -3,6 +3,7 @@ package marathon
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -41,10 +42,23 @@ func (l *loop) update(req UpdateRequest) (UpdateResult, error) {
 		app.ID = id
 		appdef.Normalize(&app)
 		old, existed := l.root.Apps[id]
+		// Most apps of a big root are untouched copies: a deep comparison
+		// settles them without IsConfigChange's JSON round trips (which
+		// cost O(apps) encodings per POST).
+		same := existed && !restart[id] && reflect.DeepEqual(old, app)
 		switch {
 		case !existed:
 			app.Version = version
 			app.VersionInfo = &v2.VersionInfo{LastScalingAt: version, LastConfigChangeAt: version}
+		case same:
+			app.Version, app.VersionInfo = old.Version, old.VersionInfo
+			for _, p := range appdef.ServicePorts(app) {
+				if p != 0 {
+					used[p] = true
+				}
+			}
+			target.Apps[id] = app
+			continue
 		case restart[id] || appdef.IsConfigChange(old, app):
 			app.Version = version
 			app.VersionInfo = &v2.VersionInfo{LastScalingAt: version, LastConfigChangeAt: version}
@@ -149,14 +163,20 @@ func (l *loop) update(req UpdateRequest) (UpdateResult, error) {
 			ops = append(ops, store.Delete(deploymentKey(id)))
 		}
 	}
-	if err := l.flush(); err != nil {
-		return UpdateResult{}, err
-	}
+	// One write with what the loop had pending (it goes first): a POST
+	// waits for the store once, not twice.
+	ops = append(l.pending, ops...)
+	l.pending = nil
 	ctx, cancel := context.WithTimeout(l.ctx, 30*time.Second)
 	err = l.write(ctx, ops...)
 	cancel()
 	if err != nil {
+		l.pendingAcks = nil // as flush: the agents resend those updates
 		return UpdateResult{}, fmt.Errorf("persist deployment %s: %w", plan.ID, err)
+	}
+	if len(l.pendingAcks) > 0 {
+		l.acknowledge(l.pendingAcks)
+		l.pendingAcks = nil
 	}
 
 	for _, d := range cancelled {
@@ -196,6 +216,7 @@ func (l *loop) update(req UpdateRequest) (UpdateResult, error) {
 	}
 	l.root = target
 	l.deployments = append(l.deployments, rec)
+	l.locked = nil
 	l.rootDirty = true
 	l.changed = true
 	l.event(EventGroupChangeSuccess, now, map[string]any{"groupId": "/", "version": version})
@@ -280,6 +301,7 @@ func (l *loop) dropDeployment(id string) {
 	for i, d := range l.deployments {
 		if d.Plan.ID == id {
 			l.deployments = append(l.deployments[:i:i], l.deployments[i+1:]...)
+			l.locked = nil
 			for _, app := range d.affected() {
 				l.touch(app)
 				l.checkApps[app] = true

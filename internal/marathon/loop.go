@@ -90,7 +90,8 @@ type loop struct {
 	// them when moveAll).
 	moved       map[string]bool
 	moveAll     bool
-	checkApps   map[string]bool // apps the scale check must look at
+	locked      map[string][]string // lockedApps(), nil: compute again
+	checkApps   map[string]bool     // apps the scale check must look at
 	allDirty    bool
 	rootDirty   bool // the root or the deployments changed: publish, and sort the app IDs again
 	rendered    map[string]*AppStatus
@@ -461,14 +462,20 @@ func (l *loop) event(typ string, now time.Time, fields map[string]any) {
 	l.m.bus.publish(typ, now, fields)
 }
 
-// lockedApps returns the apps held by running deployments.
+// lockedApps returns the apps held by running deployments (with their
+// ids). It is computed once per change of the deployments (the scale
+// check asks after every batch); callers must not modify it.
 func (l *loop) lockedApps() map[string][]string {
+	if l.locked != nil {
+		return l.locked
+	}
 	out := map[string][]string{}
 	for _, d := range l.deployments {
 		for _, id := range d.affected() {
 			out[id] = append(out[id], d.Plan.ID)
 		}
 	}
+	l.locked = out
 	return out
 }
 

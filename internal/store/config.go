@@ -65,9 +65,10 @@ type Config struct {
 	// up starting a hundred tasks) a 1s lease expired under CPU starvation and every
 	// component lost and re-won its leadership; at 10,000 simulated agents on a 2-core
 	// host shared with other builds a 5s lease expired too (the master restarted its
-	// kernel and cut every agent stream), so it is 10s, Mesos' ZooKeeper session
-	// timeout. The price: a single master that crashed waits up to that long for its
-	// old lease before it leads again (a clean stop resigns at once).
+	// kernel and cut every agent stream), and so did a 10s one when the whole process
+	// (etcd included) stalled for 11s on that box, so it is 15s. The price: a single
+	// master that crashed waits up to that long for its old lease before it leads
+	// again (a clean stop resigns at once).
 	SessionTTL time.Duration
 	// RequestTimeout bounds each etcd request the Store makes on its own behalf (group
 	// commits, resignations, dialing). Default 5s.
@@ -94,7 +95,7 @@ const (
 	DefaultHeartbeatInterval       = 50 * time.Millisecond
 	DefaultElectionTimeout         = 500 * time.Millisecond
 	DefaultSessionTTL              = 1 * time.Second
-	DefaultSingleMemberSessionTTL  = 10 * time.Second
+	DefaultSingleMemberSessionTTL  = 15 * time.Second
 	DefaultRequestTimeout          = 5 * time.Second
 	DefaultMaxTxnOps               = 10000
 	DefaultMaxRequestBytes         = 4 << 20
