@@ -52,6 +52,7 @@ type options struct {
 	dir        string
 	masterProf string
 	profileFor time.Duration
+	masterHeap string
 	masterArgs string
 	workers    int
 }
@@ -72,6 +73,7 @@ func main() {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the simulator) to this file")
 	fs.StringVar(&o.masterProf, "master-profile", "", "write the leading master's CPU profile, taken during the launch, to this file")
 	fs.DurationVar(&o.profileFor, "master-profile-for", 30*time.Second, "length of -master-profile")
+	fs.StringVar(&o.masterHeap, "master-heap", "", "write the leading master's heap profile, taken after the launch (and the idle window), to this file")
 	fs.StringVar(&o.dir, "dir", "", "directory for the masters' data and logs and the ceiling's store (default: a new dir under $TMPDIR)")
 	fs.StringVar(&o.masterArgs, "master-args", "", "extra flags for every `basalt master` (space-separated)")
 	fs.IntVar(&o.workers, "sim-workers", 32, "simulator: goroutines sending agent calls")

@@ -49,10 +49,10 @@ func withTarget(ctx context.Context, o options, bin string, trial int, f func(ta
 	dir := filepath.Join(o.dir, fmt.Sprintf("trial%d", trial))
 	args := strings.Fields(o.masterArgs)
 	debugPorts := map[string]int{}
-	if o.masterProf != "" {
+	if o.masterProf != "" || o.masterHeap != "" {
 		// The flags are the same for every master: profile one master only.
 		if o.masters != 1 {
-			return errors.New("-master-profile needs -masters 1")
+			return errors.New("-master-profile and -master-heap need -masters 1")
 		}
 		port, err := proccluster.FreePort(proccluster.MasterIP(0))
 		if err != nil {
@@ -235,7 +235,7 @@ func clusterTrial(ctx context.Context, o options, t target, col *collector) erro
 	// The launch (profiled from its start, if asked).
 	var profiling sync.WaitGroup
 	defer profiling.Wait() // before the cluster is stopped
-	if t.debugURL != "" {
+	if t.debugURL != "" && o.masterProf != "" {
 		profiling.Go(func() { saveProfile(ctx, t.debugURL, o.masterProf, o.profileFor) })
 	}
 	launchStart := time.Now()
@@ -312,6 +312,9 @@ func clusterTrial(ctx context.Context, o options, t target, col *collector) erro
 		col.add("footprint", fmt.Sprintf("simulator RSS (%d agents, %d tasks)", o.agents, want), "B", float64(procRSS(os.Getpid())), "", nil)
 		col.add("footprint", fmt.Sprintf("simulator idle CPU, %% of one core over %s", o.idle), "%", 100*(s1-s0)/wall, "", nil)
 		col.add("footprint", "simulator CPU, whole trial (registration, launch, idle)", "s", s1-cpu0, "", nil)
+	}
+	if o.masterHeap != "" && t.debugURL != "" {
+		saveHeap(ctx, t.debugURL, o.masterHeap)
 	}
 	st := sim.Stats()
 	fmt.Fprintf(os.Stderr, "  simulator: %+v\n", st)
@@ -555,6 +558,22 @@ func benchCeiling(ctx context.Context, o options) ([]benchkit.Result, error) {
 	rs = append(rs, benchkit.Summarize("ceiling", "64 concurrent callers, 1 key per Apply (group commit): keys/s", "keys/s",
 		[]float64{float64(keys) / el}, "", nil))
 	return rs, nil
+}
+
+// saveHeap fetches a heap profile from a master's /debug/pprof (after a
+// GC, so it shows what is live).
+func saveHeap(ctx context.Context, base, path string) {
+	c := benchkit.NewClient(base, transport())
+	c.HC.Timeout = 5 * time.Minute
+	b, err := c.Expect(ctx, http.MethodGet, "/debug/pprof/heap?gc=1", nil, http.StatusOK)
+	if err == nil {
+		err = os.WriteFile(path, b, 0o644)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "  master heap profile:", err)
+		return
+	}
+	fmt.Fprintln(os.Stderr, "  master heap profile written to", path)
 }
 
 // saveProfile fetches a CPU profile of d from a master's /debug/pprof.

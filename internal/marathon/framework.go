@@ -392,9 +392,18 @@ func (l *loop) onOffers(offers []mesosv1.Offer, now time.Time) {
 	ids, byApp := l.launchable(now)
 	mcfg := l.cfg.matchConfig()
 	var accepts []acceptCall
-	var declines []mesosv1.ID
+	var declines, later []mesosv1.ID
 	placed := map[string][]match.Placement{}
+	launched := 0
 	for _, offer := range offers {
+		if launched >= maxLaunchesPerOffers {
+			// The staged instances are written in one transaction: 10,000
+			// offers could stage 25,000 (13 MB), more than a store request
+			// may carry, and the write failed on every round. The rest of
+			// the offers come back in a second.
+			later = append(later, offer.ID)
+			continue
+		}
 		remaining := mesosv1.Resources(offer.Resources)
 		var tasks []mesosv1.TaskInfo
 		for _, appID := range ids {
@@ -431,6 +440,7 @@ func (l *loop) onOffers(offers []mesosv1.Offer, now time.Time) {
 				placed[appID] = append(placed[appID], match.Placement{AgentID: in.AgentID, Hostname: in.Hostname, Attributes: in.Attributes, Region: in.Region, Zone: in.Zone})
 			}
 		}
+		launched += len(tasks)
 		if len(tasks) > 0 {
 			accepts = append(accepts, acceptCall{offer: offer.ID, tasks: tasks})
 		} else {
@@ -464,8 +474,17 @@ func (l *loop) onOffers(offers []mesosv1.Offer, now time.Time) {
 				l.log.Debug("decline offers", "error", err)
 			}
 		}
+		if len(later) > 0 {
+			if err := sched.Decline(ctx, later, scheduler.Refuse(1)); err != nil {
+				l.log.Debug("decline offers", "error", err)
+			}
+		}
 	})
 }
+
+// maxLaunchesPerOffers bounds the tasks one OFFERS event launches, so that
+// their instances fit one store transaction (~0.5 KB each).
+const maxLaunchesPerOffers = 2000
 
 // stage turns a scheduled instance into a staging task on offer.
 func (l *loop) stage(in *instance, app v2.App, offer mesosv1.Offer, res match.Result, now time.Time) (mesosv1.TaskInfo, bool) {

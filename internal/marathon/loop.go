@@ -22,8 +22,12 @@ import (
 const inboxSize = 4096
 
 // maxBatch is how many messages the loop handles before it persists,
-// re-plans and publishes.
-const maxBatch = 512
+// re-plans and publishes. Each batch costs one store write, which on a
+// loaded disk takes 100 ms or more: at 512 the loop drained at most ~1,700
+// events a second, less than a 10,000-agent launch sends, so Marathon's
+// scheduler stream fell behind the master. A message writes at most a few
+// operations, so a batch stays well inside one transaction (MaxTxnOps).
+const maxBatch = 2048
 
 // publishEvery bounds how often a busy loop re-renders the snapshot.
 const publishEvery = 20 * time.Millisecond
@@ -84,8 +88,14 @@ type loop struct {
 
 	pending     []store.Op
 	pendingAcks []mesosv1.TaskStatus
-	dirtyApps   map[string]bool
-	checkApps   map[string]bool // apps the scale check must look at
+	dirtyApps   map[string]bool // apps to render again
+	// moved are apps whose instances, definition or backoff changed since
+	// the last progress: only deployments acting on them can move (all of
+	// them when moveAll).
+	moved       map[string]bool
+	moveAll     bool
+	locked      map[string][]string // lockedApps(), nil: compute again
+	checkApps   map[string]bool     // apps the scale check must look at
 	allDirty    bool
 	rootDirty   bool // the root or the deployments changed: publish, and sort the app IDs again
 	rendered    map[string]*AppStatus
@@ -114,6 +124,8 @@ func newLoop(m *Marathon, ctx context.Context, p *persisted) *loop {
 		byTask:       map[string]*instance{},
 		apps:         map[string]*appRuntime{},
 		dirtyApps:    map[string]bool{},
+		moved:        map[string]bool{},
+		moveAll:      true,
 		checkApps:    map[string]bool{},
 		allDirty:     true,
 		rendered:     map[string]*AppStatus{},
@@ -377,8 +389,15 @@ func (l *loop) index(in *instance) {
 	if in.TaskID != "" {
 		l.byTask[in.TaskID] = in
 	}
-	l.dirtyApps[in.AppID] = true
+	l.touch(in.AppID)
 	l.checkApps[in.AppID] = true
+}
+
+// touch marks an app changed: rendered again at the next publish, and its
+// deployments looked at by the next progress.
+func (l *loop) touch(appID string) {
+	l.dirtyApps[appID] = true
+	l.moved[appID] = true
 }
 
 // save marks in changed: it is re-indexed and written at the next flush.
@@ -402,7 +421,7 @@ func (l *loop) expunge(in *instance) {
 	}
 	l.stopReadiness(in.TaskID)
 	l.pending = append(l.pending, store.Delete(instanceKey(in.ID)))
-	l.dirtyApps[in.AppID] = true
+	l.touch(in.AppID)
 	l.checkApps[in.AppID] = true
 	l.changed = true
 }
@@ -447,14 +466,20 @@ func (l *loop) event(typ string, now time.Time, fields map[string]any) {
 	l.m.bus.publish(typ, now, fields)
 }
 
-// lockedApps returns the apps held by running deployments.
+// lockedApps returns the apps held by running deployments (with their
+// ids). It is computed once per change of the deployments (the scale
+// check asks after every batch); callers must not modify it.
 func (l *loop) lockedApps() map[string][]string {
+	if l.locked != nil {
+		return l.locked
+	}
 	out := map[string][]string{}
 	for _, d := range l.deployments {
-		for _, id := range d.Plan.AffectedApps() {
+		for _, id := range d.affected() {
 			out[id] = append(out[id], d.Plan.ID)
 		}
 	}
+	l.locked = out
 	return out
 }
 

@@ -37,6 +37,16 @@ const (
 type deploymentRecord struct {
 	Plan deploy.Plan `json:"plan"`
 	Step int         `json:"step"`
+
+	apps []string // Plan.AffectedApps(), computed once
+}
+
+// affected returns the ids of the apps the deployment acts on.
+func (d *deploymentRecord) affected() []string {
+	if d.apps == nil {
+		d.apps = d.Plan.AffectedApps()
+	}
+	return d.apps
 }
 
 // persisted is everything Marathon loads when it becomes leader.

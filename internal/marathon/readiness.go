@@ -55,7 +55,7 @@ func (l *loop) startReadiness(in *instance, app v2.App, hasApp bool) {
 				l.post(func() {
 					if cur := l.byTask[taskID]; cur != nil {
 						cur.ready = true
-						l.dirtyApps[cur.AppID] = true
+						l.touch(cur.AppID)
 						l.changed = true
 					}
 					delete(l.readiness, taskID)

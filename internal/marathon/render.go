@@ -27,7 +27,7 @@ func (l *loop) publish(now time.Time, force bool) {
 	ids := make([]string, 0, len(l.root.Apps))
 	deps := map[string][]v2.DeploymentRef{}
 	for _, d := range l.deployments {
-		for _, id := range d.Plan.AffectedApps() {
+		for _, id := range d.affected() {
 			deps[id] = append(deps[id], v2.DeploymentRef{ID: d.Plan.ID})
 		}
 	}
@@ -195,7 +195,7 @@ func (l *loop) renderQueue(now time.Time) []QueueEntry {
 func (l *loop) renderPlan(d *deploymentRecord) v2.Deployment {
 	w := v2.Deployment{
 		ID: d.Plan.ID, Version: d.Plan.Version,
-		AffectedApps: d.Plan.AffectedApps(), AffectedPods: []string{},
+		AffectedApps: d.affected(), AffectedPods: []string{},
 		Steps: make([]v2.DeploymentStep, 0, len(d.Plan.Steps)), CurrentActions: []v2.CurrentAction{},
 		CurrentStep: min(d.Step+1, len(d.Plan.Steps)), TotalSteps: len(d.Plan.Steps),
 	}

@@ -69,7 +69,7 @@ func (l *loop) onUpdate(st mesosv1.TaskStatus, now time.Time) {
 		l.stopReadiness(in.TaskID)
 		l.onTerminal(in, app, hasApp, st, now)
 	}
-	l.dirtyApps[in.AppID] = true
+	l.touch(in.AppID)
 	l.changed = true
 	if changed && st.State != mesosv1.TaskStarting && l.instances[in.ID] == in {
 		l.save(in)
@@ -141,7 +141,7 @@ func (l *loop) backoff(app v2.App, now time.Time) {
 		rt.delay = maxDelay
 	}
 	rt.delayUntil = now.Add(rt.delay)
-	l.dirtyApps[app.ID] = true
+	l.touch(app.ID)
 }
 
 // onUnknownTask handles an update for a task no instance owns: a task
@@ -189,6 +189,7 @@ func (l *loop) housekeeping(now time.Time) {
 	// not every tick, so a large idle cluster costs little.
 	if now.Sub(l.lastScan) >= instanceScanEvery {
 		l.lastScan = now
+		l.moveAll = true // and every deployment is looked at once a second
 		l.scanInstances(now)
 		if l.subscribed {
 			l.explicitReconcile(now, func(in *instance) bool {
@@ -207,7 +208,7 @@ func (l *loop) housekeeping(now time.Time) {
 		if !rt.delayUntil.IsZero() && !now.Before(rt.delayUntil) {
 			// Backoff elapsed: queue entries change (overdue), offers matter again.
 			rt.delayUntil = time.Time{}
-			l.dirtyApps[appID] = true
+			l.touch(appID)
 			l.reviveDue = true
 		}
 	}

@@ -30,7 +30,8 @@ import (
 //	                                       removed from allocator)   tasks come back, others killed
 //
 // Pings: every AgentPingTimeout the loop checks whether the agent sent any
-// call since the last check; a connected or disconnected agent that misses
+// call since the last check (HEARTBEATs are recorded off the loop, on the
+// agent's stream); a connected or disconnected agent that misses
 // MaxAgentPingTimeouts checks in a row becomes unreachable.
 type agentState int
 
@@ -64,6 +65,55 @@ type agent struct {
 	used    mesosv1.Resources
 	offered mesosv1.Resources
 	execs   map[taskKey]bool // (framework, executor id) running here
+
+	// infoVer counts changes of info (re-registrations); snap is the last
+	// published record and snapKey what it was built from, so a snapshot
+	// reuses the record (and the read side its JSON) while nothing changed.
+	infoVer int
+	snap    *state.Agent
+	snapKey agentSnapKey
+	// resv caches total.Reservations() for the total it was computed from.
+	resv    map[string]mesosv1.Resources
+	resvKey resKey
+}
+
+// resKey identifies a Resources value: the loop never changes a Resources
+// slice in place (Plus, Minus and Normalize return new ones), so the same
+// backing array and length mean the same content.
+type resKey struct {
+	p *mesosv1.Resource
+	n int
+}
+
+func keyOf(r mesosv1.Resources) resKey {
+	if len(r) == 0 {
+		return resKey{}
+	}
+	return resKey{&r[0], len(r)}
+}
+
+// strsKey identifies a []string the loop replaces but never changes.
+type strsKey struct {
+	p *string
+	n int
+}
+
+func strsKeyOf(s []string) strsKey {
+	if len(s) == 0 {
+		return strsKey{}
+	}
+	return strsKey{&s[0], len(s)}
+}
+
+// agentSnapKey is everything an agent's snapshot record is built from.
+type agentSnapKey struct {
+	infoVer                  int
+	endpoint, version        string
+	total, used, offered     resKey
+	registered, reregistered time.Time
+	state                    agentState
+	unreachable              time.Time
+	caps, runtimes           strsKey
 }
 
 type taskKey struct{ fw, id string }
@@ -80,7 +130,35 @@ func (a *agent) pid() string {
 	return fmt.Sprintf("slave(1)@%s", a.endpoint)
 }
 
+// snapshot returns the agent's record for a snapshot: the previous one
+// while nothing it shows changed, a new one otherwise.
 func (a *agent) snapshot() *state.Agent {
+	key := agentSnapKey{
+		infoVer: a.infoVer, endpoint: a.endpoint, version: a.version,
+		total: keyOf(a.total), used: keyOf(a.used), offered: keyOf(a.offered),
+		registered: a.registeredTime, reregistered: a.reregisteredTime,
+		state: a.state, unreachable: a.unreachableTime,
+		caps: strsKeyOf(a.caps), runtimes: strsKeyOf(a.runtimes),
+	}
+	if a.snap != nil && a.snapKey == key {
+		return a.snap
+	}
+	a.snap, a.snapKey = a.build(), key
+	return a.snap
+}
+
+// reservations returns a.total.Reservations(), cached.
+func (a *agent) reservations() map[string]mesosv1.Resources {
+	if key := keyOf(a.total); a.resv == nil || a.resvKey != key {
+		a.resv, a.resvKey = a.total.Reservations(), key
+		if a.resv == nil {
+			a.resv = map[string]mesosv1.Resources{}
+		}
+	}
+	return a.resv
+}
+
+func (a *agent) build() *state.Agent {
 	return &state.Agent{
 		Info: a.info, Endpoint: a.endpoint, PID: a.pid(),
 		Total: a.total, Used: a.used, Offered: a.offered,
@@ -123,6 +201,7 @@ func (k *kernel) agentSubscribe(call agentapi.Call, now time.Time) (*subscriber,
 		a.sub = nil
 		info.ID = &mesosv1.ID{Value: id}
 		a.info = info
+		a.infoVer++
 		a.total = mesosv1.Resources(info.Resources).Normalize()
 		a.endpoint, a.version = sub.Endpoint, sub.Version
 		a.reregisteredTime = now
@@ -139,6 +218,7 @@ func (k *kernel) agentSubscribe(call agentapi.Call, now time.Time) (*subscriber,
 			a.reregisteredTime = now
 		}
 		k.agents[id] = a
+		k.agentList = nil
 	}
 	a.caps, a.runtimes = sub.Capabilities, sub.Runtimes
 	wasUnreachable := a.state == agentUnreachable
@@ -146,6 +226,7 @@ func (k *kernel) agentSubscribe(call agentapi.Call, now time.Time) (*subscriber,
 	a.unreachableTime = time.Time{}
 	a.seen, a.misses = true, 0
 	a.sub = newSubscriber()
+	k.agentSubs.Store(id, a.sub)
 
 	if a.inAlloc {
 		k.alloc.UpdateAgent(id, a.total)
@@ -312,7 +393,8 @@ func (k *kernel) checkPings(now time.Time) {
 		if a.state != agentConnected && a.state != agentDisconnected {
 			continue
 		}
-		if a.seen {
+		heard := a.sub != nil && a.sub.seen.Swap(false) // a heartbeat (see heartbeat)
+		if a.seen || heard {
 			a.seen, a.misses = false, 0
 			continue
 		}
@@ -398,6 +480,8 @@ func (k *kernel) markGone(a *agent, now time.Time) {
 	tomb := RegisteredAgent{Info: info, Endpoint: a.endpoint, Version: a.version, RegisteredTime: a.registeredTime, Gone: true}
 	k.goneAgents[a.id] = tomb
 	delete(k.agents, a.id)
+	k.agentSubs.Delete(a.id)
+	k.agentList = nil
 	delete(k.allocAgents, a.id)
 	k.persist(RegistryOp{PutAgent: &tomb})
 	k.snapDirty = true

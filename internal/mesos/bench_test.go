@@ -2,6 +2,7 @@ package mesos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/basalt-dcos/basalt/internal/mesos/state"
 	"slices"
@@ -178,5 +179,140 @@ func BenchmarkSnapshot10kAgentsOffered(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		_ = k.buildSnapshot(now)
+	}
+}
+
+// BenchmarkSnapshot10kAgents100kTasks: a snapshot of 10,000 agents and
+// 100,000 tasks after one task on one agent changed state (the cost a
+// busy cluster pays per published snapshot).
+func BenchmarkSnapshot10kAgents100kTasks(b *testing.B) {
+	k, fw := benchKernel(b, 10_000, 100_000)
+	t := fw.tasks["task-000001"]
+	now := time.Now()
+	k.buildSnapshot(now)
+	states := []string{mesosv1.TaskRunning, mesosv1.TaskKilling}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		st := mesosv1.TaskStatus{TaskID: t.st.Info.TaskID, State: states[i%2]}
+		k.applyStatus(fw, t, st, now)
+		_ = k.buildSnapshot(now)
+	}
+}
+
+// BenchmarkAgentHeartbeat: one agent HEARTBEAT as the master records it
+// (off the loop: a map lookup and an atomic store), from 10,000 agents.
+func BenchmarkAgentHeartbeat(b *testing.B) {
+	k, _ := benchKernel(b, 10_000, 0)
+	var ids, streams []string
+	for _, a := range k.agents {
+		ids, streams = append(ids, a.id), append(streams, a.sub.streamID)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		j := i % len(ids)
+		if err := k.heartbeat(ids[j], streams[j]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestHeartbeatOffLoop: a HEARTBEAT counts for the agent's current stream
+// only, keeps it from missing pings, and is refused on a replaced or
+// closed stream and once the loop stopped.
+func TestHeartbeatOffLoop(t *testing.T) {
+	k, _ := benchKernel(t, 1, 0)
+	var a *agent
+	for _, x := range k.agents {
+		a = x
+	}
+	old := a.sub.streamID
+	if err := k.heartbeat(a.id, old); err != nil {
+		t.Fatalf("heartbeat on the current stream: %v", err)
+	}
+	a.seen = false
+	a.misses = 1
+	k.checkPings(time.Now())
+	if a.misses != 0 {
+		t.Fatalf("a heartbeat did not count as a ping: misses %d", a.misses)
+	}
+	k.checkPings(time.Now())
+	if a.misses != 1 {
+		t.Fatalf("a heartbeat counted twice: misses %d", a.misses)
+	}
+	if err := k.heartbeat(a.id, "bogus"); HTTPStatus(err) != 403 {
+		t.Fatalf("heartbeat with a wrong stream id: %v", err)
+	}
+	if err := k.heartbeat("nobody", old); HTTPStatus(err) != 403 {
+		t.Fatalf("heartbeat of an unknown agent: %v", err)
+	}
+	// The agent re-subscribes: the old stream is closed.
+	sub := agentSubscribeBody("h0", "cpus:1000;mem:1000000")
+	sub.AgentInfo.ID = &mesosv1.ID{Value: a.id}
+	k.agentSubscribe(agentapi.Call{Type: agentapi.CallSubscribe, Subscribe: &sub}, time.Now())
+	if err := k.heartbeat(a.id, old); HTTPStatus(err) != 403 {
+		t.Fatalf("heartbeat on a replaced stream: %v", err)
+	}
+	if err := k.heartbeat(a.id, a.sub.streamID); err != nil {
+		t.Fatalf("heartbeat on the new stream: %v", err)
+	}
+	cur := a.sub
+	k.agentStreamClosed(a.id, cur)
+	if err := k.heartbeat(a.id, cur.streamID); HTTPStatus(err) != 403 {
+		t.Fatal("heartbeat on a closed stream accepted")
+	}
+	close(k.done)
+	if err := k.heartbeat(a.id, "x"); !errors.Is(err, errNotLeader) {
+		t.Fatalf("heartbeat after the loop stopped: %v", err)
+	}
+}
+
+// TestSnapshotSharesUnchangedRecords: agents, frameworks and offers that
+// did not change keep their records across snapshots (so the read side
+// reuses their JSON); a change makes a new record and leaves the
+// published one as it was.
+func TestSnapshotSharesUnchangedRecords(t *testing.T) {
+	k, fw := benchKernel(t, 3, 30)
+	now := time.Now()
+	k.makeOffers(k.alloc.Allocate(now), now)
+	drain(fw.sub)
+	s1 := k.buildSnapshot(now)
+	s2 := k.buildSnapshot(now)
+	if len(s1.Agents) != 3 || len(s1.Frameworks) != 1 || len(s1.Frameworks[0].Offers) == 0 {
+		t.Fatalf("snapshot: %d agents, %d frameworks", len(s1.Agents), len(s1.Frameworks))
+	}
+	for i := range s1.Agents {
+		if s1.Agents[i] != s2.Agents[i] {
+			t.Fatalf("unchanged agent %d got a new record", i)
+		}
+	}
+	if s1.Frameworks[0] != s2.Frameworks[0] {
+		t.Fatal("unchanged framework got a new record")
+	}
+	// A task finishes on one agent: that agent and the framework change.
+	task := fw.tasks["task-000004"]
+	changed := task.agentID
+	k.applyStatus(fw, task, mesosv1.TaskStatus{TaskID: task.st.Info.TaskID, State: mesosv1.TaskFinished}, now)
+	s3 := k.buildSnapshot(now)
+	for i, a := range s3.Agents {
+		same := a == s2.Agents[i]
+		if id := a.Info.ID.Value; same == (id == changed) {
+			t.Fatalf("agent %s: record shared %v, changed %v", id, same, id == changed)
+		}
+	}
+	if s3.Frameworks[0] == s2.Frameworks[0] || len(s3.Frameworks[0].Tasks) != 29 || len(s3.Frameworks[0].CompletedTasks) != 1 {
+		t.Fatalf("framework after a finished task: %d tasks, %d completed", len(s3.Frameworks[0].Tasks), len(s3.Frameworks[0].CompletedTasks))
+	}
+	if len(s2.Frameworks[0].Tasks) != 30 || len(s2.Frameworks[0].CompletedTasks) != 0 {
+		t.Fatal("the published framework record changed")
+	}
+	if s3.Frameworks[0].Offers[0] != s2.Frameworks[0].Offers[0] {
+		t.Fatal("unchanged offer got a new record")
+	}
+	// An offer goes: the offer list changes, the old one does not.
+	n := len(s3.Frameworks[0].Offers)
+	k.rescindOffer(k.offers[s3.Frameworks[0].Offers[0].ID], false)
+	s4 := k.buildSnapshot(now)
+	if len(s4.Frameworks[0].Offers) != n-1 || len(s3.Frameworks[0].Offers) != n {
+		t.Fatalf("offers: %d then %d, want %d then %d", len(s3.Frameworks[0].Offers), len(s4.Frameworks[0].Offers), n, n-1)
 	}
 }

@@ -31,6 +31,9 @@ type Config struct {
 	MaxAgentPingTimeouts int
 	// AgentHeartbeatInterval is how often agents are asked to send HEARTBEAT
 	// calls and how often the master sends HEARTBEAT events down agent streams.
+	// Default 15 s, DC/OS' agent ping interval: 10,000 agents then send 667
+	// heartbeats a second (an agent that misses MaxAgentPingTimeouts ping
+	// checks is unreachable; any call counts).
 	AgentHeartbeatInterval time.Duration
 	// AgentReregisterTimeout: after a failover, agents from the registry that
 	// have not re-registered within it are marked unreachable.
@@ -70,7 +73,7 @@ func DefaultConfig() Config {
 		Version:                         "0.1.0-dev",
 		AgentPingTimeout:                15 * time.Second,
 		MaxAgentPingTimeouts:            20,
-		AgentHeartbeatInterval:          5 * time.Second,
+		AgentHeartbeatInterval:          15 * time.Second,
 		AgentReregisterTimeout:          10 * time.Minute,
 		OfferTimeout:                    2 * time.Minute,
 		AllocationInterval:              time.Second,

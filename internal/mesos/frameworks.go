@@ -67,6 +67,49 @@ type framework struct {
 	// unreachableDirty: the unreachable list changed since the last snapshot.
 	unreachableDirty bool
 	unreachableSnap  []*state.Task
+
+	// offerList is the sorted records of its offers (nil: rebuild).
+	offerList []*state.Offer
+	// infoVer and completedVer count changes of info and completed; snap
+	// is the last published record and snapKey what it was built from.
+	infoVer      int
+	completedVer int
+	snap         *state.Framework
+	snapKey      fwSnapKey
+}
+
+// fwSnapKey is everything a framework's snapshot record is built from.
+type fwSnapKey struct {
+	infoVer, completedVer    int
+	state                    fwState
+	registered, reregistered time.Time
+	live, unreachable        taskListKey
+	offers                   offerListKey
+	used, offered            resKey
+}
+
+type taskListKey struct {
+	p **state.Task
+	n int
+}
+
+func taskListKeyOf(l []*state.Task) taskListKey {
+	if len(l) == 0 {
+		return taskListKey{}
+	}
+	return taskListKey{&l[0], len(l)}
+}
+
+type offerListKey struct {
+	p **state.Offer
+	n int
+}
+
+func offerListKeyOf(l []*state.Offer) offerListKey {
+	if len(l) == 0 {
+		return offerListKey{}
+	}
+	return offerListKey{&l[0], len(l)}
 }
 
 func taskIDCmp(t *state.Task, id string) int { return strings.Compare(t.Info.TaskID.Value, id) }
@@ -184,6 +227,7 @@ func (k *kernel) subscribe(body *mesosv1.CallSubscribeBody, now time.Time) *subs
 		// Mesos rescinds outstanding offers when a framework fails over.
 		k.rescindFrameworkOffers(fw, false)
 		fw.info = info
+		fw.infoVer++
 		fw.reregisteredTime = now
 		k.log.Info("framework re-subscribed", "framework_id", fw.id, "name", info.Name)
 	}
@@ -270,7 +314,7 @@ func (k *kernel) teardown(fw *framework, now time.Time) {
 		k.applyStatus(fw, t, k.masterStatus(t, mesosv1.TaskKilled, mesosv1.ReasonFrameworkRemoved, "Framework was removed", now), now)
 	}
 	k.alloc.RemoveFramework(fw.id)
-	sf := k.frameworkSnapshot(fw)
+	sf := new(*k.frameworkSnapshot(fw)) // a copy: the record may be published
 	sf.Active, sf.Connected, sf.Recovered = false, false, false
 	sf.UnregisteredTime = now
 	sf.Offers, sf.Offered = nil, nil
@@ -392,6 +436,7 @@ func (k *kernel) schedulerCall(call *mesosv1.Call, streamID string, now time.Tim
 			return errBadRequest("'update_framework.framework_info.id' must match the call's 'framework_id'")
 		}
 		fw.info = body.FrameworkInfo
+		fw.infoVer++
 		fw.suppressed = slices.Clone(body.SuppressedRoles)
 		newRoles := fw.info.EffectiveRoles()
 		k.alloc.UpdateFramework(fw.id, newRoles, fw.info.HasCapability(mesosv1.CapGPUResources), fw.suppressed)

@@ -386,6 +386,18 @@ func (m *Master) handleAgent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("Unknown agent call type %q", call.Type))
 		return
 	}
+	if call.Type == agentapi.CallHeartbeat {
+		if err := k.heartbeat(call.AgentID, streamID); err != nil {
+			if errors.Is(err, errNotLeader) {
+				m.callFailed(w, r, err)
+				return
+			}
+			writeError(w, HTTPStatus(err), err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
 	var cerr error
 	if err := k.call(r.Context(), func() {
 		a, err := k.agentFor(call.AgentID, streamID)

@@ -9,7 +9,9 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,8 +40,12 @@ type kernel struct {
 	electedTime time.Time
 	ctx         context.Context // the term's context (for registry writes)
 
-	alloc        *allocator.Allocator
-	agents       map[string]*agent
+	alloc     *allocator.Allocator
+	agents    map[string]*agent
+	agentList []*agent // k.agents sorted by id; nil: rebuild
+	// agentSubs maps an agent id to its latest stream, for heartbeats,
+	// which are answered without the loop (heartbeat). Written by the loop.
+	agentSubs    sync.Map
 	frameworks   map[string]*framework
 	offers       map[string]*offer
 	completedFws []*state.Framework // most recent last, bounded
@@ -250,6 +256,29 @@ func (k *kernel) afterBatch() {
 	}
 }
 
+// heartbeat records an agent's HEARTBEAT without the loop: it marks the
+// agent's stream seen (checkPings reads it), so 10,000 agents' heartbeats
+// cost neither a trip through the loop nor a snapshot. It fails as a call
+// on the loop would: errNotLeader once the loop stopped, forbidden for a
+// stream that is not the agent's current one.
+func (k *kernel) heartbeat(agentID, streamID string) error {
+	select {
+	case <-k.done:
+		return errNotLeader
+	default:
+	}
+	v, ok := k.agentSubs.Load(agentID)
+	if !ok {
+		return errForbidden("agent " + agentID + " is not subscribed on this stream")
+	}
+	sub := v.(*subscriber)
+	if sub.streamID != streamID || sub.isEnded() {
+		return errForbidden("agent " + agentID + " is not subscribed on this stream")
+	}
+	sub.seen.Store(true)
+	return nil
+}
+
 // shutdown closes every stream so clients reconnect to the next leader.
 func (k *kernel) shutdown() {
 	for _, fw := range k.frameworks {
@@ -313,6 +342,9 @@ type subscriber struct {
 	streamID string
 	closed   bool       // owned by the loop
 	fw       *framework // the framework whose stream it is; nil for an agent's
+	// seen: an agent heartbeat arrived on this stream since the loop's
+	// last ping check.
+	seen atomic.Bool
 
 	mu    sync.Mutex
 	queue [][]byte
@@ -353,6 +385,13 @@ func (s *subscriber) take() ([][]byte, bool) {
 	q := s.queue
 	s.queue = nil
 	return q, s.ended
+}
+
+// isEnded reports whether the loop closed the stream.
+func (s *subscriber) isEnded() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
 }
 
 // queued is how many events wait.
@@ -474,8 +513,11 @@ func (p *persister) closeAndWait(d time.Duration) {
 	}
 }
 
-// buildSnapshot renders the loop's state. Task records are shared with the
-// previous snapshot when their framework's task set did not change.
+// buildSnapshot renders the loop's state. It costs what changed since the
+// last snapshot, not the size of the cluster: the records of agents,
+// frameworks, tasks and offers that did not change are the previous
+// snapshot's (each agent and framework keeps its last record and what it
+// was built from), so the read side also reuses their encoded JSON.
 func (k *kernel) buildSnapshot(now time.Time) *state.Snapshot {
 	self := k.self
 	s := &state.Snapshot{
@@ -484,31 +526,40 @@ func (k *kernel) buildSnapshot(now time.Time) *state.Snapshot {
 		ClusterID: k.clusterID, ClusterName: k.cfg.ClusterName, Version: k.cfg.Version,
 		Flags: k.m.flags, Counters: maps.Clone(k.counters),
 	}
-	for _, id := range slices.Sorted(maps.Keys(k.agents)) {
-		a := k.agents[id]
+	if k.agentList == nil {
+		k.agentList = slices.SortedFunc(maps.Values(k.agents), func(x, y *agent) int { return strings.Compare(x.id, y.id) })
+	}
+	s.Agents = make([]*state.Agent, 0, len(k.agentList))
+	reserved := map[string]mesosv1.Resources{}
+	for _, a := range k.agentList {
 		if a.state == agentRecovered {
 			continue
 		}
 		s.Agents = append(s.Agents, a.snapshot())
-	}
-	// Offered resources are summed per role by concatenating and
-	// normalizing once: Plus per offer renormalizes the growing sum each
-	// time, which cost 85 ms a snapshot with 10,000 offers.
-	// The slices are sized first: growing them offer by offer cost as
-	// much again.
-	sizes := map[string]int{}
-	for _, fw := range k.frameworks {
-		for _, o := range fw.offers {
-			sizes[o.role] += len(o.resources)
+		if a.state == agentUnreachable {
+			continue
+		}
+		for role, r := range a.reservations() {
+			reserved[role] = reserved[role].Plus(r)
 		}
 	}
-	offeredByRole := make(map[string]mesosv1.Resources, len(sizes))
-	for role, n := range sizes {
-		offeredByRole[role] = make(mesosv1.Resources, 0, n)
-	}
+	// Offered resources per role: a framework with one role offers only
+	// in it, so its (normalized) offered sum counts whole; the offers of
+	// multi-role frameworks are summed one by one. Everything is
+	// concatenated and normalized once per role: Plus per offer
+	// renormalizes the growing sum each time (85 ms a snapshot with
+	// 10,000 offers).
+	offeredByRole := map[string]mesosv1.Resources{}
+	s.Frameworks = make([]*state.Framework, 0, len(k.frameworks))
 	for _, id := range slices.Sorted(maps.Keys(k.frameworks)) {
 		fw := k.frameworks[id]
 		s.Frameworks = append(s.Frameworks, k.frameworkSnapshot(fw))
+		if roles := fw.info.EffectiveRoles(); len(roles) == 1 {
+			if len(fw.offers) > 0 {
+				offeredByRole[roles[0]] = append(offeredByRole[roles[0]], fw.offered...)
+			}
+			continue
+		}
 		for _, o := range fw.offers {
 			offeredByRole[o.role] = append(offeredByRole[o.role], o.resources...)
 		}
@@ -517,15 +568,6 @@ func (k *kernel) buildSnapshot(now time.Time) *state.Snapshot {
 		offeredByRole[role] = r.Normalize()
 	}
 	s.CompletedFrameworks = slices.Clone(k.completedFws)
-	reserved := map[string]mesosv1.Resources{}
-	for _, a := range k.agents {
-		if a.state == agentRecovered || a.state == agentUnreachable {
-			continue
-		}
-		for role, r := range a.total.Reservations() {
-			reserved[role] = reserved[role].Plus(r)
-		}
-	}
 	for _, ri := range k.alloc.Roles() {
 		s.Roles = append(s.Roles, state.Role{
 			Name: ri.Name, Weight: ri.Weight, Frameworks: ri.Frameworks, Allocated: ri.Allocated,
@@ -536,6 +578,8 @@ func (k *kernel) buildSnapshot(now time.Time) *state.Snapshot {
 	return s
 }
 
+// frameworkSnapshot returns fw's record for a snapshot: the previous one
+// while nothing it shows changed. A returned record is immutable.
 func (k *kernel) frameworkSnapshot(fw *framework) *state.Framework {
 	if fw.unreachableDirty || (fw.unreachableSnap == nil && len(fw.unreachable) > 0) {
 		fw.unreachableSnap = nil
@@ -544,8 +588,27 @@ func (k *kernel) frameworkSnapshot(fw *framework) *state.Framework {
 		}
 		fw.unreachableDirty = false
 	}
+	if fw.offerList == nil && len(fw.offers) > 0 {
+		fw.offerList = make([]*state.Offer, 0, len(fw.offers))
+		for _, id := range slices.Sorted(maps.Keys(fw.offers)) {
+			o := fw.offers[id]
+			if o.snap == nil {
+				o.snap = &state.Offer{ID: o.id, FrameworkID: fw.id, AgentID: o.agentID, Resources: o.resources}
+			}
+			fw.offerList = append(fw.offerList, o.snap)
+		}
+	}
 	fw.liveShared = true
-	sf := &state.Framework{
+	key := fwSnapKey{
+		infoVer: fw.infoVer, completedVer: fw.completedVer, state: fw.state,
+		registered: fw.registeredTime, reregistered: fw.reregisteredTime,
+		live: taskListKeyOf(fw.live), unreachable: taskListKeyOf(fw.unreachableSnap),
+		offers: offerListKeyOf(fw.offerList), used: keyOf(fw.used), offered: keyOf(fw.offered),
+	}
+	if fw.snap != nil && fw.snapKey == key {
+		return fw.snap
+	}
+	fw.snap = &state.Framework{
 		Info:             fw.info,
 		Active:           fw.state == fwConnected,
 		Connected:        fw.state == fwConnected,
@@ -557,12 +620,10 @@ func (k *kernel) frameworkSnapshot(fw *framework) *state.Framework {
 		CompletedTasks:   slices.Clone(fw.completed),
 		Used:             fw.used,
 		Offered:          fw.offered,
+		Offers:           fw.offerList,
 	}
-	for _, id := range slices.Sorted(maps.Keys(fw.offers)) {
-		o := fw.offers[id]
-		sf.Offers = append(sf.Offers, &state.Offer{ID: o.id, FrameworkID: fw.id, AgentID: o.agentID, Resources: o.resources})
-	}
-	return sf
+	fw.snapKey = key
+	return fw.snap
 }
 
 // reregisterTimeout marks agents recovered from the registry that did not

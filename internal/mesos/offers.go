@@ -28,6 +28,7 @@ type offer struct {
 	role        string
 	resources   mesosv1.Resources
 	timer       *time.Timer
+	snap        *state.Offer // its snapshot record, made once
 }
 
 // makeOffers turns allocation decisions into OFFERS events, one per framework.
@@ -46,6 +47,7 @@ func (k *kernel) makeOffers(decisions []allocator.Offer, now time.Time) {
 		o := &offer{id: k.nextOfferID(), frameworkID: fw.id, agentID: a.id, role: d.Role, resources: d.Resources}
 		k.offers[o.id] = o
 		fw.offers[o.id] = o
+		fw.offerList = nil
 		a.offers[o.id] = o
 		fw.offered = fw.offered.Plus(o.resources)
 		a.offered = a.offered.Plus(o.resources)
@@ -92,6 +94,7 @@ func (k *kernel) removeOffer(o *offer) {
 	delete(k.offers, o.id)
 	if fw := k.frameworks[o.frameworkID]; fw != nil {
 		delete(fw.offers, o.id)
+		fw.offerList = nil
 		fw.offered = fw.offered.Minus(o.resources)
 	}
 	if a := k.agents[o.agentID]; a != nil {

@@ -131,6 +131,7 @@ func (k *kernel) applyStatus(fw *framework, t *task, st mesosv1.TaskStatus, now 
 			fw.unreachableDirty = true
 		}
 		fw.completed = append(fw.completed, t.st)
+		fw.completedVer++
 		if over := len(fw.completed) - k.cfg.MaxCompletedTasksPerFramework; over > 0 {
 			fw.completed = slices.Delete(fw.completed, 0, over)
 		}

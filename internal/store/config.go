@@ -93,7 +93,12 @@ type Config struct {
 	// second). A single embedded member defaults to DefaultSingleMemberSessionTTL instead:
 	// with no standby to take over, a short TTL buys nothing, and on one loaded host (basalt
 	// up starting a hundred tasks) a 1s lease expired under CPU starvation and every
-	// component lost and re-won its leadership.
+	// component lost and re-won its leadership; at 10,000 simulated agents on a 2-core
+	// host shared with other builds a 5s lease expired too (the master restarted its
+	// kernel and cut every agent stream), and so did a 10s one when the whole process
+	// (etcd included) stalled for 11s on that box, so it is 15s. The price: a single
+	// master that crashed waits up to that long for its old lease before it leads
+	// again (a clean stop resigns at once).
 	SessionTTL time.Duration
 	// RequestTimeout bounds each etcd request the Store makes on its own behalf (group
 	// commits, resignations, dialing). Default 5s.
@@ -120,7 +125,7 @@ const (
 	DefaultHeartbeatInterval       = 50 * time.Millisecond
 	DefaultElectionTimeout         = 500 * time.Millisecond
 	DefaultSessionTTL              = 1 * time.Second
-	DefaultSingleMemberSessionTTL  = 5 * time.Second
+	DefaultSingleMemberSessionTTL  = 15 * time.Second
 	DefaultRequestTimeout          = 5 * time.Second
 	DefaultMaxTxnOps               = 10000
 	DefaultMaxRequestBytes         = 4 << 20

@@ -54,6 +54,18 @@ func (r Root) Clone() Root {
 	return c
 }
 
+// Only returns r with only the apps whose ids are given (and every group);
+// the result shares r's groups and app values.
+func (r Root) Only(ids []string) Root {
+	o := Root{Apps: make(map[string]marathon.App, len(ids)), Groups: r.Groups}
+	for _, id := range ids {
+		if a, ok := r.Apps[id]; ok {
+			o.Apps[id] = a
+		}
+	}
+	return o
+}
+
 // Tree renders r as the nested group tree rooted at id (GET /v2/groups/{id});
 // ok is false when no app or group lies under id.
 //

@@ -53,6 +53,7 @@ type API struct {
 	lastTasks   atomic.Pointer[memo[*Task]]
 	lastV1Tasks atomic.Pointer[memo[*Task]]
 	lastAgents  atomic.Pointer[memo[*Agent]]
+	lastOffers  atomic.Pointer[memo[*Offer]]
 
 	// hub serves the SUBSCRIBE event stream (subscribe.go).
 	hub hub
@@ -91,6 +92,10 @@ type rendering struct {
 	agentsOnce sync.Once
 	agents     *memo[*Agent]
 	agentsErr  error
+
+	offersOnce sync.Once
+	offers     *memo[*Offer]
+	offersErr  error
 
 	indexOnce sync.Once
 	idx       *index

@@ -152,22 +152,75 @@ type stateHeadJSON struct {
 	UnregisteredFrameworks []int `json:"unregistered_frameworks,omitempty"`
 }
 
-// frameworkHeadJSON hides the task lists of mesosv1.StateFramework.
+// frameworkHeadJSON hides the task, offer and executor lists of
+// mesosv1.StateFramework (appended after the head in Mesos' order).
 type frameworkHeadJSON struct {
 	*mesosv1.StateFramework
 	Tasks            []int `json:"tasks,omitempty"`
 	CompletedTasks   []int `json:"completed_tasks,omitempty"`
 	UnreachableTasks []int `json:"unreachable_tasks,omitempty"`
+	Offers           []int `json:"offers,omitempty"`
+	Executors        []int `json:"executors,omitempty"`
+}
+
+// offerJSON returns the encoded offers of r's snapshot's frameworks,
+// reusing the previous snapshot's encodings (a framework may hold an
+// offer for each of 10,000 agents; most outlive many snapshots).
+func (a *API) offerJSON(r *rendering) (*memo[*Offer], error) {
+	r.offersOnce.Do(func() {
+		e := newEncoder()
+		prev := a.lastOffers.Load()
+		s := r.snap
+		n := 0
+		for _, f := range s.Frameworks {
+			n += len(f.Offers)
+		}
+		m := &memo[*Offer]{built: s.Built, m: make(map[*Offer][]byte, n)}
+		for _, f := range s.Frameworks {
+			for _, o := range f.Offers {
+				if b, ok := prev.lookup(o); ok {
+					m.m[o] = b
+					continue
+				}
+				b, err := e.encode(stateOffer(o))
+				if err != nil {
+					r.offersErr = err
+					return
+				}
+				m.m[o] = b
+			}
+		}
+		publishMemo(&a.lastOffers, m)
+		r.offers = m
+	})
+	return r.offers, r.offersErr
 }
 
 // writeFramework appends one framework in full.
-func writeFramework(b *builder, f *Framework, tasks *memo[*Task]) error {
-	sf := stateFramework(f)
+func writeFramework(b *builder, f *Framework, tasks *memo[*Task], offers *memo[*Offer]) error {
+	sf := frameworkHead(f)
 	head, err := encode(frameworkHeadJSON{StateFramework: &sf})
 	if err != nil {
 		return err
 	}
 	comma := b.openObject(head)
+	elems := make([][]byte, len(f.Offers))
+	for i, o := range f.Offers {
+		if oj, ok := offers.lookup(o); ok {
+			elems[i] = oj
+			continue
+		}
+		// Completed frameworks' records are not in the memo (they
+		// carry no offers).
+		oj, err := encode(stateOffer(o))
+		if err != nil {
+			return err
+		}
+		elems[i] = oj
+	}
+	b.array(comma, "offers", elems)
+	b.str(`,"executors":[]`) // always empty: tasks run under the command executor
+	comma = true
 	for i, list := range [][]*Task{f.Tasks, f.CompletedTasks, f.UnreachableTasks} {
 		name := [...]string{"tasks", "completed_tasks", "unreachable_tasks"}[i]
 		elems := make([][]byte, len(list))
@@ -183,7 +236,7 @@ func writeFramework(b *builder, f *Framework, tasks *memo[*Task]) error {
 
 // writeFrameworks appends `"name":[...]` with the frameworks whose ID is
 // only ("" = all).
-func writeFrameworks(b *builder, comma bool, name string, fs []*Framework, only string, tasks *memo[*Task]) error {
+func writeFrameworks(b *builder, comma bool, name string, fs []*Framework, only string, tasks *memo[*Task], offers *memo[*Offer]) error {
 	if comma {
 		b.str(",")
 	}
@@ -197,7 +250,7 @@ func writeFrameworks(b *builder, comma bool, name string, fs []*Framework, only 
 			b.str(",")
 		}
 		first = false
-		if err := writeFramework(b, f, tasks); err != nil {
+		if err := writeFramework(b, f, tasks, offers); err != nil {
 			return err
 		}
 	}
@@ -212,6 +265,10 @@ func (a *API) renderState(r *rendering) (*document, error) {
 		return nil, err
 	}
 	agents, err := a.agentJSON(r)
+	if err != nil {
+		return nil, err
+	}
+	offers, err := a.offerJSON(r)
 	if err != nil {
 		return nil, err
 	}
@@ -232,10 +289,10 @@ func (a *API) renderState(r *rendering) (*document, error) {
 	}
 	b.array(comma, "slaves", elems)
 	b.array(true, "recovered_slaves", nil)
-	if err := writeFrameworks(b, true, "frameworks", s.Frameworks, "", tasks); err != nil {
+	if err := writeFrameworks(b, true, "frameworks", s.Frameworks, "", tasks, offers); err != nil {
 		return nil, err
 	}
-	if err := writeFrameworks(b, true, "completed_frameworks", s.CompletedFrameworks, "", tasks); err != nil {
+	if err := writeFrameworks(b, true, "completed_frameworks", s.CompletedFrameworks, "", tasks, offers); err != nil {
 		return nil, err
 	}
 	b.array(true, "orphan_tasks", nil)
@@ -250,12 +307,16 @@ func (a *API) renderFrameworks(r *rendering, only string) (*document, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{}
-	b.str("{")
-	if err := writeFrameworks(b, false, "frameworks", r.snap.Frameworks, only, tasks); err != nil {
+	offers, err := a.offerJSON(r)
+	if err != nil {
 		return nil, err
 	}
-	if err := writeFrameworks(b, true, "completed_frameworks", r.snap.CompletedFrameworks, only, tasks); err != nil {
+	b := &builder{}
+	b.str("{")
+	if err := writeFrameworks(b, false, "frameworks", r.snap.Frameworks, only, tasks, offers); err != nil {
+		return nil, err
+	}
+	if err := writeFrameworks(b, true, "completed_frameworks", r.snap.CompletedFrameworks, only, tasks, offers); err != nil {
 		return nil, err
 	}
 	b.array(true, "unregistered_frameworks", nil)

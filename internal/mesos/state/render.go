@@ -241,6 +241,27 @@ func offerRole(o *Offer) *mesosv1.AllocationInfo {
 // /master/frameworks do, but without its task lists, which the document
 // builder appends from the cached task JSON.
 func stateFramework(f *Framework) mesosv1.StateFramework {
+	sf := frameworkHead(f)
+	sf.Offers = make([]mesosv1.StateOffer, len(f.Offers))
+	for i, o := range f.Offers {
+		sf.Offers[i] = stateOffer(o)
+	}
+	return sf
+}
+
+func stateOffer(o *Offer) mesosv1.StateOffer {
+	return mesosv1.StateOffer{
+		ID:             o.ID,
+		FrameworkID:    o.FrameworkID,
+		AllocationInfo: offerRole(o),
+		SlaveID:        o.AgentID,
+		Resources:      o.Resources.ToMap(),
+	}
+}
+
+// frameworkHead is stateFramework without the offers (nil), which the
+// document builder appends from the cached offer JSON.
+func frameworkHead(f *Framework) mesosv1.StateFramework {
 	sf := mesosv1.StateFramework{
 		ID:               frameworkID(f),
 		Name:             f.Info.Name,
@@ -260,7 +281,6 @@ func stateFramework(f *Framework) mesosv1.StateFramework {
 		Resources:        f.Used.Plus(f.Offered).ToMap(),
 		UsedResources:    f.Used.ToMap(),
 		OfferedResources: f.Offered.ToMap(),
-		Offers:           make([]mesosv1.StateOffer, len(f.Offers)),
 		Executors:        []any{},
 	}
 	if !f.ReregisteredTime.IsZero() && !f.ReregisteredTime.Equal(f.RegisteredTime) {
@@ -273,15 +293,6 @@ func stateFramework(f *Framework) mesosv1.StateFramework {
 		sf.Role = f.Info.Role
 		if sf.Role == "" {
 			sf.Role = mesosv1.UnreservedRole
-		}
-	}
-	for i, o := range f.Offers {
-		sf.Offers[i] = mesosv1.StateOffer{
-			ID:             o.ID,
-			FrameworkID:    o.FrameworkID,
-			AllocationInfo: offerRole(o),
-			SlaveID:        o.AgentID,
-			Resources:      o.Resources.ToMap(),
 		}
 	}
 	return sf
