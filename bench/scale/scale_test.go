@@ -153,3 +153,30 @@ func TestLossResources(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseScenarios(f *testing.F) {
+	for _, s := range []string{"all", "failover,agentloss", "throughput, api ,footprint", "", ",", "nope", "all,nope"} {
+		f.Add(s)
+	}
+	known := map[string]bool{}
+	for _, n := range allScenarios() {
+		known[n] = true
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sel, err := parseScenarios(s)
+		if err != nil {
+			if sel != nil {
+				t.Fatalf("parseScenarios(%q) returned %v with error %v", s, sel, err)
+			}
+			return
+		}
+		if len(sel) == 0 {
+			t.Fatalf("parseScenarios(%q) selected nothing without an error", s)
+		}
+		for n := range sel {
+			if !known[n] {
+				t.Fatalf("parseScenarios(%q) selected unknown %q", s, n)
+			}
+		}
+	})
+}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -436,6 +437,8 @@ func clusterTrial(ctx context.Context, o options, sel scenarios, t target, col *
 			col.add("footprint", fmt.Sprintf("store size on disk (%s)", scale), "B", float64(dirSize(t.storeDir)), "", nil)
 		}
 		col.add("footprint", fmt.Sprintf("idle %s CPU, %% of one core over %s (%s)", who, o.idle, scale), "%", 100*(m1-m0)/wall, "", nil)
+		// Garbage of earlier scenarios and trials would count too.
+		debug.FreeOSMemory()
 		col.add("footprint", fmt.Sprintf("simulator RSS (%d agents, %d tasks)", o.agents, want), "B", float64(procRSS(os.Getpid())), "", nil)
 		col.add("footprint", fmt.Sprintf("simulator idle CPU, %% of one core over %s", o.idle), "%", 100*(s1-s0)/wall, "", nil)
 		col.add("footprint", "simulator CPU, whole trial (registration, launch, idle)", "s", s1-cpu0, "", nil)
