@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +27,7 @@ import (
 
 // target is the cluster under test, however it runs.
 type target struct {
+	c        *proccluster.Cluster
 	masters  []string      // masters' base URLs
 	marathon string        // Marathon's base URL
 	leader   func() string // the leading master's base URL
@@ -44,14 +47,16 @@ func transport() *http.Transport {
 	return &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute}
 }
 
-// withTarget starts a cluster with no agents and runs f against it.
-func withTarget(ctx context.Context, o options, bin string, trial int, f func(target) error) error {
-	dir := filepath.Join(o.dir, fmt.Sprintf("trial%d", trial))
-	args := strings.Fields(o.masterArgs)
+// withTarget starts a cluster of masters masters with no agents (the
+// masters get -master-args, then extra) and runs f against it. name tells
+// the trials' and scenarios' data directories apart.
+func withTarget(ctx context.Context, o options, bin, name string, masters int, extra []string, f func(target) error) error {
+	dir := filepath.Join(o.dir, name)
+	args := append(strings.Fields(o.masterArgs), extra...)
 	debugPorts := map[string]int{}
 	if o.masterProf != "" || o.masterHeap != "" {
 		// The flags are the same for every master: profile one master only.
-		if o.masters != 1 {
+		if masters != 1 {
 			return errors.New("-master-profile and -master-heap need -masters 1")
 		}
 		port, err := proccluster.FreePort(proccluster.MasterIP(0))
@@ -61,7 +66,7 @@ func withTarget(ctx context.Context, o options, bin string, trial int, f func(ta
 		args = append(args, "--debug-listen", fmt.Sprintf("%s:%d", proccluster.MasterIP(0), port))
 		debugPorts["port"] = port
 	}
-	c, err := proccluster.Start(proccluster.Options{Bin: bin, Dir: dir, Masters: o.masters, MasterArgs: args})
+	c, err := proccluster.Start(proccluster.Options{Bin: bin, Dir: dir, Masters: masters, MasterArgs: args})
 	if err != nil {
 		return err
 	}
@@ -75,7 +80,7 @@ func withTarget(ctx context.Context, o options, bin string, trial int, f func(ta
 	if err != nil {
 		return err
 	}
-	t := target{masters: c.MasterURLs(), marathon: l.MarathonURL, pid: l.PID(),
+	t := target{c: c, masters: c.MasterURLs(), marathon: l.MarathonURL, pid: l.PID(),
 		debugURL: debugURL(l.IP, debugPorts["port"]),
 		storeDir: filepath.Join(dir, l.Name, "store"),
 		leader: func() string {
@@ -118,97 +123,240 @@ func moduleRoot() (string, error) {
 }
 
 // collector gathers samples per metric across trials, in first-seen order.
+// A metric is either measured once per trial (add: summarized as
+// min/median/max across trials) or a distribution of many samples (addAll:
+// min/p50/p99/max over every sample of every trial).
 type collector struct {
-	order   []string
-	samples map[string][]float64
-	meta    map[string][3]string // scenario, unit, target
-	checks  map[string]func(benchkit.Result) bool
+	order    []string
+	samples  map[string][]float64
+	meta     map[string][3]string // scenario, unit, target
+	checks   map[string]func(benchkit.Result) bool
+	perTrial map[string]bool
 }
 
 func newCollector() *collector {
-	return &collector{samples: map[string][]float64{}, meta: map[string][3]string{}, checks: map[string]func(benchkit.Result) bool{}}
+	return &collector{samples: map[string][]float64{}, meta: map[string][3]string{},
+		checks: map[string]func(benchkit.Result) bool{}, perTrial: map[string]bool{}}
 }
 
-func (c *collector) add(scenario, metric, unit string, v float64, target string, check func(benchkit.Result) bool) {
+// declare fixes a per-trial metric's place in the table before a trial
+// measures it (one that only some trials measure); a metric no trial
+// measured is left out of the results.
+func (c *collector) declare(scenario, metric, unit, target string, check func(benchkit.Result) bool) {
+	c.record(scenario, metric, unit, nil, target, check, true)
+}
+
+func (c *collector) record(scenario, metric, unit string, vs []float64, target string, check func(benchkit.Result) bool, perTrial bool) {
 	if _, ok := c.meta[metric]; !ok {
 		c.order = append(c.order, metric)
 		c.meta[metric] = [3]string{scenario, unit, target}
 		c.checks[metric] = check
+		c.perTrial[metric] = perTrial
 	}
-	c.samples[metric] = append(c.samples[metric], v)
+	c.samples[metric] = append(c.samples[metric], vs...)
 }
 
+// add records the one figure of metric this trial measured.
+func (c *collector) add(scenario, metric, unit string, v float64, target string, check func(benchkit.Result) bool) {
+	c.record(scenario, metric, unit, []float64{v}, target, check, true)
+}
+
+// addAll records samples of a distribution (latencies).
 func (c *collector) addAll(scenario, metric, unit string, vs []float64, target string, check func(benchkit.Result) bool) {
-	for _, v := range vs {
-		c.add(scenario, metric, unit, v, target, check)
-	}
+	c.record(scenario, metric, unit, vs, target, check, false)
 }
 
 func (c *collector) results() []benchkit.Result {
 	var rs []benchkit.Result
 	for _, m := range c.order {
 		md := c.meta[m]
-		rs = append(rs, benchkit.Summarize(md[0], m, md[1], c.samples[m], md[2], c.checks[m]))
+		if len(c.samples[m]) == 0 && c.perTrial[m] {
+			continue // declared, never measured
+		}
+		if c.perTrial[m] {
+			rs = append(rs, benchkit.SummarizeTrials(md[0], m, md[1], c.samples[m], md[2], c.checks[m]))
+		} else {
+			rs = append(rs, benchkit.Summarize(md[0], m, md[1], c.samples[m], md[2], c.checks[m]))
+		}
 	}
 	return rs
 }
 
-// benchCluster runs throughput (with api and footprint) -trials times.
-func benchCluster(ctx context.Context, o options) ([]benchkit.Result, error) {
+// benchTrials runs the selected scenarios -trials times, each scenario
+// group on a fresh cluster: the launch (throughput, api, footprint),
+// failover, agentloss, then ceiling (last: its etcd member lives in this
+// process and would count in the simulator's RSS). A group that fails is
+// not run again in later trials; the others go on.
+func benchTrials(ctx context.Context, o options, sel scenarios) ([]benchkit.Result, error) {
 	col := newCollector()
-	bin, err := basaltBinary(ctx, o.dir)
-	if err != nil {
-		return nil, err
+	var bin string
+	if sel.launch() || sel["failover"] || sel["agentloss"] {
+		var err error
+		if bin, err = basaltBinary(ctx, o.dir); err != nil {
+			return nil, err
+		}
+	}
+	failoverMasters := max(o.masters, 3)
+	lossArgs := []string{
+		"--agent-ping-timeout", o.pingTimeout.String(),
+		"--max-agent-ping-timeouts", strconv.Itoa(o.maxPings),
+		"--agent-heartbeat-interval", o.heartbeat.String(),
+	}
+	type group struct {
+		name string
+		on   bool
+		run  func(trial int) error
+	}
+	groups := []group{
+		{"launch", sel.launch(), func(trial int) error {
+			fmt.Fprintf(os.Stderr, "trial %d, throughput/api/footprint: %d masters, %d agents, %d apps × %d instances\n",
+				trial+1, o.masters, o.agents, o.apps, o.instances)
+			return withTarget(ctx, o, bin, fmt.Sprintf("trial%d-launch", trial+1), o.masters, nil,
+				func(t target) error { return clusterTrial(ctx, o, sel, t, col) })
+		}},
+		{"failover", sel["failover"], func(trial int) error {
+			fmt.Fprintf(os.Stderr, "trial %d, failover: %d masters, %d agents, %d apps × %d instances\n",
+				trial+1, failoverMasters, o.agents, o.apps, o.instances)
+			return withTarget(ctx, o, bin, fmt.Sprintf("trial%d-failover", trial+1), failoverMasters, nil,
+				func(t target) error { return failoverTrial(ctx, o, t, col) })
+		}},
+		{"agentloss", sel["agentloss"], func(trial int) error {
+			fmt.Fprintf(os.Stderr, "trial %d, agentloss: %d masters (%s), %d agents, %d apps × %d instances, %d agents vanish\n",
+				trial+1, o.masters, strings.Join(lossArgs, " "), o.agents, o.apps, o.instances, o.lose)
+			return withTarget(ctx, o, bin, fmt.Sprintf("trial%d-agentloss", trial+1), o.masters, lossArgs,
+				func(t target) error { return agentLossTrial(ctx, o, t, col) })
+		}},
+		{"ceiling", sel["ceiling"], func(trial int) error {
+			fmt.Fprintf(os.Stderr, "trial %d, ceiling\n", trial+1)
+			return benchCeiling(ctx, o, col)
+		}},
 	}
 	var errs []error
+	failed := map[string]bool{}
 	for trial := range o.trials {
-		fmt.Fprintf(os.Stderr, "trial %d: %d agents, %d apps × %d instances\n", trial+1, o.agents, o.apps, o.instances)
-		err := withTarget(ctx, o, bin, trial, func(t target) error { return clusterTrial(ctx, o, t, col) })
-		if err != nil {
-			errs = append(errs, fmt.Errorf("trial %d: %w", trial+1, err))
-			break
+		for _, g := range groups {
+			if !g.on || failed[g.name] {
+				continue
+			}
+			if err := g.run(trial); err != nil {
+				errs = append(errs, fmt.Errorf("trial %d, %s: %w", trial+1, g.name, err))
+				failed[g.name] = true
+			}
 		}
 	}
 	return col.results(), errors.Join(errs...)
 }
 
-func clusterTrial(ctx context.Context, o options, t target, col *collector) error {
-	want := o.apps * o.instances
-	scale := fmt.Sprintf("%d agents, %d tasks", o.agents, want)
+// fleetResources are the simulated agents' resources in the throughput and
+// failover scenarios: room for 400 of the bench's tasks (0.01 cpus, 8 MB).
+const fleetResources = "cpus:4;mem:4096;disk:10000;ports:[31000-32000]"
+
+// startFleet runs o.agents simulated agents with resources against t until
+// the returned stop is called, and waits until every one is registered
+// (reg is how long that took). It also waits until Marathon answers.
+func startFleet(ctx context.Context, o options, t target, resources string) (sim *simagent.Simulator, mar *benchkit.Client, reg time.Duration, stop func(), err error) {
 	cfg := simagent.DefaultConfig(o.agents, t.masters...)
-	cfg.Resources = "cpus:4;mem:4096;disk:10000;ports:[31000-32000]"
+	cfg.Resources = resources
 	cfg.Workers = o.workers
-	sim, err := simagent.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	cfg.RegistrationBackoffMax = 10 * time.Second // as `basalt agent`'s default
+	sim, err = simagent.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
-		return err
+		return nil, nil, 0, nil, err
 	}
 	sctx, stopSim := context.WithCancel(ctx)
 	simDone := make(chan error, 1)
-	cpu0 := selfCPU()
 	t0 := time.Now()
 	go func() { simDone <- sim.Run(sctx) }()
-	defer func() { stopSim(); <-simDone }()
+	stop = func() { stopSim(); <-simDone }
 
 	// Registration of every agent.
 	if err := benchkit.WaitUntil(5*time.Minute, 100*time.Millisecond, "agents registered", func() (bool, error) {
 		return sim.Stats().Connected == o.agents, nil
 	}); err != nil {
-		return fmt.Errorf("%w (stats %+v)", err, sim.Stats())
+		stop()
+		return nil, nil, 0, nil, fmt.Errorf("%w (stats %+v)", err, sim.Stats())
 	}
-	reg := time.Since(t0)
+	reg = time.Since(t0)
 	fmt.Fprintf(os.Stderr, "  %d agents registered in %s\n", o.agents, reg.Round(time.Millisecond))
-	col.add("throughput", fmt.Sprintf("%d agents register (simulator start → all SUBSCRIBED)", o.agents), "ms", benchkit.MS(reg), "", nil)
 
-	mar := benchkit.NewClient(t.marathon, transport())
+	mar = benchkit.NewClient(t.marathon, transport())
 	if err := benchkit.WaitUntil(time.Minute, 100*time.Millisecond, "marathon leading", func() (bool, error) {
 		st, _, err := mar.Do(ctx, http.MethodGet, "/v2/apps", nil)
 		return err == nil && st == http.StatusOK, nil
 	}); err != nil {
+		stop()
+		return nil, nil, 0, nil, err
+	}
+	return sim, mar, reg, stop, nil
+}
+
+// waitRunning polls Marathon's GET /v2/apps until it counts want tasks
+// running or timeout passes from start; it returns the last count and how
+// long it took.
+func waitRunning(ctx context.Context, mar *benchkit.Client, sim *simagent.Simulator, want int, start time.Time, timeout time.Duration) (running int, took time.Duration, done bool) {
+	deadline := start.Add(timeout)
+	lastPrint := time.Now()
+	for time.Now().Before(deadline) {
+		n, err := marathonRunning(ctx, mar)
+		if err == nil {
+			running = n
+		}
+		if running >= want {
+			return running, time.Since(start), true
+		}
+		if time.Since(lastPrint) > 10*time.Second {
+			st := sim.Stats()
+			fmt.Fprintf(os.Stderr, "  %s: marathon %d/%d running; simulator: %d tasks, %d RUNNING sent, %d pending updates, %d call errors\n",
+				time.Since(start).Round(time.Second), running, want, st.Tasks, st.Running, st.Pending, st.CallErrors)
+			lastPrint = time.Now()
+		}
+		time.Sleep(time.Second)
+	}
+	return running, time.Since(start), false
+}
+
+// launchAll starts the fleet, POSTs the apps (each with extra's fields)
+// and waits until every task is running, for the scenarios that need a
+// loaded cluster first. The returned stop stops the simulator.
+func launchAll(ctx context.Context, o options, t target, resources string, extra map[string]any) (*simagent.Simulator, *benchkit.Client, func(), error) {
+	sim, mar, _, stop, err := startFleet(ctx, o, t, resources)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	want := o.apps * o.instances
+	t0 := time.Now()
+	if err := postApps(ctx, mar, o, extra); err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	running, took, done := waitRunning(ctx, mar, sim, want, t0, o.timeout)
+	if !done {
+		stop()
+		return nil, nil, nil, fmt.Errorf("only %d of %d tasks running after %s", running, want, o.timeout)
+	}
+	fmt.Fprintf(os.Stderr, "  all %d tasks running %s after the first POST\n", want, took.Round(time.Millisecond))
+	// Every update acknowledged: what follows starts from a quiet cluster.
+	if err := benchkit.WaitUntil(2*time.Minute, 100*time.Millisecond, "every status update acknowledged", func() (bool, error) {
+		return sim.Stats().Pending == 0, nil
+	}); err != nil {
+		fmt.Fprintf(os.Stderr, "  %v (simulator %+v); going on\n", err, sim.Stats())
+	}
+	return sim, mar, stop, nil
+}
+
+func clusterTrial(ctx context.Context, o options, sel scenarios, t target, col *collector) error {
+	want := o.apps * o.instances
+	scale := fmt.Sprintf("%d agents, %d tasks", o.agents, want)
+	cpu0 := selfCPU()
+	sim, mar, reg, stopSim, err := startFleet(ctx, o, t, fleetResources)
+	if err != nil {
 		return err
 	}
+	defer stopSim()
+	col.add("throughput", fmt.Sprintf("%d agents register (simulator start → all SUBSCRIBED)", o.agents), "ms", benchkit.MS(reg), "", nil)
 
 	// API readers while the launch runs.
-	apiOn := o.scenario == "all" || o.scenario == "api"
+	apiOn := sel["api"]
 	var readers sync.WaitGroup
 	rctx, stopReaders := context.WithCancel(ctx)
 	during := map[string][]float64{}
@@ -239,32 +387,12 @@ func clusterTrial(ctx context.Context, o options, t target, col *collector) erro
 		profiling.Go(func() { saveProfile(ctx, t.debugURL, o.masterProf, o.profileFor) })
 	}
 	launchStart := time.Now()
-	if err := postApps(ctx, mar, o); err != nil {
+	if err := postApps(ctx, mar, o, nil); err != nil {
 		return err
 	}
 	posted := time.Since(launchStart)
 	fmt.Fprintf(os.Stderr, "  %d apps posted in %s\n", o.apps, posted.Round(time.Millisecond))
-	running, done := 0, false
-	deadline := launchStart.Add(o.timeout)
-	lastPrint := time.Now()
-	for time.Now().Before(deadline) {
-		n, err := marathonRunning(ctx, mar)
-		if err == nil {
-			running = n
-		}
-		if running >= want {
-			done = true
-			break
-		}
-		if time.Since(lastPrint) > 10*time.Second {
-			st := sim.Stats()
-			fmt.Fprintf(os.Stderr, "  %s: marathon %d/%d running; simulator: %d tasks, %d RUNNING sent, %d pending updates, %d call errors\n",
-				time.Since(launchStart).Round(time.Second), running, want, st.Tasks, st.Running, st.Pending, st.CallErrors)
-			lastPrint = time.Now()
-		}
-		time.Sleep(time.Second)
-	}
-	took := time.Since(launchStart)
+	running, took, done := waitRunning(ctx, mar, sim, want, launchStart, o.timeout)
 	stopReaders()
 	readers.Wait()
 	rate := float64(running) / took.Seconds()
@@ -295,7 +423,7 @@ func clusterTrial(ctx context.Context, o options, t target, col *collector) erro
 		}
 	}
 
-	if o.scenario == "all" || o.scenario == "footprint" {
+	if sel["footprint"] {
 		settle := 5 * time.Second
 		time.Sleep(settle)
 		m0, s0 := procCPU(t.pid), selfCPU()
@@ -309,6 +437,8 @@ func clusterTrial(ctx context.Context, o options, t target, col *collector) erro
 			col.add("footprint", fmt.Sprintf("store size on disk (%s)", scale), "B", float64(dirSize(t.storeDir)), "", nil)
 		}
 		col.add("footprint", fmt.Sprintf("idle %s CPU, %% of one core over %s (%s)", who, o.idle, scale), "%", 100*(m1-m0)/wall, "", nil)
+		// Garbage of earlier scenarios and trials would count too.
+		debug.FreeOSMemory()
 		col.add("footprint", fmt.Sprintf("simulator RSS (%d agents, %d tasks)", o.agents, want), "B", float64(procRSS(os.Getpid())), "", nil)
 		col.add("footprint", fmt.Sprintf("simulator idle CPU, %% of one core over %s", o.idle), "%", 100*(s1-s0)/wall, "", nil)
 		col.add("footprint", "simulator CPU, whole trial (registration, launch, idle)", "s", s1-cpu0, "", nil)
@@ -356,8 +486,8 @@ func endpoints(t target, o options, mar *benchkit.Client) []endpoint {
 
 func appID(i int) string { return fmt.Sprintf("/scale/app-%05d", i) }
 
-// postApps POSTs the apps, 8 at a time.
-func postApps(ctx context.Context, mar *benchkit.Client, o options) error {
+// postApps POSTs the apps, 8 at a time, each with extra's fields added.
+func postApps(ctx context.Context, mar *benchkit.Client, o options, extra map[string]any) error {
 	ids := make(chan int)
 	errc := make(chan error, 8)
 	var wg sync.WaitGroup
@@ -370,6 +500,7 @@ func postApps(ctx context.Context, mar *benchkit.Client, o options) error {
 					"id": appID(i), "cmd": "sleep 1000000", "cpus": 0.01, "mem": 8, "disk": 0,
 					"instances": o.instances, "portDefinitions": []any{},
 				}
+				maps.Copy(app, extra)
 				if err := postApp(ctx, mar, app); err != nil {
 					errc <- err
 					return
@@ -496,19 +627,18 @@ func dirSize(dir string) int64 {
 }
 
 // benchCeiling measures the raw write rate of an embedded etcd member.
-func benchCeiling(ctx context.Context, o options) ([]benchkit.Result, error) {
+func benchCeiling(ctx context.Context, o options, col *collector) error {
 	dir, err := os.MkdirTemp(o.dir, "ceiling-")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer os.RemoveAll(dir)
 	s, err := store.Open(ctx, store.Config{DataDir: dir}, slog.New(slog.DiscardHandler))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer s.Close()
 	val := make([]byte, 256)
-	var rs []benchkit.Result
 	const dur = 5 * time.Second
 	for _, batch := range []int{1, 100, 1000} {
 		var keys int
@@ -520,12 +650,11 @@ func benchCeiling(ctx context.Context, o options) ([]benchkit.Result, error) {
 				keys++
 			}
 			if err := s.Apply(ctx, ops...); err != nil {
-				return nil, fmt.Errorf("apply %d keys: %w", batch, err)
+				return fmt.Errorf("apply %d keys: %w", batch, err)
 			}
 		}
 		el := time.Since(t0).Seconds()
-		rs = append(rs, benchkit.Summarize("ceiling", fmt.Sprintf("one caller, %d × 256 B keys per Apply: keys/s", batch), "keys/s",
-			[]float64{float64(keys) / el}, "", nil))
+		col.add("ceiling", fmt.Sprintf("one caller, %d × 256 B keys per Apply: keys/s", batch), "keys/s", float64(keys)/el, "", nil)
 		fmt.Fprintf(os.Stderr, "  batch %d: %.0f keys/s (%.0f txn/s)\n", batch, float64(keys)/el, float64(keys)/el/float64(batch))
 	}
 	var mu sync.Mutex
@@ -551,13 +680,12 @@ func benchCeiling(ctx context.Context, o options) ([]benchkit.Result, error) {
 	wg.Wait()
 	select {
 	case err := <-errc:
-		return nil, err
+		return err
 	default:
 	}
 	el := time.Since(t0).Seconds()
-	rs = append(rs, benchkit.Summarize("ceiling", "64 concurrent callers, 1 key per Apply (group commit): keys/s", "keys/s",
-		[]float64{float64(keys) / el}, "", nil))
-	return rs, nil
+	col.add("ceiling", "64 concurrent callers, 1 key per Apply (group commit): keys/s", "keys/s", float64(keys)/el, "", nil)
+	return nil
 }
 
 // saveHeap fetches a heap profile from a master's /debug/pprof (after a

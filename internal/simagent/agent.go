@@ -42,6 +42,8 @@ type simAgent struct {
 	base          string // the leading master's base URL
 	cancelSession context.CancelFunc
 	pausedUntil   time.Time
+	gone          bool      // Vanish: never connects or calls again
+	subscribedAt  time.Time // the last SUBSCRIBED
 	lastRecv      time.Time
 	silence       time.Duration
 	heartbeat     time.Duration
@@ -71,13 +73,16 @@ func (a *simAgent) connectLoop(ctx context.Context) {
 	backoff := a.s.cfg.RegistrationBackoffMin
 	for i := a.index; ; i++ {
 		a.mu.Lock()
-		paused := time.Until(a.pausedUntil)
+		paused, gone := time.Until(a.pausedUntil), a.gone
 		a.mu.Unlock()
+		if gone {
+			return
+		}
 		if paused > 0 && !sleep(ctx, paused) {
 			return
 		}
 		registered, err := a.session(ctx, masters[i%len(masters)])
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || a.isGone() {
 			return
 		}
 		if registered {
@@ -95,6 +100,12 @@ func (a *simAgent) connectLoop(ctx context.Context) {
 		}
 		backoff = min(2*backoff, a.s.cfg.RegistrationBackoffMax)
 	}
+}
+
+func (a *simAgent) isGone() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.gone
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
@@ -155,6 +166,10 @@ func (a *simAgent) session(ctx context.Context, m string) (registered bool, err 
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.mu.Lock()
+	if a.gone {
+		a.mu.Unlock()
+		return false, errors.New("agent vanished")
+	}
 	a.cancelSession = cancel
 	// The watchdog judges a stream from its first byte on, never by the
 	// last one of an earlier stream (that would cancel this attempt while
@@ -235,7 +250,8 @@ func (a *simAgent) subscribed(s *agentapi.Subscribed, base string) {
 	now := time.Now()
 	a.mu.Lock()
 	a.id = s.AgentID
-	a.connected, a.streamID, a.base = true, s.StreamID, base
+	a.connected, a.streamID, a.base = !a.gone, s.StreamID, base
+	a.subscribedAt = now
 	hb := a.s.cfg.HeartbeatInterval
 	if hb == 0 {
 		hb = time.Duration(s.HeartbeatIntervalSeconds * float64(time.Second))
@@ -324,7 +340,7 @@ func (a *simAgent) due(now time.Time) bool {
 		a.cancelSession = nil
 		return false
 	}
-	if !a.connected {
+	if !a.connected || a.gone {
 		return false
 	}
 	return !a.nextHeartbeat.After(now) || (!a.nextUpdate.IsZero() && !a.nextUpdate.After(now))
@@ -334,7 +350,7 @@ func (a *simAgent) due(now time.Time) bool {
 // head of a task's update queue. Called by a worker.
 func (a *simAgent) sendDue(ctx context.Context, now time.Time) {
 	a.mu.Lock()
-	if !a.connected {
+	if !a.connected || a.gone {
 		a.mu.Unlock()
 		return
 	}

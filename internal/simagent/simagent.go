@@ -326,6 +326,56 @@ func (s *Simulator) Disconnect(i int, d time.Duration) {
 	}
 }
 
+// Vanish makes agent i disappear for good, as a machine that loses power:
+// its stream is cut, and it sends no heartbeat, update or re-registration
+// again. Its tasks stay in its memory (TaskIDs still lists them).
+func (s *Simulator) Vanish(i int) {
+	a := s.agents[i]
+	a.mu.Lock()
+	a.gone, a.connected = true, false
+	cancel := a.cancelSession
+	a.cancelSession = nil
+	a.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// SubscribedSince counts the agents whose latest SUBSCRIBED arrived at or
+// after since, from the master at base (any master: ""), and returns when
+// the last of them arrived. After a failover at since, n reaching the agent
+// count means every agent has re-registered with the new leader.
+func (s *Simulator) SubscribedSince(since time.Time, base string) (n int, last time.Time) {
+	for _, a := range s.agents {
+		a.mu.Lock()
+		at, b := a.subscribedAt, a.base
+		a.mu.Unlock()
+		if at.Before(since) || (base != "" && b != base) {
+			continue
+		}
+		n++
+		if at.After(last) {
+			last = at
+		}
+	}
+	return n, last
+}
+
+// TaskIDs lists the tasks agent i knows (running or with an update not yet
+// acknowledged).
+func (s *Simulator) TaskIDs(i int) []string {
+	a := s.agents[i]
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var ids []string
+	for _, fw := range a.frameworks {
+		for id := range fw.tasks {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 // jitter returns a duration in [d/2, d).
 func (s *Simulator) jitter(d time.Duration) time.Duration {
 	s.rngMu.Lock()

@@ -214,6 +214,62 @@ func TestMarathonOnSimulatedAgents(t *testing.T) {
 	}
 }
 
+// TestVanishAndSubscribedSince: a reconnecting agent counts as subscribed
+// after the instant it came back, a vanished agent never calls again (the
+// master marks it unreachable and its task with it), and TaskIDs names the
+// tasks each agent holds.
+func TestVanishAndSubscribedSince(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Masters: 1, NoMarathon: true})
+	s, _ := start(t, testConfig(2, c.MasterURLs()))
+	c.WaitAgentsActive(2)
+	base := c.Leader().URL()
+	if n, _ := s.SubscribedSince(time.Time{}, base); n != 2 {
+		t.Fatalf("SubscribedSince(zero, leader) = %d, want 2", n)
+	}
+	if n, _ := s.SubscribedSince(time.Time{}, "http://127.0.0.1:1"); n != 0 {
+		t.Fatalf("SubscribedSince(zero, another master) = %d, want 0", n)
+	}
+
+	mark := time.Now()
+	if n, _ := s.SubscribedSince(mark, ""); n != 0 {
+		t.Fatalf("SubscribedSince(now) = %d before any reconnect, want 0", n)
+	}
+	s.Disconnect(0, 10*time.Millisecond)
+	var last time.Time
+	clustertest.Eventually(t, 30*time.Second, func() error {
+		var n int
+		if n, last = s.SubscribedSince(mark, base); n != 1 {
+			return fmt.Errorf("%d agents subscribed since the disconnect, want 1", n)
+		}
+		return nil
+	})
+	if last.Before(mark) {
+		t.Fatalf("last SUBSCRIBED at %v, before the mark %v", last, mark)
+	}
+
+	fw := c.StartFramework(clustertest.FrameworkInfo("vanish-test", time.Minute))
+	fw.Launch(clustertest.Task("t1", "sleep 100"))
+	fw.WaitState("t1", mesosv1.TaskRunning, 30*time.Second)
+	holder := -1
+	for i := range 2 {
+		if ids := s.TaskIDs(i); len(ids) == 1 && ids[0] == "t1" {
+			holder = i
+		}
+	}
+	if holder < 0 {
+		t.Fatalf("no agent lists task t1: %v, %v", s.TaskIDs(0), s.TaskIDs(1))
+	}
+	subs := s.Stats().Subscribes
+	s.Vanish(holder)
+	fw.WaitState("t1", mesosv1.TaskUnreachable, 30*time.Second)
+	if st := s.Stats(); st.Subscribes != subs || st.Connected != 1 {
+		t.Fatalf("after Vanish: %d subscribes (%d before), %d connected; want no new subscribe and 1 connected", st.Subscribes, subs, st.Connected)
+	}
+	if ids := s.TaskIDs(holder); len(ids) != 1 {
+		t.Fatalf("vanished agent's tasks %v, want t1 kept", ids)
+	}
+}
+
 func sortedCopy(s []string) []string {
 	out := slices.Clone(s)
 	sort.Strings(out)

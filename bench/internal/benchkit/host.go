@@ -57,9 +57,10 @@ func LoadAvg() string {
 	return "?"
 }
 
-// Commit is the checkout's short commit hash, or "unknown".
+// Commit is `git describe --always --dirty` of the checkout (the short
+// commit hash, "-dirty" if there are uncommitted changes), or "unknown".
 func Commit() string {
-	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	out, err := exec.Command("git", "describe", "--always", "--dirty").Output()
 	if err != nil {
 		return "unknown"
 	}

@@ -10,18 +10,22 @@ import (
 
 // Result is one measured figure.
 type Result struct {
-	Scenario string    `json:"scenario"`
-	Metric   string    `json:"metric"`
-	Unit     string    `json:"unit"`
-	N        int       `json:"n"`
-	Min      float64   `json:"min"`
-	P50      float64   `json:"p50"`
-	P99      float64   `json:"p99"`
-	Max      float64   `json:"max"`
-	Target   string    `json:"target,omitempty"`
-	Met      string    `json:"met,omitempty"`     // "yes", "no", or empty without a target
-	Command  string    `json:"command,omitempty"` // the load generator's command line, if any
-	Samples  []float64 `json:"samples"`
+	Scenario string  `json:"scenario"`
+	Metric   string  `json:"metric"`
+	Unit     string  `json:"unit"`
+	N        int     `json:"n"`
+	Min      float64 `json:"min"`
+	P50      float64 `json:"p50"`
+	P99      float64 `json:"p99"`
+	Max      float64 `json:"max"`
+	Target   string  `json:"target,omitempty"`
+	Met      string  `json:"met,omitempty"`     // "yes", "no", or empty without a target
+	Command  string  `json:"command,omitempty"` // the load generator's command line, if any
+	// Over is "trials" for a figure measured once per trial (see
+	// SummarizeTrials): then N counts trials, P50 is the median across
+	// them and P99 is not computed (it equals Max).
+	Over    string    `json:"over,omitempty"`
+	Samples []float64 `json:"samples"`
 }
 
 // Percentile is the nearest-rank percentile p (0 < p ≤ 100) of sorted s:
@@ -52,24 +56,81 @@ func Summarize(scenario, metric, unit string, samples []float64, target string, 
 	return r
 }
 
-// PrintTable writes the results as a markdown table.
-func PrintTable(w io.Writer, rs []Result) {
-	fmt.Fprintln(w, "| scenario | metric | n | min | p50 | p99 | max | target |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
-	for _, r := range rs {
-		target := r.Target
-		switch r.Met {
-		case "yes":
-			target += " ✓"
-		case "no":
-			target += " ✗ (missed)"
-		}
-		if target == "" {
-			target = "—"
-		}
-		fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %s | %s |\n", r.Scenario, r.Metric, r.N,
-			format(r.Min, r.Unit), format(r.P50, r.Unit), format(r.P99, r.Unit), format(r.Max, r.Unit), strings.TrimSpace(target))
+// Median is the median of sorted s: the middle sample, or the mean of the
+// two middle ones for an even count (0 for none).
+func Median(sorted []float64) float64 {
+	n := len(sorted)
+	switch {
+	case n == 0:
+		return 0
+	case n%2 == 1:
+		return sorted[n/2]
 	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
+}
+
+// SummarizeTrials summarizes a figure measured once per trial: min, median
+// and max across the trials (Over "trials"; P99 is set to Max, since a
+// percentile of a handful of trials means nothing more). check, if not
+// nil, says whether the summary meets target.
+func SummarizeTrials(scenario, metric, unit string, perTrial []float64, target string, check func(Result) bool) Result {
+	r := Summarize(scenario, metric, unit, perTrial, target, nil)
+	s := slices.Sorted(slices.Values(perTrial))
+	r.Over, r.P50, r.P99 = "trials", Median(s), r.Max
+	if check != nil {
+		r.Met = "no"
+		if len(s) > 0 && check(r) {
+			r.Met = "yes"
+		}
+	}
+	return r
+}
+
+// PrintTable writes the results as markdown: one table of distributions
+// (n samples: min/p50/p99/max) and one of per-trial figures (n trials:
+// min/median/max across trials), each only if it has rows.
+func PrintTable(w io.Writer, rs []Result) {
+	var dist, trials []Result
+	for _, r := range rs {
+		if r.Over == "trials" {
+			trials = append(trials, r)
+		} else {
+			dist = append(dist, r)
+		}
+	}
+	if len(dist) > 0 {
+		fmt.Fprintln(w, "| scenario | metric | n | min | p50 | p99 | max | target |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+		for _, r := range dist {
+			fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %s | %s |\n", r.Scenario, r.Metric, r.N,
+				format(r.Min, r.Unit), format(r.P50, r.Unit), format(r.P99, r.Unit), format(r.Max, r.Unit), targetCell(r))
+		}
+	}
+	if len(trials) > 0 {
+		if len(dist) > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintln(w, "| scenario | metric (one figure per trial) | trials | min | median | max | target |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+		for _, r := range trials {
+			fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %s |\n", r.Scenario, r.Metric, r.N,
+				format(r.Min, r.Unit), format(r.P50, r.Unit), format(r.Max, r.Unit), targetCell(r))
+		}
+	}
+}
+
+func targetCell(r Result) string {
+	target := r.Target
+	switch r.Met {
+	case "yes":
+		target += " ✓"
+	case "no":
+		target += " ✗ (missed)"
+	}
+	if target == "" {
+		return "—"
+	}
+	return strings.TrimSpace(target)
 }
 
 func format(v float64, unit string) string {
@@ -94,5 +155,5 @@ func format(v float64, unit string) string {
 	case "µs":
 		return fmt.Sprintf("%.0f µs", v)
 	}
-	return fmt.Sprintf("%.3g %s", v, unit)
+	return strings.TrimSpace(fmt.Sprintf("%.3g %s", v, unit))
 }
