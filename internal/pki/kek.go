@@ -181,9 +181,21 @@ func WriteKEK(path string, raw []byte) error {
 }
 
 // writeNewSecretFile creates path with mode 0600 (its directory 0700) and
-// content, failing with os.ErrExist if it exists. It writes a temporary file
-// and links it into place, so a crash never leaves a half-written key.
+// content, failing with os.ErrExist if it exists. The content goes to a
+// temporary file first, linked into place, so a crash never leaves a
+// half-written key.
 func writeNewSecretFile(path string, content []byte) error {
+	return placeSecretFile(path, content, os.Link) // Link fails with EEXIST if path exists
+}
+
+// writeSecretFile replaces path (0600) with content, the same way.
+func writeSecretFile(path string, content []byte) error {
+	return placeSecretFile(path, content, os.Rename)
+}
+
+// placeSecretFile writes content to a synced 0600 temporary file beside
+// path and moves it into place with place (os.Link or os.Rename).
+func placeSecretFile(path string, content []byte, place func(oldname, newname string) error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
@@ -207,29 +219,5 @@ func writeNewSecretFile(path string, content []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Link(tmp.Name(), path) // fails with EEXIST if path exists
-}
-
-// writeSecretFile replaces path (0600) with content.
-func writeSecretFile(path string, content []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(content); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return place(tmp.Name(), path)
 }
