@@ -125,17 +125,7 @@ func TestMarathonDockerApp(t *testing.T) {
 		{"/noimage", `{"image": "basalt-test/no-such-image:1"}`, "pulling it failed"},
 	} {
 		app := fmt.Sprintf(`{"id": %q, "cmd": "sleep 100", "cpus": 0.1, "mem": 16, "container": {"type": "DOCKER", "docker": %s}}`, bad.id, bad.docker)
-		if code := marathonDo(t, c, "POST", "/v2/apps", app, nil); code != http.StatusCreated {
-			t.Fatalf("POST %s = %d", bad.id, code)
-		}
-		clustertest.Eventually(t, 60*time.Second, func() error {
-			f := getApp(t, c, bad.id).LastTaskFailure
-			if f == nil || f.State != "TASK_FAILED" || !strings.Contains(f.Message, bad.want) {
-				return fmt.Errorf("%s: last failure %+v, want TASK_FAILED with %q", bad.id, f, bad.want)
-			}
-			return nil
-		})
-		marathonDo(t, c, "DELETE", "/v2/apps"+bad.id, "", nil)
+		expectTaskFailure(t, c, bad.id, app, bad.want)
 	}
 	if a := getApp(t, c, "/web"); a.TasksHealthy != 3 {
 		t.Errorf("after bad apps /web has %d healthy tasks", a.TasksHealthy)
@@ -160,4 +150,22 @@ func TestMarathonDockerApp(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// expectTaskFailure posts app (JSON, id id), waits until Marathon reports
+// its last task failure as TASK_FAILED with a message containing want, and
+// removes the app.
+func expectTaskFailure(t *testing.T, c *clustertest.Cluster, id, app, want string) {
+	t.Helper()
+	if code := marathonDo(t, c, "POST", "/v2/apps", app, nil); code != http.StatusCreated {
+		t.Fatalf("POST %s = %d", id, code)
+	}
+	clustertest.Eventually(t, 60*time.Second, func() error {
+		f := getApp(t, c, id).LastTaskFailure
+		if f == nil || f.State != "TASK_FAILED" || !strings.Contains(f.Message, want) {
+			return fmt.Errorf("%s: last failure %+v, want TASK_FAILED with %q", id, f, want)
+		}
+		return nil
+	})
+	marathonDo(t, c, "DELETE", "/v2/apps"+id, "", nil)
 }

@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -100,17 +99,7 @@ func TestMarathonMesosImageApp(t *testing.T) {
 		{"/badarchive", "archive:missing.tar", "bad image archive"},
 	} {
 		app := fmt.Sprintf(`{"id": %q, "cmd": "sleep 100", "cpus": 0.1, "mem": 16, "container": {"type": "MESOS", "docker": {"image": %q}}}`, bad.id, bad.image)
-		if code := marathonDo(t, c, "POST", "/v2/apps", app, nil); code != http.StatusCreated {
-			t.Fatalf("POST %s = %d", bad.id, code)
-		}
-		clustertest.Eventually(t, 60*time.Second, func() error {
-			f := getApp(t, c, bad.id).LastTaskFailure
-			if f == nil || f.State != "TASK_FAILED" || !strings.Contains(f.Message, bad.want) {
-				return fmt.Errorf("%s: last failure %+v, want TASK_FAILED with %q", bad.id, f, bad.want)
-			}
-			return nil
-		})
-		marathonDo(t, c, "DELETE", "/v2/apps"+bad.id, "", nil)
+		expectTaskFailure(t, c, bad.id, app, bad.want)
 	}
 	if a := getApp(t, c, "/img"); a.TasksHealthy != 2 {
 		t.Errorf("after bad apps /img has %d healthy tasks", a.TasksHealthy)
