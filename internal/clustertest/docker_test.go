@@ -58,6 +58,10 @@ func TestMarathonDockerApp(t *testing.T) {
 	img := dockertest.Image(t, cli)
 	var owner string
 	c := clustertest.New(t, clustertest.Options{Agents: 1, Runtime: clustertest.Posix, LoopbackHostnames: true,
+		// Docker's proxy binds host ports on 0.0.0.0: keep them away from
+		// 31000-32000, which tasks of tests in other packages, run at the
+		// same time, listen on.
+		AgentResources: "cpus:4;mem:4096;disk:10000;ports:[24000-24999]",
 		Agent: func(_ int, cfg *agent.Config) {
 			cfg.Containerizers = []string{"posix", "docker"}
 			cfg.Docker.Socket = dockertest.Host(cli)

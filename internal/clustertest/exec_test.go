@@ -70,7 +70,9 @@ func TestTaskExecThroughAdminRouter(t *testing.T) {
 			cfg.Containerizers = []string{mesos.Name}
 			cfg.Isolation.CgroupsRoot = root
 		}})
-	f := c.StartFramework(clustertest.FrameworkInfo("exec-test", time.Minute))
+	// The masters run strict: the framework, too, needs a token.
+	f := c.StartFrameworkWith(clustertest.FrameworkInfo("exec-test", time.Minute),
+		http.Header{"Authorization": {"token=" + loginToken(t, c.Leader().AdminRouterURL(), "admin", "Exec-Pass-1234")}})
 	ti := clustertest.Task("sleeper", "exec sleep 1000")
 	ti.Container = &mesosv1.ContainerInfo{Type: "MESOS", Hostname: "exec-box"}
 	f.Launch(ti)
@@ -182,23 +184,6 @@ func (l *lockedBuf) String() string {
 	return l.b.String()
 }
 
-func loginToken(t *testing.T, ar, uid, password string) string {
-	t.Helper()
-	resp, err := http.Post(ar+"/acs/api/v1/auth/login", "application/json",
-		strings.NewReader(fmt.Sprintf(`{"uid":%q,"password":%q}`, uid, password)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(resp.Body)
-	m := regexp.MustCompile(`"token"\s*:\s*"([^"]+)"`).FindStringSubmatch(buf.String())
-	if resp.StatusCode != http.StatusOK || m == nil {
-		t.Fatalf("login: %d %s", resp.StatusCode, buf.String())
-	}
-	return m[1]
-}
-
 // TestTaskExecDocker: `basalt task exec` into a DOCKER task, straight to the
 // master and the agent (no cluster attached): the Engine's exec API runs
 // the command as the task's user (CommandInfo.user) in its container.
@@ -210,6 +195,7 @@ func TestTaskExecDocker(t *testing.T) {
 		Agent: func(_ int, cfg *agent.Config) {
 			cfg.Containerizers = []string{"posix", "docker"}
 			cfg.Docker.Socket = dockertest.Host(cli)
+			cfg.Docker.AllowedParameters = []string{"user"}
 			owner = cfg.WorkDir
 		}})
 	t.Cleanup(func() { dockertest.NoContainers(t, cli, docker.LabelOwner, owner) })
@@ -226,8 +212,8 @@ func TestTaskExecDocker(t *testing.T) {
 		})
 	})
 	ti := clustertest.Task("boxed", "sleep 1000")
-	ti.Command.User = "4321"
-	ti.Container = &mesosv1.ContainerInfo{Type: "DOCKER", Docker: &mesosv1.DockerInfo{Image: img, Network: "NONE"}}
+	ti.Container = &mesosv1.ContainerInfo{Type: "DOCKER", Docker: &mesosv1.DockerInfo{Image: img, Network: "NONE",
+		Parameters: []mesosv1.Parameter{{Key: "user", Value: "4321"}}}}
 	f.Launch(ti)
 	f.WaitState("boxed", mesosv1.TaskRunning, 90*time.Second)
 
@@ -241,4 +227,21 @@ func TestTaskExecDocker(t *testing.T) {
 	if code != 0 || out != "piped\n" {
 		t.Errorf("docker exec -i: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
+}
+
+func loginToken(t *testing.T, ar, uid, password string) string {
+	t.Helper()
+	resp, err := http.Post(ar+"/acs/api/v1/auth/login", "application/json",
+		strings.NewReader(fmt.Sprintf(`{"uid":%q,"password":%q}`, uid, password)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(resp.Body)
+	m := regexp.MustCompile(`"token"\s*:\s*"([^"]+)"`).FindStringSubmatch(buf.String())
+	if resp.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("login: %d %s", resp.StatusCode, buf.String())
+	}
+	return m[1]
 }

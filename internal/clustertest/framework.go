@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -47,9 +48,17 @@ func FrameworkInfo(name string, failoverTimeout time.Duration) mesosv1.Framework
 // stopped (without teardown) at cleanup.
 func (c *Cluster) StartFramework(info mesosv1.FrameworkInfo) *Framework {
 	c.t.Helper()
+	return c.StartFrameworkWith(info, nil)
+}
+
+// StartFrameworkWith is StartFramework sending header on every request
+// (e.g. Authorization when the masters run strict).
+func (c *Cluster) StartFrameworkWith(info mesosv1.FrameworkInfo, header http.Header) *Framework {
+	c.t.Helper()
 	cl, err := scheduler.New(scheduler.Config{
 		Masters:    c.MasterURLs(),
 		Framework:  info,
+		Header:     header,
 		Logger:     nodeLogger(c.t, "framework "+info.Name),
 		MinBackoff: 50 * time.Millisecond,
 		MaxBackoff: 500 * time.Millisecond,

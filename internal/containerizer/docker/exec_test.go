@@ -11,6 +11,7 @@ import (
 
 	"github.com/basalt-dcos/basalt/internal/containerizer"
 	"github.com/basalt-dcos/basalt/internal/containerizer/docker/dockertest"
+	"github.com/basalt-dcos/basalt/pkg/mesosv1"
 )
 
 type lockedBuffer struct {
@@ -30,19 +31,19 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// TestUserAndExec: CommandInfo.user is the container's user; a command
+// TestUserAndExec: the "user" parameter is the container's user; a command
 // exec'd into the running container runs as that user in the sandbox, gets
 // stdin, reports its exit code, and gets a terminal with TTY.
 func TestUserAndExec(t *testing.T) {
 	cli := dockertest.Client(t)
 	img := dockertest.Image(t, cli)
 	owner := newOwner()
-	d := newRuntime(t, Config{Host: dockertest.Host(cli), Owner: owner})
+	d := newRuntime(t, Config{Host: dockertest.Host(cli), Owner: owner, AllowedParameters: []string{"user"}})
 	t.Cleanup(func() { dockertest.NoContainers(t, cli, LabelOwner, owner) })
 	ctx := t.Context()
 
 	sp := launchSpec(t, img, "id > id; sleep 1000")
-	sp.Task.Command.User = "1234:2345"
+	sp.Task.Container.Docker.Parameters = []mesosv1.Parameter{{Key: "user", Value: "1234:2345"}}
 	if err := os.Chmod(sp.Sandbox, 0o777); err != nil { // uid 1234 writes there
 		t.Fatal(err)
 	}

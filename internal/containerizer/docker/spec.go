@@ -119,16 +119,10 @@ func buildCreate(spec containerizer.LaunchSpec, owner string, pol policy) (creat
 		}
 	}
 
-	// CommandInfo.user is the user the command runs as inside the image
-	// (docker's User: a name from the image's /etc/passwd, uid or uid:gid).
-	// The framework's user is not used: it names a host account, which the
-	// image need not have.
-	if cmd := commandOf(spec.Task); cmd != nil && cmd.User != "" {
-		if strings.ContainsAny(cmd.User, " \t\n") {
-			bad("command.user %q contains white space", cmd.User)
-		}
-		cfg.User = cmd.User
-	}
+	// CommandInfo.user is not used, as in Mesos' Docker containerizer: it
+	// names a host account (Marathon fills it from --mesos_user for every
+	// app), which the image need not have. The task runs as the image's
+	// USER unless the "user" parameter (allow-listed) says otherwise.
 
 	init := true // an init process forwards SIGTERM to the task and reaps zombies
 	host.Init = &init

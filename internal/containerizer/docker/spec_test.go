@@ -142,18 +142,19 @@ func FuzzBuildCreate(f *testing.F) {
 }
 
 func TestBuildCreateUser(t *testing.T) {
-	cc, err := buildCreate(dockerSpec(mesosv1.DockerInfo{Image: "img"}, &mesosv1.CommandInfo{Value: "id", User: "nobody"}), "o", policy{})
-	if err != nil || cc.config.User != "nobody" {
-		t.Errorf("command.user: User %q, %v; want nobody", cc.config.User, err)
-	}
-	// The framework's user (LaunchSpec.User) names a host account: not used.
-	sp := dockerSpec(mesosv1.DockerInfo{Image: "img"}, &mesosv1.CommandInfo{Value: "id"})
+	// CommandInfo.user and the framework's user name host accounts: not
+	// used; the image's USER stands unless the "user" parameter is given.
+	sp := dockerSpec(mesosv1.DockerInfo{Image: "img"}, &mesosv1.CommandInfo{Value: "id", User: "root"})
 	sp.User = "root"
 	if cc, err := buildCreate(sp, "o", policy{}); err != nil || cc.config.User != "" {
-		t.Errorf("no command.user: User %q, %v; want the image's", cc.config.User, err)
+		t.Errorf("command.user: User %q, %v; want the image's", cc.config.User, err)
 	}
-	_, err = buildCreate(dockerSpec(mesosv1.DockerInfo{Image: "img"}, &mesosv1.CommandInfo{Value: "id", User: "a b"}), "o", policy{})
-	if err == nil || !strings.Contains(err.Error(), "command.user") {
-		t.Errorf("bad user: %v", err)
+	allowed, err := ParseAllowedParameters([]string{"user"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp = dockerSpec(mesosv1.DockerInfo{Image: "img", Parameters: []mesosv1.Parameter{{Key: "user", Value: "nobody"}}}, &mesosv1.CommandInfo{Value: "id"})
+	if cc, err := buildCreate(sp, "o", policy{allowedParams: allowed}); err != nil || cc.config.User != "nobody" {
+		t.Errorf("user parameter: User %q, %v; want nobody", cc.config.User, err)
 	}
 }

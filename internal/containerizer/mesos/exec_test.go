@@ -61,7 +61,7 @@ func sh(script string) containerizer.ExecSpec {
 func TestExec(t *testing.T) {
 	requireIsolation(t)
 	c := newMesos(t, Config{StateDir: t.TempDir(), CgroupsRoot: testRoot(t)})
-	sp := spec(t, `for n in pid mnt uts ipc; do readlink /proc/self/ns/$n; done > taskns; exec sleep 1000`)
+	sp := spec(t, `for n in pid mnt uts ipc; do readlink /proc/self/ns/$n; done > taskns.tmp; mv taskns.tmp taskns; exec sleep 1000`) // renamed: waitFile sees it whole
 	sp.Env = append(sp.Env, "GREETING=hello from the task")
 	sp.Task.Container = &mesosv1.ContainerInfo{Type: "MESOS", Hostname: "web-1"}
 	launch(t, c, sp)
