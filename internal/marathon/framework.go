@@ -244,7 +244,14 @@ func (l *loop) reconcile(now time.Time) {
 func (l *loop) explicitReconcile(now time.Time, pick func(*instance) bool, implicit bool) {
 	var tasks []mesosv1.ReconcileTask
 	for _, in := range l.instances {
-		if in.TaskID == "" || !in.active() || !pick(in) {
+		// A task whose ACCEPT is still on its way is not asked about: a
+		// reconciliation overtaking the ACCEPT (they go out on different
+		// call workers) finds the task unknown, and the master answers
+		// TASK_GONE for a task that is about to run. Marathon took that
+		// answer as the task's end, backed the app off and then ignored
+		// the agent's TASK_RUNNING as stale: the task ran uncounted and the
+		// deployment never finished.
+		if in.TaskID == "" || !in.active() || in.launching || !pick(in) {
 			continue
 		}
 		in.reconcileSent = now
@@ -455,6 +462,7 @@ func (l *loop) onOffers(offers []mesosv1.Offer, now time.Time) {
 			for _, t := range a.tasks {
 				if in := l.byTask[t.TaskID.Value]; in != nil {
 					in.State = mesosv1.TaskDropped
+					in.launching = false
 				}
 			}
 		}
@@ -469,6 +477,12 @@ func (l *loop) onOffers(offers []mesosv1.Offer, now time.Time) {
 				l.log.Warn("accept offer", "offer_id", a.offer.Value, "tasks", len(a.tasks), "error", err)
 			}
 		}
+		if len(accepts) > 0 {
+			// The master has handled the ACCEPTs (a call returns once it
+			// has): reconciliations sent from now on are answered about
+			// these tasks truthfully.
+			l.post(func() { l.launched(accepts) })
+		}
 		if len(declines) > 0 {
 			if err := sched.Decline(ctx, declines, scheduler.Refuse(refuse)); err != nil {
 				l.log.Debug("decline offers", "error", err)
@@ -482,6 +496,17 @@ func (l *loop) onOffers(offers []mesosv1.Offer, now time.Time) {
 	})
 }
 
+// launched marks the tasks of answered ACCEPTs as open to reconciliation.
+func (l *loop) launched(accepts []acceptCall) {
+	for _, a := range accepts {
+		for _, t := range a.tasks {
+			if in := l.byTask[t.TaskID.Value]; in != nil && in.TaskID == t.TaskID.Value {
+				in.launching = false
+			}
+		}
+	}
+}
+
 // maxLaunchesPerOffers bounds the tasks one OFFERS event launches, so that
 // their instances fit one store transaction (~0.5 KB each).
 const maxLaunchesPerOffers = 2000
@@ -489,6 +514,7 @@ const maxLaunchesPerOffers = 2000
 // stage turns a scheduled instance into a staging task on offer.
 func (l *loop) stage(in *instance, app v2.App, offer mesosv1.Offer, res match.Result, now time.Time) (mesosv1.TaskInfo, bool) {
 	next := in.clone()
+	next.launching = true
 	next.Incarnation++
 	next.TaskID = taskIDFor(in.ID, next.Incarnation)
 	next.Version = configVersion(app)
@@ -519,6 +545,12 @@ func (l *loop) stage(in *instance, app v2.App, offer mesosv1.Offer, res match.Re
 	if err != nil {
 		l.log.Error("build task", "app_id", app.ID, "error", err)
 		return mesosv1.TaskInfo{}, false
+	}
+	// The previous task is no longer this instance's: an update for it
+	// (a late one, or an agent coming back with it) is for an unknown task,
+	// killed if it runs, and never moves the new task's state.
+	if in.TaskID != "" && l.byTask[in.TaskID] == in {
+		delete(l.byTask, in.TaskID)
 	}
 	*in = *next
 	l.save(in)

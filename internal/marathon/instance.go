@@ -63,6 +63,10 @@ type instance struct {
 	// reconcileSent is when the task was last asked about; zero once an
 	// update for it arrived.
 	reconcileSent time.Time
+	// launching: the ACCEPT that launches the current task has not been
+	// answered yet. Such a task is not reconciled: the master does not know
+	// it yet and would answer TASK_GONE for a task about to run.
+	launching bool
 }
 
 // Instance goals.

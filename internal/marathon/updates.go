@@ -22,6 +22,14 @@ func (l *loop) onUpdate(st mesosv1.TaskStatus, now time.Time) {
 		return
 	}
 	in.reconcileSent = time.Time{}
+	if in.TaskID == st.TaskID.Value {
+		in.launching = false // the master knows the task
+	}
+	if in.TaskID == st.TaskID.Value && final(in.State) && ended(st.State) {
+		// Already over (a kill's answer, a repeated reconciliation
+		// answer): handling the end twice would back the app off twice.
+		return
+	}
 	if in.TaskID == st.TaskID.Value && final(in.State) && !final(st.State) {
 		// A task never comes back from FINISHED, FAILED, KILLED, ERROR,
 		// DROPPED or GONE: a later non-final update for it is stale (a
@@ -29,6 +37,13 @@ func (l *loop) onUpdate(st mesosv1.TaskStatus, now time.Time) {
 		// would mark a dead task running and stop its replacement.
 		l.log.Debug("stale update for an ended task ignored", "task_id", st.TaskID.Value,
 			"state", st.State, "ended_as", in.State, "reason", st.Reason)
+		if len(st.UUID) > 0 && st.Source != mesosv1.SourceMaster {
+			// The agent says the task lives, yet Marathon counted it over
+			// (the master answered GONE or DROPPED for it): the instance
+			// has moved on, so the task is killed rather than left
+			// running uncounted.
+			l.killStray(st, now)
+		}
 		return
 	}
 	app, hasApp := l.root.Apps[in.AppID]
@@ -160,6 +175,11 @@ func (l *loop) onUnknownTask(st mesosv1.TaskStatus, now time.Time) {
 		// (Killing those again only brings the same answer back.)
 		return
 	}
+	l.killStray(st, now)
+}
+
+// killStray kills a task that no instance runs (rate-limited per task).
+func (l *loop) killStray(st mesosv1.TaskStatus, now time.Time) {
 	if last, ok := l.unknownKills[st.TaskID.Value]; ok && now.Sub(last) < l.cfg.KillRetry {
 		return
 	}
@@ -174,7 +194,7 @@ func (l *loop) onUnknownTask(st mesosv1.TaskStatus, now time.Time) {
 	}
 	taskID := st.TaskID
 	sched := l.sched.Load()
-	l.log.Info("killing unknown task", "task_id", taskID.Value)
+	l.log.Info("killing a task no instance runs", "task_id", taskID.Value, "state", st.State)
 	l.goCall(func(ctx context.Context) {
 		if err := sched.Kill(ctx, taskID, agentID, nil); err != nil {
 			l.log.Debug("kill unknown task", "task_id", taskID.Value, "error", err)
