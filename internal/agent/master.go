@@ -40,14 +40,14 @@ func (a *Agent) connectLoop(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if errors.Is(err, errShutdown) {
-			continue // register anew at once
-		}
 		var d time.Duration
 		if registered {
 			d = rc.Lost(base)
 		} else {
 			d = rc.Failed(m, err)
+		}
+		if errors.Is(err, errShutdown) {
+			continue // register anew at once
 		}
 		a.log.Warn("master connection ended", "master", m, "error", err, "retry_in", d)
 		if d <= 0 {
