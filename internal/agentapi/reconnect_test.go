@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"syscall"
 	"testing"
 	"time"
 
@@ -150,4 +152,34 @@ func TestReconnectFollowsLeaderAfterLoss(t *testing.T) {
 	if m := rc.Next(); m == "http://m2" {
 		t.Fatal("a preferred master that failed is still preferred")
 	}
+}
+
+// FuzzReconnectFailed feeds Failed the URL a redirect named (a master's
+// Location header, outside input): Next must keep returning one of the
+// masters or the one that last served, and waits must stay within the cap.
+func FuzzReconnectFailed(f *testing.F) {
+	f.Add("http://127.0.0.1:1/internal/agent/v1", true)
+	f.Add("http://m1/internal/agent/v1", false)
+	f.Add("::not a url", true)
+	f.Add("", false)
+	f.Add("https://[::1]:5050/x?y#z", true)
+	f.Fuzz(func(t *testing.T, target string, refused bool) {
+		masters := []string{"http://m1", "http://m2"}
+		rc := agentapi.NewReconnect(masters, 0, 10*time.Millisecond, 40*time.Millisecond, noJitter)
+		rc.Lost("http://leader")
+		var cause error = errors.New("503")
+		if refused {
+			cause = syscall.ECONNREFUSED
+		}
+		for range 5 {
+			m := rc.Next()
+			if m != "http://m1" && m != "http://m2" && m != "http://leader" {
+				t.Fatalf("Next returned %q", m)
+			}
+			d := rc.Failed(m, &url.Error{Op: "Post", URL: target, Err: cause})
+			if d < 0 || d > 40*time.Millisecond {
+				t.Fatalf("wait %s outside [0, 40ms]", d)
+			}
+		}
+	})
 }
