@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -28,34 +27,37 @@ const maxEventBytes = 64 << 20
 // errShutdown ends a session after the master removed this agent.
 var errShutdown = errors.New("agent removed by the master")
 
-// connectLoop keeps the agent subscribed to the leading master: it tries the
-// masters in turn (each redirects to the leader), and after every failure or
-// lost stream waits a jittered, doubling backoff before the next attempt.
+// connectLoop keeps the agent subscribed to the leading master. Which master
+// it tries next and how long it waits first is agentapi.Reconnect's choice
+// (each master redirects to the leader; a lost stream is retried quickly, a
+// refused master skipped, other failures back off, jittered, up to
+// RegistrationBackoffMax).
 func (a *Agent) connectLoop(ctx context.Context) error {
-	masters := a.cfg.masterURLs()
-	backoff := a.cfg.RegistrationBackoffMin
-	for i := 0; ; i++ {
-		m := masters[i%len(masters)]
-		registered, err := a.session(ctx, m)
+	rc := agentapi.NewReconnect(a.cfg.masterURLs(), 0, a.cfg.RegistrationBackoffMin, a.cfg.RegistrationBackoffMax, nil)
+	for {
+		m := rc.Next()
+		registered, base, err := a.session(ctx, m)
 		if ctx.Err() != nil {
 			return nil
 		}
+		var d time.Duration
 		if registered {
-			backoff = a.cfg.RegistrationBackoffMin
+			d = rc.Lost(base)
+		} else {
+			d = rc.Failed(m, err)
 		}
 		if errors.Is(err, errShutdown) {
 			continue // register anew at once
 		}
-		a.log.Warn("master connection ended", "master", m, "error", err, "retry_in", backoff)
-		// Full jitter over [backoff/2, backoff) keeps many agents from
-		// reconnecting in lockstep after a master failover.
-		d := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
+		a.log.Warn("master connection ended", "master", m, "error", err, "retry_in", d)
+		if d <= 0 {
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(d):
 		}
-		backoff = min(2*backoff, a.cfg.RegistrationBackoffMax)
 	}
 }
 
@@ -125,7 +127,7 @@ func (a *Agent) probeRuntimes(ctx context.Context) {
 
 // session runs one subscription to master m until it fails. registered
 // reports whether the master accepted the agent.
-func (a *Agent) session(ctx context.Context, m string) (registered bool, err error) {
+func (a *Agent) session(ctx context.Context, m string) (registered bool, base string, err error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.probeRuntimes(sctx)
@@ -133,7 +135,7 @@ func (a *Agent) session(ctx context.Context, m string) (registered bool, err err
 	// hold the agent: give up on the response headers after a while.
 	resp, base, err := agentapi.OpenStream(sctx, a.http, m, a.subscribeCall(), max(3*a.cfg.HeartbeatInterval, 10*time.Second), cancel)
 	if err != nil {
-		return false, err
+		return false, base, err
 	}
 	defer resp.Body.Close()
 
@@ -184,16 +186,16 @@ func (a *Agent) session(ctx context.Context, m string) (registered bool, err err
 	for {
 		select {
 		case <-ctx.Done():
-			return registered, ctx.Err()
+			return registered, base, ctx.Err()
 		case err := <-readErr:
 			readErr <- err // for the deferred drain
 			if errors.Is(err, io.EOF) {
 				err = errors.New("stream closed by the master")
 			}
-			return registered, err
+			return registered, base, err
 		case <-watchdog.C:
 			if quiet := time.Since(time.Unix(0, lastRecv.Load())); quiet > silence {
-				return registered, fmt.Errorf("no event from the master for %s", quiet.Round(time.Millisecond))
+				return registered, base, fmt.Errorf("no event from the master for %s", quiet.Round(time.Millisecond))
 			}
 		case <-ticker.C:
 			if registered {
@@ -210,17 +212,17 @@ func (a *Agent) session(ctx context.Context, m string) (registered bool, err err
 				}
 			}
 			if !registered && ev.Type != agentapi.EventSubscribed {
-				return false, fmt.Errorf("first event from %s is %s, want SUBSCRIBED", base, ev.Type)
+				return false, base, fmt.Errorf("first event from %s is %s, want SUBSCRIBED", base, ev.Type)
 			}
 			if ev.Type == agentapi.EventSubscribed {
 				if err := a.subscribed(ev.Subscribed, base); err != nil {
-					return registered, err
+					return registered, base, err
 				}
 				registered = true
 				continue
 			}
 			if err := a.handleEvent(ctx, ev); err != nil {
-				return registered, err
+				return registered, base, err
 			}
 		}
 	}

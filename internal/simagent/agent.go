@@ -66,12 +66,13 @@ func newSimAgent(s *Simulator, i int, hostname string) *simAgent {
 	}
 }
 
-// connectLoop keeps the agent subscribed to the leading master, trying the
-// masters in turn with a jittered, doubling backoff after failures.
+// connectLoop keeps the agent subscribed to the leading master; which
+// master it tries next and how long it waits first is agentapi.Reconnect's
+// choice (a lost stream is retried quickly, a refused master skipped, other
+// failures back off, jittered, up to RegistrationBackoffMax).
 func (a *simAgent) connectLoop(ctx context.Context) {
-	masters := a.s.cfg.Masters
-	backoff := a.s.cfg.RegistrationBackoffMin
-	for i := a.index; ; i++ {
+	rc := agentapi.NewReconnect(a.s.cfg.Masters, a.index, a.s.cfg.RegistrationBackoffMin, a.s.cfg.RegistrationBackoffMax, a.s.jitter)
+	for {
 		a.mu.Lock()
 		paused, gone := time.Until(a.pausedUntil), a.gone
 		a.mu.Unlock()
@@ -81,24 +82,26 @@ func (a *simAgent) connectLoop(ctx context.Context) {
 		if paused > 0 && !sleep(ctx, paused) {
 			return
 		}
-		registered, err := a.session(ctx, masters[i%len(masters)])
+		m := rc.Next()
+		registered, base, err := a.session(ctx, m)
 		if ctx.Err() != nil || a.isGone() {
 			return
 		}
+		var d time.Duration
 		if registered {
-			backoff = a.s.cfg.RegistrationBackoffMin
 			a.s.stats.streamsLost.Add(1)
+			d = rc.Lost(base)
 		} else {
 			a.s.stats.subscribeErrors.Add(1)
+			d = rc.Failed(m, err)
 		}
 		if errors.Is(err, errShutdown) {
 			continue
 		}
-		a.s.log.Debug("master connection ended", "agent", a.hostname, "error", err)
-		if !sleep(ctx, a.s.jitter(backoff)) {
+		a.s.log.Debug("master connection ended", "agent", a.hostname, "error", err, "retry_in", d)
+		if d > 0 && !sleep(ctx, d) {
 			return
 		}
-		backoff = min(2*backoff, a.s.cfg.RegistrationBackoffMax)
 	}
 }
 
@@ -162,13 +165,13 @@ func (a *simAgent) subscribeCall() agentapi.Call {
 }
 
 // session runs one subscription to master m until it fails.
-func (a *simAgent) session(ctx context.Context, m string) (registered bool, err error) {
+func (a *simAgent) session(ctx context.Context, m string) (registered bool, base string, err error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.mu.Lock()
 	if a.gone {
 		a.mu.Unlock()
-		return false, errors.New("agent vanished")
+		return false, base, errors.New("agent vanished")
 	}
 	a.cancelSession = cancel
 	// The watchdog judges a stream from its first byte on, never by the
@@ -181,7 +184,7 @@ func (a *simAgent) session(ctx context.Context, m string) (registered bool, err 
 	select {
 	case a.s.connect <- struct{}{}:
 	case <-sctx.Done():
-		return false, sctx.Err()
+		return false, base, sctx.Err()
 	}
 	held := true
 	release := func() {
@@ -194,7 +197,7 @@ func (a *simAgent) session(ctx context.Context, m string) (registered bool, err 
 
 	resp, base, err := agentapi.OpenStream(sctx, a.s.streams, m, a.subscribeCall(), 30*time.Second, cancel)
 	if err != nil {
-		return false, err
+		return false, base, err
 	}
 	defer resp.Body.Close()
 	a.s.stats.subscribes.Add(1)
@@ -220,19 +223,19 @@ func (a *simAgent) session(ctx context.Context, m string) (registered bool, err 
 			if sctx.Err() != nil && ctx.Err() == nil {
 				err = errors.New("stream silent or agent disconnected")
 			}
-			return registered, err
+			return registered, base, err
 		}
 		a.s.stats.events.Add(1)
 		var ev agentapi.Event
 		if err := json.Unmarshal(rec, &ev); err != nil {
-			return registered, fmt.Errorf("decode event: %w", err)
+			return registered, base, fmt.Errorf("decode event: %w", err)
 		}
 		a.mu.Lock()
 		a.lastRecv = time.Now()
 		a.mu.Unlock()
 		if !registered {
 			if ev.Type != agentapi.EventSubscribed || ev.Subscribed == nil || ev.Subscribed.AgentID == "" {
-				return false, fmt.Errorf("first event from %s is %s, want SUBSCRIBED with an agent id", base, ev.Type)
+				return false, base, fmt.Errorf("first event from %s is %s, want SUBSCRIBED with an agent id", base, ev.Type)
 			}
 			a.subscribed(ev.Subscribed, base)
 			registered = true
@@ -240,7 +243,7 @@ func (a *simAgent) session(ctx context.Context, m string) (registered bool, err 
 			continue
 		}
 		if err := a.handleEvent(sctx, ev); err != nil {
-			return registered, err
+			return registered, base, err
 		}
 	}
 }

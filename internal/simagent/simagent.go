@@ -61,8 +61,9 @@ type Config struct {
 	// unacknowledged status update (as the agent's flags of the same name).
 	StatusUpdateRetryMin time.Duration `flag:"status-update-retry-min" help:"first retry interval of an unacknowledged status update"`
 	StatusUpdateRetryMax time.Duration `flag:"status-update-retry-max" help:"longest retry interval of an unacknowledged status update"`
-	// RegistrationBackoffMin and Max bound the jittered, doubling wait
-	// before reconnecting after a lost stream.
+	// RegistrationBackoffMin and Max bound the jittered wait before
+	// reconnecting: Min after a lost stream, doubling up to Max while
+	// attempts fail (agentapi.Reconnect).
 	RegistrationBackoffMin time.Duration `flag:"registration-backoff-min" help:"first wait before reconnecting after a lost stream"`
 	RegistrationBackoffMax time.Duration `flag:"registration-backoff-max" help:"longest wait before reconnecting"`
 	// ConnectConcurrency bounds the SUBSCRIBE requests in flight at once,
@@ -104,8 +105,8 @@ func DefaultConfig(count int, masters ...string) Config {
 		IP:                     "127.0.0.1",
 		StatusUpdateRetryMin:   10 * time.Second,
 		StatusUpdateRetryMax:   10 * time.Minute,
-		RegistrationBackoffMin: 200 * time.Millisecond,
-		RegistrationBackoffMax: 30 * time.Second,
+		RegistrationBackoffMin: 100 * time.Millisecond,
+		RegistrationBackoffMax: 1 * time.Second, // as `basalt agent`'s default
 		ConnectConcurrency:     64,
 		Workers:                32,
 		Tick:                   100 * time.Millisecond,

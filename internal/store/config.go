@@ -84,10 +84,20 @@ type Config struct {
 	ElectionTimeout time.Duration
 	// SessionTTL is the lease TTL behind leader elections: how long a crashed leader keeps
 	// its leadership. etcd leases have whole-second TTLs (rounded up here) and a floor of
-	// 1.5 election timeouts. Default 1s: measured on loopback with 3 members, failover
-	// after a leader's member dies takes p50 1.2s / max 2.7s with 1s, p50 3.3s / max 3.8s
-	// with 2s, and 1s caused no spurious demotion when the raft leader died
-	// (BenchmarkElectionFailover, BenchmarkRaftLeaderLoss). Raise it on slow or loaded hosts.
+	// 1.5 election timeouts. Default 3s (DefaultSessionTTL) with several members. The
+	// trade-off: a crashed leader keeps its leadership for up to the TTL, so a shorter
+	// lease fails over faster (measured on loopback with 3 members, an idle box: p50 1.2s
+	// / max 2.7s with 1s, p50 3.3s / max 3.8s with 2s; BenchmarkElectionFailover), but a
+	// leader whose process is starved of CPU for a TTL loses its lease although it is
+	// alive, and every loss of leadership restarts the Mesos kernel (every agent and
+	// framework stream is cut) or Marathon. At 1,000 simulated agents on a 2-core host
+	// shared with other builds, the 1s lease this used to be made the two surviving
+	// masters swap leadership four times in 13s after a kill -9 of the leader; 3s rides
+	// out a few seconds of starvation, and a crashed leader's lease then lasts up to
+	// about 3.5s (about 2s longer than with 1s) before a standby leads; the time agents
+	// and Marathon need to come back is counted on top. A clean stop resigns at once. Candidates that lost
+	// campaign again until their context ends. Lower it (--store-session-ttl 1s) on idle,
+	// dedicated hosts where failover time matters most.
 	// A leader whose member is not the raft leader (KeepRaftLeaderAway) fails over in
 	// about TTL/2..TTL (its last keepalive) plus up to 0.5s (etcd checks expiry twice a
 	// second). A single embedded member defaults to DefaultSingleMemberSessionTTL instead:
@@ -124,7 +134,7 @@ const (
 	DefaultPrefix                  = "/basalt"
 	DefaultHeartbeatInterval       = 50 * time.Millisecond
 	DefaultElectionTimeout         = 500 * time.Millisecond
-	DefaultSessionTTL              = 1 * time.Second
+	DefaultSessionTTL              = 3 * time.Second
 	DefaultSingleMemberSessionTTL  = 15 * time.Second
 	DefaultRequestTimeout          = 5 * time.Second
 	DefaultMaxTxnOps               = 10000
