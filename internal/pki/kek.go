@@ -11,8 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/basalt-dcos/basalt/internal/secretfile"
 )
 
 // KEK is the key-encryption key of a cluster: an AES-256-GCM key that every
@@ -177,47 +178,5 @@ func WriteKEK(path string, raw []byte) error {
 	if _, err := NewKEK(raw); err != nil {
 		return err
 	}
-	return writeNewSecretFile(path, []byte(hex.EncodeToString(raw)+"\n"))
-}
-
-// writeNewSecretFile creates path with mode 0600 (its directory 0700) and
-// content, failing with os.ErrExist if it exists. The content goes to a
-// temporary file first, linked into place, so a crash never leaves a
-// half-written key.
-func writeNewSecretFile(path string, content []byte) error {
-	return placeSecretFile(path, content, os.Link) // Link fails with EEXIST if path exists
-}
-
-// writeSecretFile replaces path (0600) with content, the same way.
-func writeSecretFile(path string, content []byte) error {
-	return placeSecretFile(path, content, os.Rename)
-}
-
-// placeSecretFile writes content to a synced 0600 temporary file beside
-// path and moves it into place with place (os.Link or os.Rename).
-func placeSecretFile(path string, content []byte, place func(oldname, newname string) error) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(content); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return place(tmp.Name(), path)
+	return secretfile.Create(path, []byte(hex.EncodeToString(raw)+"\n"))
 }

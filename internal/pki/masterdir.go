@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/basalt-dcos/basalt/internal/store"
+
+	"github.com/basalt-dcos/basalt/internal/secretfile"
 )
 
 // MasterDir is a master's PKI directory (DATA_DIR/pki, mode 0700). It holds
@@ -121,10 +123,10 @@ func (d MasterDir) loadOrCreateCA() (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeNewSecretFile(d.path(caKeyFile), kp); err != nil {
+	if err := secretfile.Create(d.path(caKeyFile), kp); err != nil {
 		return nil, fmt.Errorf("write CA key: %w", err)
 	}
-	if err := writeSecretFile(d.path(caCertFile), ca.certPEM); err != nil {
+	if err := secretfile.Write(d.path(caCertFile), ca.certPEM); err != nil {
 		return nil, fmt.Errorf("write CA certificate: %w", err)
 	}
 	return ca, nil
@@ -146,7 +148,7 @@ func (d MasterDir) loadOrCreateSecret(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := writeNewSecretFile(d.path(name), []byte(s+"\n")); err != nil {
+	if err := secretfile.Create(d.path(name), []byte(s+"\n")); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return d.loadOrCreateSecret(name)
 		}
@@ -184,13 +186,13 @@ func (d MasterDir) SaveJoin(j *Joined, kek *KEK) error {
 	} else if err := WriteKEK(d.path(KEKFile), kek.raw); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("save join: %w", err)
 	}
-	if err := writeSecretFile(d.path(caCertFile), j.CAPEM); err != nil {
+	if err := secretfile.Write(d.path(caCertFile), j.CAPEM); err != nil {
 		return fmt.Errorf("save join: %w", err)
 	}
-	if err := writeSecretFile(d.path(peerKeyFile), j.KeyPEM); err != nil {
+	if err := secretfile.Write(d.path(peerKeyFile), j.KeyPEM); err != nil {
 		return fmt.Errorf("save join: %w", err)
 	}
-	if err := writeSecretFile(d.path(peerCertFile), j.CertPEM); err != nil {
+	if err := secretfile.Write(d.path(peerCertFile), j.CertPEM); err != nil {
 		return fmt.Errorf("save join: %w", err)
 	}
 	return nil
@@ -230,13 +232,13 @@ func (d MasterDir) EnsurePeerCert(ca *CA, names []string, ttl time.Duration) (re
 	if err != nil {
 		return false, err
 	}
-	if err := writeSecretFile(d.path(caCertFile), ca.certPEM); err != nil {
+	if err := secretfile.Write(d.path(caCertFile), ca.certPEM); err != nil {
 		return false, err
 	}
-	if err := writeSecretFile(d.path(peerKeyFile), pemBlock("PRIVATE KEY", keyDER)); err != nil {
+	if err := secretfile.Write(d.path(peerKeyFile), pemBlock("PRIVATE KEY", keyDER)); err != nil {
 		return false, err
 	}
-	if err := writeSecretFile(d.path(peerCertFile), pemBlock("CERTIFICATE", c.Certificate[0])); err != nil {
+	if err := secretfile.Write(d.path(peerCertFile), pemBlock("CERTIFICATE", c.Certificate[0])); err != nil {
 		return false, err
 	}
 	return true, nil

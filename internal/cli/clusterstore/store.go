@@ -24,6 +24,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/basalt-dcos/basalt/internal/secretfile"
 )
 
 // File names inside a cluster's directory.
@@ -259,47 +261,7 @@ func (s Store) WriteFile(id, name string, data []byte) error {
 	if !ValidID(id) || name != filepath.Base(name) || name == "." || name == ".." {
 		return fmt.Errorf("write %q of cluster %q: invalid name", name, id)
 	}
-	dir := s.Path(id)
-	for _, d := range []string{s.Dir, s.root(), dir} {
-		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-	}
-	tmp, err := os.CreateTemp(dir, "."+name+".tmp*") // created 0600
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	// Some filesystems cannot sync a directory; the rename is done anyway.
-	_ = d.Sync()
-	return nil
+	return secretfile.Write(filepath.Join(s.Path(id), name), data)
 }
 
 // Attach makes cluster id the attached one. Other markers are removed
