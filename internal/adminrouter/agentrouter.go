@@ -131,13 +131,7 @@ func (a *AgentRouter) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	if rt.NeedsAuth && a.cfg.Security != iam.ModeDisabled {
 		if _, err := a.auth.Authenticate(req); err != nil {
-			w.Header().Set("WWW-Authenticate", "acsjwt")
-			msg := "401 Unauthorized: a valid authentication token is required (log in with basalt auth login)."
-			if !errors.Is(err, iam.ErrNoToken) {
-				msg = "401 Unauthorized: the authentication token is not valid; log in again."
-				a.log.Debug("token refused", "path", req.URL.Path, "error", err)
-			}
-			writeText(w, http.StatusUnauthorized, msg)
+			WriteUnauthorized(w, req, a.log, err)
 			return
 		}
 	}

@@ -3,6 +3,7 @@ package adminrouter
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -101,7 +102,7 @@ func (r *Router) allowed(w http.ResponseWriter, req *http.Request, p iam.Princip
 		r.log.Info("permission missing; allowed in permissive mode", "uid", p.UID, "rid", rid, "path", req.URL.Path)
 		return true
 	}
-	writeText(w, http.StatusForbidden, fmt.Sprintf("403 Forbidden: %s lacks the permission %s full.", p.UID, rid))
+	WriteForbidden(w, p.UID, rid)
 	return false
 }
 
@@ -114,16 +115,28 @@ func (r *Router) serviceAllowed(w http.ResponseWriter, req *http.Request, id str
 	return r.allowed(w, req, p, ServicePermission(id))
 }
 
-// unauthorized answers 401 the way DC/OS's Admin Router does: the
-// WWW-Authenticate challenge dcos clients look for, and a short body.
+// unauthorized answers 401 the way DC/OS's Admin Router does.
 func (r *Router) unauthorized(w http.ResponseWriter, req *http.Request, err error) {
+	WriteUnauthorized(w, req, r.log, err)
+}
+
+// WriteUnauthorized answers 401 the way DC/OS's Admin Router does: the
+// WWW-Authenticate challenge dcos clients look for, and a short body that
+// says whether a token was missing or refused (why goes to the debug log).
+// The master's component ports and the agent router answer the same way.
+func WriteUnauthorized(w http.ResponseWriter, req *http.Request, log *slog.Logger, err error) {
 	w.Header().Set("WWW-Authenticate", "acsjwt")
 	msg := "401 Unauthorized: a valid authentication token is required (log in with basalt auth login)."
 	if !errors.Is(err, iam.ErrNoToken) {
 		msg = "401 Unauthorized: the authentication token is not valid; log in again."
-		r.log.Debug("token refused", "path", req.URL.Path, "error", err)
+		log.Debug("token refused", "path", req.URL.Path, "error", err)
 	}
 	writeText(w, http.StatusUnauthorized, msg)
+}
+
+// WriteForbidden answers 403 naming the permission uid lacks.
+func WriteForbidden(w http.ResponseWriter, uid, rid string) {
+	writeText(w, http.StatusForbidden, fmt.Sprintf("403 Forbidden: %s lacks the permission %s full.", uid, rid))
 }
 
 // tokenFromCookie moves the DC/OS session cookie's token into the

@@ -9,7 +9,6 @@ package master
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"path"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/basalt-dcos/basalt/internal/agentapi"
 	"github.com/basalt-dcos/basalt/internal/iam"
+
+	"github.com/basalt-dcos/basalt/internal/adminrouter"
 )
 
 // The permission each component port asks for (action full): the same one
@@ -136,13 +137,7 @@ func (g *portGuard) check(w http.ResponseWriter, r *http.Request) bool {
 		if g.mode == iam.ModePermissive && errors.Is(err, iam.ErrNoToken) {
 			return true // anonymous, as DC/OS permissive lets through
 		}
-		w.Header().Set("WWW-Authenticate", "acsjwt")
-		msg := "401 Unauthorized: a valid authentication token is required (log in with basalt auth login)."
-		if !errors.Is(err, iam.ErrNoToken) {
-			msg = "401 Unauthorized: the authentication token is not valid; log in again."
-			g.log.Debug("token refused", "path", r.URL.Path, "error", err)
-		}
-		writePlain(w, http.StatusUnauthorized, msg)
+		adminrouter.WriteUnauthorized(w, r, g.log, err)
 		return false
 	}
 	if g.auth.Allowed(p, g.rid, iam.ActionFull) {
@@ -152,15 +147,8 @@ func (g *portGuard) check(w http.ResponseWriter, r *http.Request) bool {
 		g.log.Info("permission missing; allowed in permissive mode", "uid", p.UID, "rid", g.rid, "path", r.URL.Path)
 		return true
 	}
-	writePlain(w, http.StatusForbidden, fmt.Sprintf("403 Forbidden: %s lacks the permission %s full.", p.UID, g.rid))
+	adminrouter.WriteForbidden(w, p.UID, g.rid)
 	return false
-}
-
-func writePlain(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	_, _ = w.Write([]byte(msg + "\n"))
 }
 
 // jwksPath serves the IAM's public keys on the master API port too, for
