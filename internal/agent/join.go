@@ -89,7 +89,17 @@ func (a *Agent) join(ctx context.Context) (func(), error) {
 		a.disc.follower.HTTP = &http.Client{Transport: nodeTLS{tr}}
 	}
 	a.log.Info("joined the cluster", "ca_sha256", pki.CertHash(joined.CA), "node", a.hostname, "not_after", joined.Certificate.Leaf.NotAfter)
-	return tr.CloseIdleConnections, nil
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rn.watch(wctx, tr.CloseIdleConnections)
+	}()
+	return func() {
+		stop()
+		<-done
+		tr.CloseIdleConnections()
+	}, nil
 }
 
 // agentTLS sends the agent protocol over https whatever the master URL says.
@@ -132,6 +142,32 @@ type renewer struct {
 	base *http.Transport
 	cur  atomic.Pointer[pki.Joined]
 	mu   sync.Mutex
+}
+
+// watch renews the certificate when it is due even if no handshake asks
+// for it: pooled connections (to a standby, say) can outlive a certificate,
+// and a handshake with an expired one cannot renew it any more. After a
+// renewal it drops idle connections, so the next requests present the new
+// certificate. It returns when ctx is done.
+func (r *renewer) watch(ctx context.Context, dropIdle func()) {
+	for {
+		j := r.cur.Load()
+		leaf := j.Certificate.Leaf
+		wait := time.Until(leaf.NotAfter.Add(-leaf.NotAfter.Sub(leaf.NotBefore) / 3))
+		if wait < time.Second {
+			wait = time.Second // due (or failing): try again each second
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if r.current(ctx) != j {
+			dropIdle()
+		}
+	}
 }
 
 func (r *renewer) current(ctx context.Context) *pki.Joined {

@@ -2,6 +2,7 @@ package clustertest_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -77,7 +78,16 @@ func TestTaskExecThroughAdminRouter(t *testing.T) {
 	ti.Container = &mesosv1.ContainerInfo{Type: "MESOS", Hostname: "exec-box"}
 	f.Launch(ti)
 	f.WaitState("sleeper", mesosv1.TaskRunning, 30*time.Second)
-	t.Cleanup(f.Teardown)
+	t.Cleanup(func() {
+		// Kill the task and see it end before the teardown, so that its
+		// shim has exited before the cluster's goroutine-leak check.
+		st := f.Latest("sleeper")
+		if err := f.Client.Kill(context.Background(), st.TaskID, st.AgentID, nil); err != nil {
+			t.Errorf("kill: %v", err)
+		}
+		f.WaitState("sleeper", mesosv1.TaskKilled, 30*time.Second)
+		f.Teardown()
+	})
 
 	ar := c.Leader().AdminRouterURL()
 	b := basaltCLI{dir: filepath.Join(t.TempDir(), "basalt")}
