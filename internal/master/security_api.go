@@ -65,7 +65,7 @@ func (m *Master) securityAPI(f *tlsFront) http.Handler {
 				return
 			}
 			now := time.Now()
-			tok, err := pki.RotateJoinSecret(r.Context(), m.Store(), f.ca, grace, now)
+			tok, err := pki.RotateJoinSecret(r.Context(), m.Store(), f.ca, f.kek, grace, now)
 			if err != nil {
 				m.log.Warn("rotate the join secret", "error", err)
 				writeSecError(w, http.StatusServiceUnavailable, "rotation failed (another rotation at the same moment, or the store did not answer); try again")
@@ -133,7 +133,7 @@ func (m *Master) superuserOnly(w http.ResponseWriter, r *http.Request) bool {
 // currentJoinToken reads the current join secret from the store (another
 // master may have rotated it) and caches it.
 func (m *Master) currentJoinToken(ctx context.Context, f *tlsFront) (pki.JoinToken, error) {
-	secrets, err := pki.JoinSecrets(ctx, m.Store(), time.Now())
+	secrets, err := pki.JoinSecrets(ctx, m.Store(), f.kek, time.Now())
 	if err != nil {
 		return pki.JoinToken{}, err
 	}
@@ -172,7 +172,7 @@ func (m *Master) revoke(w http.ResponseWriter, r *http.Request, f *tlsFront) {
 	switch {
 	case err == nil:
 		node := agent.Info.Hostname
-		if err := pki.RevokeNode(ctx, st, node, now); err != nil {
+		if err := pki.RevokeNode(ctx, st, f.kek, node, now); err != nil {
 			m.log.Warn("revoke", "agent_id", req.ID, "error", err)
 			writeSecError(w, http.StatusServiceUnavailable, "revocation failed; try again")
 			return

@@ -169,7 +169,7 @@ func (m *Master) setupPKI(ctx context.Context, st *store.Store, ip string, sb *s
 		}
 		f.masterSecret = m.masterSecretSource(st, sb.kek, secret)
 	}
-	tok, err := pki.EnsureJoinToken(ctx, st, ca)
+	tok, err := pki.EnsureJoinToken(ctx, st, ca, sb.kek, m.log)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +241,7 @@ func (m *Master) joinPolicy(f *tlsFront) pki.JoinPolicy {
 			// Read per join (joins are rare): another master may have rotated.
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			secrets, err := pki.JoinSecrets(ctx, m.Store(), time.Now())
+			secrets, err := pki.JoinSecrets(ctx, m.Store(), f.kek, time.Now())
 			if err != nil {
 				m.log.Warn("read the join secrets", "error", err)
 				return nil

@@ -102,7 +102,7 @@ func TestEnsureCAOnce(t *testing.T) {
 				errs <- err
 				return
 			}
-			tok, err := EnsureJoinToken(ctx, st, ca)
+			tok, err := EnsureJoinToken(ctx, st, ca, nil, nil)
 			if err != nil {
 				errs <- err
 				return

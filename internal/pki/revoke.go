@@ -71,11 +71,11 @@ func RevokeSerial(ctx context.Context, st *store.Store, serial string, now time.
 
 // RevokeNode denies every certificate issued to node so far and joins as
 // node with the current join secret.
-func RevokeNode(ctx context.Context, st *store.Store, node string, now time.Time) error {
+func RevokeNode(ctx context.Context, st *store.Store, kek *KEK, node string, now time.Time) error {
 	if err := checkNodeName(node); err != nil {
 		return err
 	}
-	secrets, err := JoinSecrets(ctx, st, now)
+	secrets, err := JoinSecrets(ctx, st, kek, now)
 	if err != nil {
 		return err
 	}

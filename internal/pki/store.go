@@ -2,8 +2,6 @@ package pki
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +14,7 @@ import (
 // Store keys (relative to the store prefix).
 const (
 	caStoreKey     = "pki/ca"          // storedCA as JSON
-	secretStoreKey = "pki/join-secret" // the join token's secret
+	secretStoreKey = "pki/join-secret" // the join token's secret, sealed with the KEK (joinsecret.go)
 )
 
 // storedCA is the CA as kept in the store. KeySealed is the PKCS#8 PEM key
@@ -147,35 +145,5 @@ func ensureCA(ctx context.Context, st *store.Store, opts CAOptions) (*CA, error)
 			return nil, err
 		}
 		// Another master stored its CA first: read that one.
-	}
-}
-
-// EnsureJoinToken returns the cluster's join token for ca, generating its
-// secret (32 random bytes, hex) and storing it create-if-absent on first use.
-func EnsureJoinToken(ctx context.Context, st *store.Store, ca *CA) (JoinToken, error) {
-	for {
-		data, err := st.Get(ctx, secretStoreKey)
-		if err == nil {
-			t := JoinToken{CAHash: ca.Hash(), Secret: string(data)}
-			if err := checkSecret(t.Secret); err != nil {
-				return JoinToken{}, errors.New("ensure join token: the stored secret is malformed")
-			}
-			return t, nil
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return JoinToken{}, fmt.Errorf("ensure join token: %w", err)
-		}
-		var b [32]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return JoinToken{}, fmt.Errorf("ensure join token: %w", err)
-		}
-		secret := hex.EncodeToString(b[:])
-		err = st.Apply(ctx, store.PutIfAbsent(secretStoreKey, []byte(secret)))
-		if err == nil {
-			return JoinToken{CAHash: ca.Hash(), Secret: secret}, nil
-		}
-		if !errors.Is(err, store.ErrConflict) {
-			return JoinToken{}, fmt.Errorf("ensure join token: %w", err)
-		}
 	}
 }
