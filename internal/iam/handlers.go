@@ -9,10 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/basalt-dcos/basalt/internal/ratelimit"
 	"github.com/basalt-dcos/basalt/internal/store"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -219,15 +219,15 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	keys := []string{"uid:" + req.UID, "ip:" + clientIP(r)}
-	if ok, wait := s.limiter.allow(s.cfg.Now(), keys...); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+	if ok, wait := s.limiter.Allow(s.cfg.Now(), keys...); !ok {
+		w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
 		writeAPIError(w, http.StatusTooManyRequests, "Too Many Requests",
 			"Too many failed login attempts; try again later.", "ERR_TOO_MANY_LOGIN_ATTEMPTS")
 		return
 	}
 	u, ok := s.checkCredentials(r.Context(), req)
 	if !ok {
-		s.limiter.fail(s.cfg.Now(), keys...)
+		s.limiter.Fail(s.cfg.Now(), keys...)
 		s.log.Debug("login failed", "uid", req.UID, "remote_addr", clientIP(r))
 		writeAPIError(w, http.StatusUnauthorized, "Unauthorized",
 			"Login failed: the uid or the credentials are not valid.", "ERR_INVALID_CREDENTIALS")

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/basalt-dcos/basalt/internal/ratelimit"
 	"github.com/basalt-dcos/basalt/internal/store"
 )
 
@@ -158,7 +159,7 @@ type Service struct {
 	lastForced   time.Time
 	forcedReload time.Duration
 
-	limiter  *loginLimiter
+	limiter  *ratelimit.Failures // failed logins, per uid and client IP
 	verified *verifiedCache
 	hashSem  chan struct{} // bounds concurrent argon2 computations (memory)
 	dummy    string        // a hash compared against for unknown uids
@@ -183,7 +184,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		log:          cfg.Logger.With("component", "iam"),
 		db:           newDB(cfg.Store, cfg.Sealer),
 		forcedReload: defaultForcedReloadEvery,
-		limiter:      newLoginLimiter(cfg.LoginBurst, cfg.LoginRefill),
+		limiter:      ratelimit.NewFailures(cfg.LoginBurst, cfg.LoginRefill),
 		verified:     newVerifiedCache(verifiedCacheSize),
 		hashSem:      make(chan struct{}, 4),
 		done:         make(chan struct{}),

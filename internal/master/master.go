@@ -34,6 +34,7 @@ import (
 	"github.com/basalt-dcos/basalt/internal/mesos"
 	"github.com/basalt-dcos/basalt/internal/mesos/state"
 	"github.com/basalt-dcos/basalt/internal/pki"
+	"github.com/basalt-dcos/basalt/internal/ratelimit"
 	"github.com/basalt-dcos/basalt/internal/store"
 	"github.com/basalt-dcos/basalt/internal/version"
 	"github.com/basalt-dcos/basalt/pkg/operator"
@@ -73,6 +74,7 @@ func New(cfg Config, logger *slog.Logger) (*Master, error) {
 	m.addr.Store("")
 	m.marAddr.Store("")
 	m.arAddr.Store("")
+	m.front.joinFails = ratelimit.NewFailures(pki.DefaultJoinFailBurst, pki.DefaultJoinFailRefill)
 	return m, nil
 }
 

@@ -318,7 +318,7 @@ func (m *Master) serveBootstrapJoin(sb *storeBoot, ip string) error {
 		return err
 	}
 	secret := sb.boot.MasterToken.Secret
-	policy := pki.JoinPolicy{CA: sb.boot.CA, MasterSecret: func() string { return secret }, KEK: sb.boot.KEK, MasterTTL: peerCertTTL, Logger: m.log}
+	policy := pki.JoinPolicy{CA: sb.boot.CA, MasterSecret: func() string { return secret }, KEK: sb.boot.KEK, MasterTTL: peerCertTTL, Failures: m.front.joinFails, Logger: m.log}
 	f := &tlsFront{ca: sb.boot.CA}
 	notYet := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "master starting: the store is not up yet", http.StatusServiceUnavailable)

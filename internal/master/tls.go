@@ -29,6 +29,7 @@ import (
 	"github.com/basalt-dcos/basalt/internal/agentapi"
 	"github.com/basalt-dcos/basalt/internal/httpserve"
 	"github.com/basalt-dcos/basalt/internal/pki"
+	"github.com/basalt-dcos/basalt/internal/ratelimit"
 	"github.com/basalt-dcos/basalt/internal/store"
 )
 
@@ -61,6 +62,10 @@ type frontState struct {
 
 	trOnce sync.Once
 	tr     *http.Transport
+
+	// joinFails rate-limits wrong join secrets per client address, on
+	// every port that serves the join endpoint.
+	joinFails *ratelimit.Failures
 }
 
 // tlsFront is the PKI of one running master and its Admin Router's HTTPS
@@ -251,6 +256,7 @@ func (m *Master) joinPolicy(f *tlsFront) pki.JoinPolicy {
 		},
 		NodeTTL:   m.cfg.NodeCertTTL,
 		MasterTTL: peerCertTTL,
+		Failures:  m.front.joinFails,
 		Logger:    m.log,
 	}
 	if f.deny != nil {

@@ -24,6 +24,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/basalt-dcos/basalt/internal/ratelimit"
 )
 
 // Paths of the join flow, served on a master's TLS port.
@@ -106,8 +108,22 @@ type JoinPolicy struct {
 	// Refuse, if set, may refuse a node name joining with secret (a
 	// revoked node): a non-nil error is answered 403 with its text.
 	Refuse func(name, secret string) error
+	// Failures, if set, rate-limits wrong secrets per client IP: once a
+	// client's bucket is empty its joins answer 429 with Retry-After until
+	// it refills (internal/ratelimit). Share one between the handlers of a
+	// master, so that its ports count together.
+	Failures *ratelimit.Failures
+	// Now is the clock of Failures (nil: time.Now).
+	Now    func() time.Time
 	Logger *slog.Logger
 }
+
+// Defaults of a master's join rate limit (as the IAM's login limit): ten
+// wrong secrets from one address, then one more every six seconds.
+const (
+	DefaultJoinFailBurst  = 10
+	DefaultJoinFailRefill = 6 * time.Second
+)
 
 // DecodeJoinRequest reads a join request body (at most maxJoinBody bytes,
 // no unknown fields) and checks its shape: the role, and names only for
@@ -148,18 +164,31 @@ func DecodeJoinRequest(r io.Reader) (JoinRequest, error) {
 	return req, nil
 }
 
-// Handler answers POST /basalt/v1/join. Wrong secret → 401; malformed body
-// or CSR → 400; a refused (revoked) node → 403; plain HTTP → 403 (the
+// Handler answers POST /basalt/v1/join. Wrong secret → 401; too many
+// wrong secrets from the client's address → 429 with Retry-After; malformed
+// body or CSR → 400; a refused (revoked) node → 403; plain HTTP → 403 (the
 // secret must not travel in the clear).
 func (p JoinPolicy) Handler() http.Handler {
 	logger := p.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	now := p.Now
+	if now == nil {
+		now = time.Now
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS == nil {
 			writeJoinError(w, http.StatusForbidden, "join only over TLS: the request carries the cluster secret")
 			return
+		}
+		limitKey := "ip:" + clientIP(r)
+		if p.Failures != nil {
+			if ok, wait := p.Failures.Allow(now(), limitKey); !ok {
+				w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
+				writeJoinError(w, http.StatusTooManyRequests, "too many failed join attempts from this address; try again in "+ratelimit.RetryAfter(wait)+"s")
+				return
+			}
 		}
 		req, err := DecodeJoinRequest(http.MaxBytesReader(w, r.Body, maxJoinBody))
 		if err != nil {
@@ -174,6 +203,9 @@ func (p JoinPolicy) Handler() http.Handler {
 			wants = p.NodeSecrets()
 		}
 		if !secretMatches(req.Secret, wants) {
+			if p.Failures != nil {
+				p.Failures.Fail(now(), limitKey)
+			}
 			logger.Warn("join refused: wrong secret", "role", roleName(req.Role), "remote", r.RemoteAddr)
 			writeJoinError(w, http.StatusUnauthorized, "join token secret is not this cluster's "+roleName(req.Role)+" secret")
 			return
@@ -217,6 +249,15 @@ func roleName(role string) string {
 		return "master"
 	}
 	return "node"
+}
+
+// clientIP is the address of the connection's peer (proxies' headers are
+// not trusted: the join endpoint is reached directly).
+func clientIP(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }
 
 // secretMatches compares got with every non-empty want in constant time.

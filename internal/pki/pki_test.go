@@ -3,6 +3,7 @@ package pki
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basalt-dcos/basalt/internal/ratelimit"
 	"github.com/basalt-dcos/basalt/internal/store/storetest"
 )
 
@@ -345,5 +347,56 @@ func TestParseJoinToken(t *testing.T) {
 		} else if strings.Contains(err.Error(), "0123456789abcdef") {
 			t.Errorf("error quotes the secret: %v", err)
 		}
+	}
+}
+
+// TestJoinRateLimited: after the burst of wrong secrets from one address,
+// joins from it answer 429 with Retry-After and a JSON message — the right
+// secret too, so guessing cannot go on — until the bucket refills.
+func TestJoinRateLimited(t *testing.T) {
+	ca := newCA(t)
+	const secret = "0123456789abcdef0123456789abcdef"
+	clock := &fakeClock{}
+	clock.Set(time.Unix(1_000_000, 0))
+	r, err := NewReloader(ca, []string{"127.0.0.1", "localhost"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := JoinPolicy{CA: ca, NodeSecrets: func() []string { return []string{secret} }, NodeTTL: time.Hour,
+		Failures: ratelimit.NewFailures(3, time.Minute), Now: clock.Now}
+	mux := http.NewServeMux()
+	mux.Handle("GET "+CACertPath, CACertHandler(ca))
+	mux.Handle("POST "+JoinPath, policy.Handler())
+	srvURL := serveTLS(t, mux, ServerTLSConfig(r.GetCertificate))
+
+	wrong := JoinToken{CAHash: ca.Hash(), Secret: "wrong-secret-0123456789"}
+	for i := range 3 {
+		_, err := Join(t.Context(), srvURL, wrong, "guesser", nil)
+		var se *JoinStatusError
+		if !errors.As(err, &se) || se.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong secret %d: %v, want 401", i+1, err)
+		}
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Post(srvURL+JoinPath, "application/json", strings.NewReader(`{"secret":"wrong-secret-0123456789","csr":""}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct{ Message string }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "61" || body.Message == "" {
+		t.Fatalf("after the burst: %d Retry-After %q message %q, want 429, 61, a message", resp.StatusCode, resp.Header.Get("Retry-After"), body.Message)
+	}
+	var se *JoinStatusError
+	if _, err := Join(t.Context(), srvURL, JoinToken{CAHash: ca.Hash(), Secret: secret}, "agent-1", nil); !errors.As(err, &se) || se.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("the right secret while limited: %v, want 429", err)
+	}
+	clock.Advance(time.Minute)
+	if _, err := Join(t.Context(), srvURL, JoinToken{CAHash: ca.Hash(), Secret: secret}, "agent-1", nil); err != nil {
+		t.Fatalf("after a refill: %v", err)
 	}
 }
