@@ -97,7 +97,7 @@ func (r *Reconnect) Lost(base string) time.Duration {
 // Failed records that an attempt at master ended, with err, before the
 // agent registered, and returns the wait before the next attempt.
 func (r *Reconnect) Failed(master string, err error) time.Duration {
-	target := failedBase(master, err) // master, or the leader it redirected to
+	target := r.configured(failedBase(master, err)) // master, or the leader it redirected to
 	if r.preferred == master || r.preferred == target {
 		r.preferred = ""
 	}
@@ -110,6 +110,21 @@ func (r *Reconnect) Failed(master string, err error) time.Duration {
 	d := r.jitter(r.backoff)
 	r.backoff = min(2*r.backoff, r.maxWait)
 	return d
+}
+
+// configured maps a base URL to the configured master on the same host and
+// port (a redirect over TLS names the leader's https URL), else returns it.
+func (r *Reconnect) configured(base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return base
+	}
+	for _, m := range r.masters {
+		if mu, err := url.Parse(m); err == nil && mu.Host == u.Host {
+			return m
+		}
+	}
+	return base
 }
 
 // untried reports whether some master has not refused a connection.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -182,4 +183,30 @@ func FuzzReconnectFailed(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestReconnectRedirectOverTLSNamesConfiguredMaster: a standby reached over
+// TLS redirects to the leader's https URL; a refusal there counts against
+// the configured (http) entry of that master, which is then skipped.
+func TestReconnectRedirectOverTLSNamesConfiguredMaster(t *testing.T) {
+	dead := refusedURL(t)
+	stale := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "https://"+strings.TrimPrefix(dead, "http://")+r.URL.RequestURI())
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	}))
+	defer stale.Close()
+	rc := agentapi.NewReconnect([]string{stale.URL, dead}, 0, 100*time.Millisecond, time.Second, noJitter)
+	m := rc.Next()
+	_, err := subscribe(t, m)
+	if err == nil {
+		t.Fatal("subscribe through a redirect to a closed port succeeded")
+	}
+	if d := rc.Failed(m, err); d != 100*time.Millisecond {
+		t.Fatalf("wait after a redirect to a refused leader = %s, want 100ms: %v", d, err)
+	}
+	for i := range 3 {
+		if m := rc.Next(); m != stale.URL {
+			t.Fatalf("attempt %d went to %s, want %s (the refused leader is skipped)", i, m, stale.URL)
+		}
+	}
 }

@@ -45,6 +45,9 @@ func (u arUpstreams) MarathonLeader() (string, bool) {
 	if l == "" {
 		return "", false
 	}
+	if u.m.cfg.APITLS {
+		return "https://" + l, true // Marathon's port speaks TLS too (serveMarathonTLS)
+	}
 	return "http://" + l, true
 }
 

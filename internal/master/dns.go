@@ -175,8 +175,9 @@ func masterAddrs(c Config, ip string) []netip.Addr {
 
 // newDNS builds the master's DNS node and the follower of the leading
 // master's state that feeds it. The follower starts at this master's own
-// URL: a standby's /master/redirect names the leader.
-func (m *Master) newDNS(ip, baseURL string) (*dns.Node, *operator.Follower, error) {
+// URL: a standby's /master/redirect names the leader. With API TLS (peer) it
+// follows over TLS, as this master.
+func (m *Master) newDNS(ip, baseURL string, peer *tlsFront) (*dns.Node, *operator.Follower, error) {
 	_, lport, _ := net.SplitHostPort(m.cfg.DNS.Listen)
 	self := func(ap netip.AddrPort) bool {
 		return strconv.Itoa(int(ap.Port())) == lport && (ap.Addr().IsLoopback() || ap.Addr().String() == ip)
@@ -188,7 +189,7 @@ func (m *Master) newDNS(ip, baseURL string) (*dns.Node, *operator.Follower, erro
 	ncfg.HTTPGuard = func(h http.Handler) http.Handler { return m.guard("Mesos-DNS", dnsPortRID, nil, h) }
 	f := &operator.Follower{
 		Masters: []string{baseURL},
-		HTTP:    m.systemClient(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}}, iam.SystemMesosDNS),
+		HTTP:    m.systemClient(peer.peerClient(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}}, 4), iam.SystemMesosDNS),
 		Logger:  m.log,
 	}
 	n, err := dns.NewNode(ncfg, f, nil, m.log)

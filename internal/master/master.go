@@ -236,9 +236,26 @@ func (m *Master) Run(ctx context.Context) error {
 		m.iam.Store(auth)
 	}
 
+	// The PKI next: with --api-tls the components below call the masters
+	// (the leaders of Mesos and Marathon) over TLS, as this master.
+	arTLS, err := m.setupPKI(ctx, st, ip, sb)
+	if err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
+	if arTLS != nil && arTLS.ln != nil {
+		defer arTLS.ln.Close()
+	}
+	defer arTLS.closePeers()
+	masterURL := baseURL // how this master's components reach the Mesos leader (via this master)
+	var mesosProxy http.RoundTripper
+	if arTLS != nil && arTLS.peerTLS != nil {
+		masterURL = "https://" + advertised
+		mesosProxy = arTLS.peerTransport(16)
+	}
+
 	kcfg := m.cfg.kernelConfig(baseURL, ip, port)
 	kcfg.Version = version.Version
-	mm, err := mesos.New(kcfg, mesos.Deps{Registry: newStoreRegistry(st), Elector: storeElector{st}, Logger: m.log})
+	mm, err := mesos.New(kcfg, mesos.Deps{Registry: newStoreRegistry(st), Elector: storeElector{st}, Transport: mesosProxy, Logger: m.log})
 	if err != nil {
 		return fmt.Errorf("master: %w", err)
 	}
@@ -275,13 +292,19 @@ func (m *Master) Run(ctx context.Context) error {
 		defer marLn.Close()
 		_, mport, _ := net.SplitHostPort(marLn.Addr().String())
 		madv := net.JoinHostPort(ip, mport)
-		mcfg := m.cfg.marathonConfig(baseURL, madv)
-		mar, err = marathon.New(mcfg, marathon.Deps{Store: st, Logger: m.log, MesosClient: m.systemClient(marathonMesosClient(), iam.SystemMarathon)})
+		mcfg := m.cfg.marathonConfig(masterURL, madv)
+		mesosClient := arTLS.peerClient(marathonMesosClient(), 64)
+		mar, err = marathon.New(mcfg, marathon.Deps{Store: st, Logger: m.log, MesosClient: m.systemClient(mesosClient, iam.SystemMarathon)})
 		if err != nil {
 			return fmt.Errorf("master: %w", err)
 		}
+		apiOpts := marathonapi.Options{AppDef: mcfg.AppDefOptions(), Self: madv}
+		if arTLS != nil && arTLS.peerTLS != nil {
+			// Followers proxy to the leader's port over TLS (serveMarathonTLS).
+			apiOpts.HTTPClient, apiOpts.LeaderScheme = arTLS.peerClient(&http.Client{}, 16), "https"
+		}
 		marSrv = &http.Server{
-			Handler:           m.guard("Marathon", marathonPortRID, marathonOpen, marathonapi.New(mar, marathonapi.Options{AppDef: mcfg.AppDefOptions(), Self: madv}, m.log).Handler()),
+			Handler:           m.guard("Marathon", marathonPortRID, marathonOpen, marathonapi.New(mar, apiOpts, m.log).Handler()),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    1 << 20,
@@ -293,18 +316,11 @@ func (m *Master) Run(ctx context.Context) error {
 	var dnsNode *dns.Node
 	var follower *operator.Follower
 	if m.cfg.DNS.Enabled {
-		dnsNode, follower, err = m.newDNS(ip, baseURL)
+		dnsNode, follower, err = m.newDNS(ip, masterURL, arTLS)
 		if err != nil {
 			return fmt.Errorf("master: %w", err)
 		}
 		m.dns.Store(dnsNode)
-	}
-	arTLS, err := m.setupPKI(ctx, st, ip, sb)
-	if err != nil {
-		return fmt.Errorf("master: %w", err)
-	}
-	if arTLS != nil && arTLS.ln != nil {
-		defer arTLS.ln.Close()
 	}
 	var ar *adminrouter.Router
 	var arLn net.Listener
@@ -372,8 +388,9 @@ func (m *Master) Run(ctx context.Context) error {
 		})
 		// Event streams end when the master stops, so Shutdown need not wait for them.
 		marSrv.BaseContext = func(net.Listener) context.Context { return gctx }
+		marPlain := m.serveMarathonTLS(gctx, g, marLn, marSrv, marDone, arTLS) // peertls.go
 		g.Go(func() error {
-			if err := httpserve.Run(gctx, marSrv, marLn, m.cfg.ShutdownTimeout, marDone); err != nil {
+			if err := httpserve.Run(gctx, marSrv, marPlain, m.cfg.ShutdownTimeout, marDone); err != nil {
 				return fmt.Errorf("master: marathon serve: %w", err)
 			}
 			return nil

@@ -83,6 +83,11 @@ type tlsFront struct {
 	denyRev      int64
 	ln           net.Listener // TCP; TLS is layered on when serving
 	addr         string       // advertised host:port
+
+	peerTLS *tls.Config       // calling other masters (nil: API TLS is off)
+	peersMu sync.Mutex        // guards peers
+	peers   []*http.Transport // made by peerTransport, closed by closePeers
+	seen    peerRequests      // what other masters asked over TLS
 }
 
 // transport is the Admin Router's upstream transport: the master owns it so
@@ -213,10 +218,19 @@ func (m *Master) setupPKI(ctx context.Context, st *store.Store, ip string, sb *s
 // against the cluster CA and presents a client certificate of this master
 // (O=basalt:masters), re-issued when a third of its life remains.
 func (m *Master) upstreamTLS(f *tlsFront, ip string) {
+	f.peerTLS = m.peerTLSConfig(f, ip)
+	m.front.transport().TLSClientConfig = f.peerTLS
+}
+
+// peerTLSConfig is how this master calls other masters' ports over TLS:
+// the cluster CA is the only root (every master's certificate names its
+// addresses), and the client certificate it presents when asked is its
+// own (CN=master:<ip>, O=basalt:masters), issued from the CA and
+// re-issued when a third of its life remains.
+func (m *Master) peerTLSConfig(f *tlsFront, ip string) *tls.Config {
 	var mu sync.Mutex
 	var cur *tls.Certificate
-	tr := m.front.transport()
-	tr.TLSClientConfig = &tls.Config{
+	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		RootCAs:    f.ca.Pool(),
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
@@ -236,6 +250,64 @@ func (m *Master) upstreamTLS(f *tlsFront, ip string) {
 		},
 	}
 }
+
+// peerClient returns base calling masters over TLS when API TLS is on (f
+// not nil, see peerTransport); else base unchanged.
+func (f *tlsFront) peerClient(base *http.Client, maxIdlePerHost int) *http.Client {
+	if f == nil || f.peerTLS == nil {
+		return base
+	}
+	c := *base
+	c.Transport = f.peerTransport(maxIdlePerHost)
+	return &c
+}
+
+// peerTransport is a transport for the clients that talk only to masters'
+// own ports (Marathon's scheduler client, the DNS follower, a standby's
+// read proxy, Marathon's proxy to its leader): every request goes over
+// https, whatever scheme its URL has (the masters' API and Marathon ports
+// speak both with --api-tls, and a leader's URL in the store or in a
+// redirect may say http), verified against the cluster CA, presenting this
+// master's certificate. Its idle connections are closed when the master
+// stops (closePeers).
+func (f *tlsFront) peerTransport(maxIdlePerHost int) http.RoundTripper {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = f.peerTLS
+	tr.MaxIdleConnsPerHost = maxIdlePerHost
+	tr.ForceAttemptHTTP2 = false // the API ports speak HTTP/1.1 over TLS
+	f.peersMu.Lock()
+	f.peers = append(f.peers, tr)
+	f.peersMu.Unlock()
+	return httpsOnly{tr}
+}
+
+// closePeers closes the idle connections of every peerTransport.
+func (f *tlsFront) closePeers() {
+	if f == nil {
+		return
+	}
+	f.peersMu.Lock()
+	defer f.peersMu.Unlock()
+	for _, tr := range f.peers {
+		tr.CloseIdleConnections()
+	}
+}
+
+// httpsOnly sends every request over https: its callers talk only to
+// masters' ports that speak TLS.
+type httpsOnly struct{ rt *http.Transport }
+
+func (t httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" {
+		r2 := req.Clone(req.Context())
+		r2.URL.Scheme = "https"
+		return t.rt.RoundTrip(r2)
+	}
+	return t.rt.RoundTrip(req)
+}
+
+// CloseIdleConnections closes the transport's idle connections.
+func (t httpsOnly) CloseIdleConnections() { t.rt.CloseIdleConnections() }
 
 // joinPolicy is who may join through this master: nodes with the join
 // secret, and masters with the master secret when the store speaks TLS.
@@ -278,18 +350,10 @@ func (m *Master) serveAPITLS(ctx context.Context, g *errgroup.Group, ln net.List
 		return ln
 	}
 	plainLn, tlsRaw := splitTLS(ln, plain.ReadHeaderTimeout)
-	cfg := pki.ServerTLSConfig(f.certs.GetCertificate)
-	cfg.NextProtos = []string{"http/1.1"}
-	cfg.ClientAuth = tls.VerifyClientCertIfGiven
-	cfg.ClientCAs = f.ca.Pool()
-	// A revoked certificate fails the handshake; connections that were open
-	// when it was revoked are cut (an agent's stream among them).
-	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		if len(cs.PeerCertificates) > 0 && f.deny.Revoked(cs.PeerCertificates[0]) {
-			return errors.New("certificate revoked")
-		}
-		return nil
-	}
+	// A revoked certificate fails the handshake (apiTLSConfig); connections
+	// that were open when it was revoked are cut (an agent's stream among
+	// them).
+	cfg := apiTLSConfig(f)
 	conns := &connTracker{conns: map[*tls.Conn]struct{}{}}
 	f.deny.OnChange(func() {
 		if n := conns.cut(f.deny.Revoked); n > 0 {
@@ -298,7 +362,7 @@ func (m *Master) serveAPITLS(ctx context.Context, g *errgroup.Group, ln net.List
 	})
 	join := m.joinPolicy(f).Handler()
 	srv := &http.Server{
-		Handler:           front(f, join, plain.Handler),
+		Handler:           front(f, join, f.notePeers("mesos", plain.Handler)),
 		ReadHeaderTimeout: plain.ReadHeaderTimeout,
 		ReadTimeout:       plain.ReadTimeout,
 		WriteTimeout:      plain.WriteTimeout,

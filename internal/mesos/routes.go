@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 
 	"github.com/basalt-dcos/basalt/internal/agentapi"
 )
@@ -32,8 +33,19 @@ func (m *Master) handleRedirect(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "No leader elected", http.StatusServiceUnavailable)
 		return
 	}
-	w.Header().Set("Location", li.URL)
+	w.Header().Set("Location", leaderURLFor(r, li.URL))
 	w.WriteHeader(http.StatusTemporaryRedirect)
+}
+
+// leaderURLFor is the leader's base URL u as r's client should follow it: a
+// request that came over TLS is sent to the leader over https (the masters'
+// API ports all speak TLS with --api-tls), never back to plain HTTP, as
+// Mesos' scheme-relative redirects keep the client's scheme.
+func leaderURLFor(r *http.Request, u string) string {
+	if rest, ok := strings.CutPrefix(u, "http://"); ok && r.TLS != nil {
+		return "https://" + rest
+	}
+	return u
 }
 
 // redirectToLeader answers a call that reached a standby.
@@ -43,7 +55,7 @@ func (m *Master) redirectToLeader(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "No leader elected", http.StatusServiceUnavailable)
 		return
 	}
-	w.Header().Set("Location", li.URL+r.URL.RequestURI())
+	w.Header().Set("Location", leaderURLFor(r, li.URL)+r.URL.RequestURI())
 	w.WriteHeader(http.StatusTemporaryRedirect)
 }
 

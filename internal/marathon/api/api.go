@@ -60,6 +60,11 @@ type Options struct {
 	// HTTPClient's Transport carries requests proxied to the leader (nil:
 	// http.DefaultTransport).
 	HTTPClient *http.Client
+	// LeaderScheme is how requests are proxied to the leader: "http" (the
+	// default) or "https" (the leader's port also speaks TLS; HTTPClient
+	// then verifies it). X-Marathon-Leader keeps naming the leader's http
+	// URL, the one users call.
+	LeaderScheme string
 	// MaxBodyBytes bounds request bodies (0: DefaultMaxBodyBytes); larger
 	// ones are answered 413.
 	MaxBodyBytes int64

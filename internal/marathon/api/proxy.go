@@ -60,6 +60,10 @@ func leaderOnly(r *http.Request) bool {
 // (FlushInterval -1), so /v2/events works through a standby.
 func (a *API) proxy(w http.ResponseWriter, r *http.Request, leader string) {
 	target := &url.URL{Scheme: "http", Host: leader}
+	public := target.String()
+	if a.opts.LeaderScheme == "https" {
+		target.Scheme = "https"
+	}
 	via := ""
 	if a.opts.Self != "" {
 		via = "1.1 " + a.opts.Self
@@ -79,7 +83,7 @@ func (a *API) proxy(w http.ResponseWriter, r *http.Request, leader string) {
 		Transport:     transport,
 		FlushInterval: -1,
 		ModifyResponse: func(resp *http.Response) error {
-			resp.Header.Set(headerLeader, target.String())
+			resp.Header.Set(headerLeader, public)
 			if via != "" {
 				resp.Header.Set(headerVia, via)
 			}
