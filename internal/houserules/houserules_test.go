@@ -41,6 +41,8 @@ func TestRulesCatchViolations(t *testing.T) {
 		"internal/other/other.go:11: os.Exit outside cmd/: return an error instead",
 		"internal/other/other.go:12: log.Fatalf outside cmd/: return an error instead",
 		"internal/other/other_test.go:13: os.Exit outside cmd/: return an error instead",
+		"internal/other/tls.go:7: InsecureSkipVerify outside tests: verify the peer (the cluster CA), or list the file in insecureTLSAllowed with its reason",
+		"internal/other/tls.go:12: InsecureSkipVerify outside tests: verify the peer (the cluster CA), or list the file in insecureTLSAllowed with its reason",
 		"internal/util/util.go:2: package util: name says nothing about its purpose (forbidden: util, common, helpers, misc, types...)",
 		"pkg/client/client.go:4: pkg/ is for outside users and must not import example.com/bad/internal/other",
 	}

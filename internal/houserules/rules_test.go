@@ -62,6 +62,15 @@ var readOnlyConstructors = map[string]bool{
 	"errors.New": true, "fmt.Errorf": true, "regexp.MustCompile": true,
 }
 
+// insecureTLSAllowed are the only production files that may turn TLS
+// verification off (InsecureSkipVerify), each for a reason outside the
+// cluster's own trust: in-cluster clients verify every peer against the
+// cluster CA (docs/tls.md) and never skip it.
+var insecureTLSAllowed = map[string]string{ // read-only
+	"internal/cli/dcos_http.go":       "the user's --insecure or core.ssl_verify=false, as in dcos-cli",
+	"internal/agent/health/health.go": "HTTPS health checks of tasks, which Mesos runs without verifying (curl -k)",
+}
+
 // sourceFile is one parsed .go file.
 type sourceFile struct {
 	rel  string // slash path relative to the module root
@@ -180,6 +189,11 @@ func checkPackage(dir, module string, files []sourceFile, report func(token.Pos,
 
 	for _, f := range files {
 		checkImports(dir, module, f, report)
+		if !f.test {
+			if _, ok := insecureTLSAllowed[f.rel]; !ok {
+				checkInsecureTLS(f, report)
+			}
+		}
 		// Commands may exit: cmd/ and any other package main (benchmarks,
 		// examples). Library code returns errors.
 		if !strings.HasPrefix(dir+"/", "cmd/") && f.ast.Name.Name != "main" {
@@ -237,6 +251,23 @@ func checkImports(dir, module string, f sourceFile, report func(token.Pos, strin
 			}
 		}
 	}
+}
+
+// checkInsecureTLS flags every mention of tls.Config's InsecureSkipVerify.
+func checkInsecureTLS(f sourceFile, report func(token.Pos, string, ...any)) {
+	ast.Inspect(f.ast, func(n ast.Node) bool {
+		var id *ast.Ident
+		switch n := n.(type) {
+		case *ast.KeyValueExpr:
+			id, _ = n.Key.(*ast.Ident)
+		case *ast.SelectorExpr:
+			id = n.Sel
+		}
+		if id != nil && id.Name == "InsecureSkipVerify" {
+			report(id.Pos(), "InsecureSkipVerify outside tests: verify the peer (the cluster CA), or list the file in insecureTLSAllowed with its reason")
+		}
+		return true
+	})
 }
 
 // importNames maps the local name of each import in f to its path.

@@ -262,23 +262,33 @@ func TestJoin(t *testing.T) {
 	}
 	// Another CA's hash: refused before the secret is sent.
 	_, err = Join(t.Context(), srvURL, JoinToken{CAHash: newCA(t).Hash(), Secret: secret}, "agent-3", nil)
-	if err == nil || errors.As(err, &se) || !strings.Contains(err.Error(), "the token pins") {
+	if !errors.Is(err, ErrCAMismatch) || errors.As(err, &se) {
 		t.Errorf("wrong CA hash: err = %v", err)
 	}
 }
 
 // TestJoinServerRefusesMITM: a server with another CA that copies the real
-// CA certificate into /ca/dcos-ca.crt passes the hash check but fails the
-// verified connection, so the secret never reaches it.
+// (public) CA certificate into its chain and into /ca/dcos-ca.crt passes
+// the hash check but fails the verified connection, so the secret never
+// reaches it.
 func TestJoinServerRefusesMITM(t *testing.T) {
 	real := newCA(t)
 	evil := newCA(t)
 	got := make(chan string, 1)
 	r, _ := NewReloader(evil, []string{"127.0.0.1"}, time.Hour)
+	withReal := func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		c, err := r.GetCertificate(hello)
+		if err != nil {
+			return nil, err
+		}
+		cc := *c
+		cc.Certificate = append(append([][]byte(nil), c.Certificate...), real.cert.Raw)
+		return &cc, nil
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET "+CACertPath, CACertHandler(real))
 	mux.HandleFunc("POST "+JoinPath, func(w http.ResponseWriter, r *http.Request) { got <- "secret sent"; w.WriteHeader(500) })
-	srvURL := serveTLS(t, mux, ServerTLSConfig(r.GetCertificate))
+	srvURL := serveTLS(t, mux, ServerTLSConfig(withReal))
 	_, err := Join(t.Context(), srvURL, JoinToken{CAHash: real.Hash(), Secret: "0123456789abcdef0123456789abcdef"}, "agent-1", nil)
 	var ue x509.UnknownAuthorityError
 	if !errors.As(err, &ue) {

@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// Reloader holds one serving certificate and re-issues it from the CA when
+// Reloader holds one serving certificate (followed by the CA's in the
+// chain it presents) and re-issues it from the CA when
 // less than a third of its lifetime remains, on the next handshake that asks
 // for it: a long-running master renews without a restart. It reads the time
 // from the CA's clock (CA.WithClock).
@@ -51,6 +52,9 @@ func (r *Reloader) Certificate() (*tls.Certificate, error) {
 		}
 		return nil, fmt.Errorf("renew serving certificate: %w", err)
 	}
+	// The CA certificate follows the leaf, so that a joining node can pin it
+	// by its hash before it trusts anyone (Join), with no unverified fetch.
+	c.Certificate = append(c.Certificate, r.ca.cert.Raw)
 	r.cur, r.issued = c, now
 	return c, nil
 }
