@@ -70,7 +70,7 @@ type Config struct {
 	AdminRouterListen    string        `flag:"adminrouter-listen" help:"listen address of the Admin Router, the one port in front of every component (host:port; port 0 picks a free port; empty disables it)"`
 	AdminRouterTLSListen string        `flag:"adminrouter-tls-listen" help:"HTTPS listen address of the Admin Router, with a certificate from the cluster CA (host:port; port 0 picks a free port; empty disables HTTPS and the join endpoint)"`
 	AdminRouterHTTP      string        `flag:"adminrouter-http" help:"what the Admin Router's plain HTTP port does: serve (every route, as on HTTPS) or redirect (307 to HTTPS, except /dcos-metadata/dcos-version.json and /ca/dcos-ca.crt)"`
-	APITLS               bool          `flag:"api-tls" help:"also accept TLS on the master API port (--listen), with a certificate from the cluster CA (the port tells TLS from plain HTTP by the first byte); the join endpoint is served there too"`
+	APITLS               bool          `flag:"api-tls" help:"also accept TLS on the master API port (--listen) and on Marathon's port, with a certificate from the cluster CA (each port tells TLS from plain HTTP by the first byte; plain HTTP keeps working), and call the other masters over TLS only (Marathon's scheduler, the DNS follower, standbys' proxies, the Admin Router); the join endpoint is served there too. Every master of a cluster must have the same setting"`
 	RequireAgentCerts    bool          `flag:"require-agent-certs" help:"accept agents only over TLS with a node certificate from the cluster CA (basalt agent --join-token); needs --api-tls"`
 	NodeCertTTL          time.Duration `flag:"node-cert-ttl" help:"lifetime of the client certificates issued to joining agents; agents renew theirs over mTLS once a third of it remains"`
 	TLSCertTTL           time.Duration `flag:"tls-cert-ttl" help:"lifetime of this master's serving certificate; it is re-issued, without a restart, once a third of it remains"`
@@ -131,6 +131,7 @@ func DefaultConfig() Config {
 		AuthTokenTTL:                         5 * 24 * time.Hour,
 		AdminRouterTLSListen:                 ":443",
 		AdminRouterHTTP:                      HTTPServe,
+		APITLS:                               true,
 		TLSCertTTL:                           DefaultTLSCertTTL,
 		NodeCertTTL:                          DefaultNodeCertTTL,
 	}
