@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -52,6 +53,38 @@ func (u arUpstreams) MarathonLeader() (string, bool) {
 }
 
 func (u arUpstreams) MesosDNS() string { return u.m.DNSHTTPURL() }
+
+// leaderHost reports whether host (host:port) is the Mesos or the Marathon
+// leader's port as this master knows it now.
+func (u arUpstreams) leaderHost(host string) bool {
+	if li, ok := u.mm.Leader(); ok {
+		if lu, err := url.Parse(li.URL); err == nil && lu.Host == host {
+			return true
+		}
+	}
+	return u.mar != nil && u.mar.Leader() == host
+}
+
+// arTransport carries the Admin Router's upstream requests: those for the
+// leaders of Mesos and Marathon (other masters' ports) over the peer
+// transport, with the cluster CA as the only root; the rest (agents,
+// tasks' services) over base, which also trusts the system roots.
+type arTransport struct {
+	base *http.Transport
+	peer http.RoundTripper
+	up   arUpstreams
+}
+
+func (t arTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "https" && t.up.leaderHost(req.URL.Host) {
+		return t.peer.RoundTrip(req)
+	}
+	return t.base.RoundTrip(req)
+}
+
+// CloseIdleConnections closes base's (the peer transport is closed with
+// the master's other peer transports).
+func (t arTransport) CloseIdleConnections() { t.base.CloseIdleConnections() }
 
 // arCluster answers the metadata routes from the store.
 type arCluster struct {
@@ -107,13 +140,18 @@ func (m *Master) newAdminRouter(ip string, mm *mesos.Master, mar *marathon.Marat
 	}
 	cfg.ShutdownTimeout = m.cfg.ShutdownTimeout
 	cfg.Security = iam.Mode(m.cfg.Security)
+	up := arUpstreams{m: m, mm: mm, mar: mar}
+	var tr http.RoundTripper = m.front.transport() // closed by serveAdminRouter (tls.go)
+	if f := m.front.tls.Load(); f != nil && f.peerTLS != nil {
+		tr = arTransport{base: m.front.transport(), peer: f.peerTransport(64), up: up}
+	}
 	r, err := adminrouter.New(cfg, adminrouter.Deps{
 		Auth:      auth,
-		Upstreams: arUpstreams{m: m, mm: mm, mar: mar},
+		Upstreams: up,
 		Cluster:   &arCluster{st: st},
-		Transport: m.front.transport(), // closed by serveAdminRouter (tls.go)
+		Transport: tr,
 		// The caches read as the router's system account (portauth.go).
-		ResolverTransport: m.systemTransport(m.front.transport(), iam.SystemAdminRouter),
+		ResolverTransport: m.systemTransport(tr, iam.SystemAdminRouter),
 		Logger:            m.log,
 	})
 	if err != nil {

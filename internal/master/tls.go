@@ -7,6 +7,7 @@ package master
 // (adminrouter.go).
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -213,13 +214,32 @@ func (m *Master) setupPKI(ctx context.Context, st *store.Store, ip string, sb *s
 	return f, nil
 }
 
-// upstreamTLS makes the Admin Router's upstream transport speak TLS to the
-// other masters' API ports (--api-tls on every master): it verifies them
-// against the cluster CA and presents a client certificate of this master
-// (O=basalt:masters), re-issued when a third of its life remains.
+// upstreamTLS sets up calling other masters over TLS (--api-tls on every
+// master; peerTLSConfig). The Admin Router's upstream transport, which
+// also reaches agents and tasks' services, trusts the system roots and the
+// cluster CA and presents this master's certificate only to servers that
+// ask for one from the cluster CA; its routes to the leaders of Mesos and
+// Marathon go through a peer transport instead (arTransport).
 func (m *Master) upstreamTLS(f *tlsFront, ip string) {
 	f.peerTLS = m.peerTLSConfig(f, ip)
-	m.front.transport().TLSClientConfig = f.peerTLS
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	roots.AddCert(f.ca.Certificate())
+	caSubject := f.ca.Certificate().RawSubject
+	m.front.transport().TLSClientConfig = &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		RootCAs:    roots,
+		GetClientCertificate: func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			for _, ca := range cri.AcceptableCAs {
+				if bytes.Equal(ca, caSubject) {
+					return f.peerTLS.GetClientCertificate(cri)
+				}
+			}
+			return &tls.Certificate{}, nil // not our cluster: no certificate
+		},
+	}
 }
 
 // peerTLSConfig is how this master calls other masters' ports over TLS:
