@@ -60,3 +60,18 @@ func FuzzDecodeGrace(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPeerPathKey: whatever path a master asks for, its counter key is a
+// clean absolute path of at most three segments (two outside /api).
+func FuzzPeerPathKey(f *testing.F) {
+	for _, p := range []string{"/api/v1/scheduler", "/api/v1", "/master/state", "/v2/apps/a/b/c", "", "..//../x", "/api"} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		k := peerPathKey(p)
+		segs := strings.Split(strings.TrimPrefix(k, "/"), "/")
+		if !strings.HasPrefix(k, "/") || strings.Contains(k, "//") || len(segs) > 3 || (segs[0] != "api" && len(segs) > 2) {
+			t.Fatalf("peerPathKey(%q) = %q", p, k)
+		}
+	})
+}

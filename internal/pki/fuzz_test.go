@@ -143,3 +143,32 @@ func FuzzParseSerial(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOpenSecret: a stored join secret (sealed or clear) either opens to a
+// well-formed secret or fails with an error that does not quote it.
+func FuzzOpenSecret(f *testing.F) {
+	k, err := NewKEK(make([]byte, 32))
+	if err != nil {
+		f.Fatal(err)
+	}
+	sealed, err := k.Seal([]byte("0123456789abcdef0123456789abcdef"), secretStoreKey)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(sealed)
+	f.Add("0123456789abcdef0123456789abcdef")
+	f.Add("bkek1:0011223344556677:AAAA")
+	f.Add("short")
+	f.Fuzz(func(t *testing.T, v string) {
+		s, _, err := openSecret(k, v, secretStoreKey)
+		if err != nil {
+			if checkSecret(v) == nil && strings.Contains(err.Error(), v) {
+				t.Fatalf("error quotes the stored value: %v", err)
+			}
+			return
+		}
+		if checkSecret(s) != nil {
+			t.Fatalf("opened a malformed secret %q", s)
+		}
+	})
+}
