@@ -141,3 +141,54 @@ func BenchmarkPortGuard(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPeerTLS: what master-to-master TLS costs a call. A GET of
+// /version on the master API port and of /v2/apps on Marathon's port,
+// plain HTTP vs the peer transport (https, cluster CA, the master's client
+// certificate), on a kept-alive connection; and a new connection each time
+// (TCP, plus the mutual TLS handshake).
+//
+//	go test ./internal/master -run '^$' -bench PeerTLS -benchtime 2s
+func BenchmarkPeerTLS(b *testing.B) {
+	m := startNodes(b, []Config{testConfig(b)})[0].m
+	f := m.front.tls.Load()
+	if f == nil || f.peerTLS == nil {
+		b.Fatal("API TLS is off")
+	}
+	eventually(b, "a Marathon leader", func() bool {
+		resp, err := http.Get(m.MarathonURL() + "/v2/apps")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	run := func(b *testing.B, url string, rt http.RoundTripper) {
+		c := &http.Client{Transport: rt, Timeout: 10 * time.Second}
+		if cl, ok := rt.(interface{ CloseIdleConnections() }); ok {
+			b.Cleanup(cl.CloseIdleConnections)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			resp, err := c.Get(url)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Fatalf("%s: %d", url, resp.StatusCode)
+			}
+		}
+	}
+	for _, tc := range []struct{ name, url string }{{"mesos", m.URL() + "/version"}, {"marathon", m.MarathonURL() + "/v2/apps"}} {
+		b.Run(tc.name+"/plain-keepalive", func(b *testing.B) { run(b, tc.url, &http.Transport{}) })
+		b.Run(tc.name+"/tls-keepalive", func(b *testing.B) { run(b, tc.url, f.peerTransport(4)) })
+		b.Run(tc.name+"/plain-new-conn", func(b *testing.B) { run(b, tc.url, &http.Transport{DisableKeepAlives: true}) })
+		b.Run(tc.name+"/tls-new-conn", func(b *testing.B) {
+			tr := f.peerTransport(4).(httpsOnly)
+			tr.rt.DisableKeepAlives = true
+			run(b, tc.url, tr)
+		})
+	}
+}
