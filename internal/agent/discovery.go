@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -166,4 +169,33 @@ func (d *discovery) run(ctx context.Context, g *errgroup.Group) {
 			}
 		}
 	})
+}
+
+// hostResolvConf is the host's resolver configuration, read at every launch
+// (DHCP may rewrite it) for its search list and options.
+const hostResolvConf = "/etc/resolv.conf"
+
+// taskResolvConf makes the resolv.conf of the mesos runtime's containers
+// when the agent runs a DNS server for its tasks: the server's address (on
+// port 53, the only one a resolv.conf can name) and the host's search list
+// and options. Nil — containers keep the host's resolv.conf — when the agent
+// runs no DNS server, or one that a resolv.conf cannot name (a warning says
+// so).
+func taskResolvConf(c DiscoveryConfig, log *slog.Logger) func() ([]byte, error) {
+	if c.DNSListen == "" {
+		return nil
+	}
+	ns, err := dns.TaskNameserver(c.DNSListen)
+	if err != nil {
+		log.Warn("tasks keep the host's resolv.conf: the agent's DNS server cannot be named in one", "error", err)
+		return nil
+	}
+	log.Info("mesos runtime tasks resolve through the agent's DNS server", "nameserver", ns.String())
+	return func() ([]byte, error) {
+		host, err := os.ReadFile(hostResolvConf)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("read the host's %s: %w", hostResolvConf, err)
+		}
+		return dns.TaskResolvConf(host, ns), nil
+	}
 }
