@@ -118,10 +118,7 @@ func (a *Agent) newDiscovery() (*discovery, error) {
 		scfg.Recurse = true
 		resolvers := c.DNSResolvers
 		if len(resolvers) == 0 {
-			_, port, _ := net.SplitHostPort(c.DNSListen)
-			resolvers = dns.HostResolvers("/etc/resolv.conf", func(ap netip.AddrPort) bool {
-				return fmt.Sprint(ap.Port()) == port && ap.Addr().IsLoopback()
-			})
+			resolvers = dns.HostResolvers(hostResolvConf, isSelf(c.DNSListen))
 		}
 		for _, r := range resolvers {
 			hp, _ := dns.UpstreamAddr(r)
@@ -169,6 +166,27 @@ func (d *discovery) run(ctx context.Context, g *errgroup.Group) {
 			}
 		}
 	})
+}
+
+// isSelf tells whether a nameserver of the host's resolv.conf is the
+// agent's own DNS server listening on listen, which must not forward to
+// itself: the listen address itself, or with an unspecified address any
+// loopback address on its port. Another server on the same host (say
+// systemd-resolved's 127.0.0.53:53 beside an agent on 127.0.1.53:53) is an
+// upstream like any other.
+func isSelf(listen string) func(netip.AddrPort) bool {
+	host, port, _ := net.SplitHostPort(listen)
+	ip, err := netip.ParseAddr(host)
+	unspecified := host == "" || (err == nil && ip.IsUnspecified())
+	return func(ap netip.AddrPort) bool {
+		if fmt.Sprint(ap.Port()) != port {
+			return false
+		}
+		if unspecified {
+			return ap.Addr().IsLoopback()
+		}
+		return err == nil && ap.Addr() == ip.Unmap()
+	}
 }
 
 // hostResolvConf is the host's resolver configuration, read at every launch
