@@ -28,9 +28,16 @@ const roleEnv = "BASALT_E2E_ROLE"
 const inNetnsEnv = "BASALT_E2E_IN_NETNS"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(roleEnv) == "backend" {
+	switch os.Getenv(roleEnv) {
+	case "backend":
 		if err := serveBackend(); err != nil {
 			fmt.Fprintln(os.Stderr, "backend:", err)
+			os.Exit(1)
+		}
+		return
+	case "client":
+		if err := getAll(os.Args[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "client:", err)
 			os.Exit(1)
 		}
 		return
@@ -53,6 +60,35 @@ func serveBackend() error {
 	return http.ListenAndServe(":"+os.Getenv("PORT0"), mux)
 }
 
+// getAll GETs each URL, trying again for up to a minute while the name
+// does not resolve or the connection fails, and prints "GOT <url> <body>"
+// for each: a task's client (it resolves as the task does, through the
+// container's /etc/resolv.conf).
+func getAll(urls []string) error {
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for _, u := range urls {
+		deadline := time.Now().Add(time.Minute)
+		for {
+			resp, err := hc.Get(u)
+			if err == nil {
+				body, rerr := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if rerr == nil && resp.StatusCode == http.StatusOK {
+					fmt.Printf("GOT %s %s\n", u, body)
+					break
+				}
+				err = fmt.Errorf("%s: %s %v", u, resp.Status, rerr)
+			}
+			if time.Now().After(deadline) {
+				return err
+			}
+			fmt.Fprintln(os.Stderr, "client: retrying:", err)
+			time.Sleep(500 * time.Millisecond) // a process polling a server, not a test waiting
+		}
+	}
+	return nil
+}
+
 // TestVIPThroughMarathon runs a whole cluster inside a fresh network
 // namespace (so VIP addresses land on that namespace's loopback only): one
 // master and two agents, the first running the agent DNS server and the VIP
@@ -66,17 +102,32 @@ func TestVIPThroughMarathon(t *testing.T) {
 		vipScenario(t)
 		return
 	}
+	runInNetns(t, "TestVIPThroughMarathon")
+}
+
+// runInNetns re-executes the test binary to run the test named test inside
+// a fresh network namespace (loopback up, nothing else), where it sees
+// inNetnsEnv=1 and BASALT_E2E_DIR, a directory whose processes are killed
+// afterwards. It needs root and ip (iproute2).
+func runInNetns(t *testing.T, test string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("the VIP e2e test needs root (network namespaces)")
+			t.Fatalf("%s needs root (network namespaces)", test)
 		}
-		t.Skip("the VIP e2e test needs root (network namespaces)")
+		t.Skipf("%s needs root (network namespaces)", test)
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("the VIP e2e test needs ip (iproute2; scripts/test installs it)")
+			t.Fatalf("%s needs ip (iproute2; scripts/test installs it)", test)
 		}
-		t.Skip("the VIP e2e test needs ip (iproute2)")
+		t.Skipf("%s needs ip (iproute2)", test)
+	}
+	if _, err := exec.LookPath("nsenter"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s needs nsenter (util-linux)", test)
+		}
+		t.Skipf("%s needs nsenter (util-linux)", test)
 	}
 	ns := fmt.Sprintf("basalt-e2e-%d", os.Getpid())
 	run := func(args ...string) {
@@ -90,16 +141,18 @@ func TestVIPThroughMarathon(t *testing.T) {
 	run("-n", ns, "link", "set", "lo", "up")
 
 	dir := t.TempDir()
-	cmd := exec.CommandContext(t.Context(), "ip", "netns", "exec", ns, os.Args[0],
-		"-test.run", "^TestVIPThroughMarathon$", "-test.v", "-test.timeout", "5m")
+	// nsenter (util-linux) rather than `ip netns exec`, which also gives the
+	// command a fresh /sys without the cgroup mounts the mesos runtime needs.
+	cmd := exec.CommandContext(t.Context(), "nsenter", "--net=/run/netns/"+ns, "--", os.Args[0],
+		"-test.run", "^"+test+"$", "-test.v", "-test.timeout", "5m")
 	cmd.Env = append(os.Environ(), inNetnsEnv+"=1", "BASALT_E2E_DIR="+dir)
 	out, err := cmd.CombinedOutput()
 	// Processes of a failed run must not outlive the namespace.
 	proccluster.KillUnder(dir)
-	if err != nil || !strings.Contains(string(out), "--- PASS: TestVIPThroughMarathon") {
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+test) {
 		t.Fatalf("in namespace %s: %v\n%s", ns, err, out)
 	}
-	t.Logf("in namespace %s:\n%s", ns, lastLines(string(out), 15))
+	t.Logf("in namespace %s:\n%s", ns, lastLines(string(out), 30))
 }
 
 func lastLines(s string, n int) string {
