@@ -31,17 +31,26 @@ type DiscoveryConfig struct {
 	DNSListen    string   `flag:"dns-listen" help:"address of the agent's local DNS server for tasks, UDP and TCP (dcos-dns uses 198.51.100.1:53); empty: off"`
 	DNSResolvers []string `flag:"dns-resolvers" help:"upstream resolvers (ip or ip:port) for names outside the cluster (default: the nameservers of /etc/resolv.conf)"`
 	DNSDomain    string   `flag:"dns-domain" help:"the Mesos-DNS domain (as on the masters)"`
-	L4LB         bool     `flag:"l4lb" help:"balance named VIPs (11.0.0.0/8 by default) on this agent; adding VIP addresses needs root"`
-	L4LBIface    string   `flag:"l4lb-interface" help:"interface the VIP addresses are added to"`
-	VIPRange     string   `flag:"vip-range" help:"address range of named VIPs (as on the masters)"`
+	// The rest shape the answers as the masters' flags of the same names
+	// do: give an agent the masters' values, so that tasks get the same
+	// answers from it as from a master.
+	DNSIPSources     []string      `flag:"dns-ip-sources" help:"where a task's address comes from, in order: host, netinfo, mesos, docker (as on the masters)"`
+	DNSEnforceRFC952 bool          `flag:"dns-enforce-rfc952" help:"limit labels to 24 characters with no leading digit (as on the masters)"`
+	DNSTTL           time.Duration `flag:"dns-ttl" help:"TTL of records in the Mesos-DNS domain (as on the masters)"`
+	DNSForwardZones  []string      `flag:"dns-forward-zones" help:"per-zone upstreams: zone=ip[:port]|ip[:port],... (as on the masters)"`
+	L4LB             bool          `flag:"l4lb" help:"balance named VIPs (11.0.0.0/8 by default) on this agent; adding VIP addresses needs root"`
+	L4LBIface        string        `flag:"l4lb-interface" help:"interface the VIP addresses are added to"`
+	VIPRange         string        `flag:"vip-range" help:"address range of named VIPs (as on the masters)"`
 }
 
 // DefaultDiscoveryConfig has both parts off.
 func DefaultDiscoveryConfig() DiscoveryConfig {
 	return DiscoveryConfig{
-		DNSDomain: records.DefaultConfig().Domain,
-		L4LBIface: l4lb.DefaultConfig().Interface,
-		VIPRange:  records.DefaultConfig().VIPRange.String(),
+		DNSDomain:    records.DefaultConfig().Domain,
+		DNSIPSources: records.DefaultConfig().IPSources,
+		DNSTTL:       dns.DefaultConfig().TTL,
+		L4LBIface:    l4lb.DefaultConfig().Interface,
+		VIPRange:     records.DefaultConfig().VIPRange.String(),
 	}
 }
 
@@ -65,6 +74,15 @@ func (c DiscoveryConfig) validate() error {
 		if _, err := dns.UpstreamAddr(r); err != nil {
 			errs = append(errs, fmt.Errorf("dns-resolvers: %w", err))
 		}
+	}
+	if err := records.CheckIPSources(c.DNSIPSources); err != nil {
+		errs = append(errs, fmt.Errorf("dns-ip-sources: %w", err))
+	}
+	if _, err := dns.ParseForwardZones(c.DNSForwardZones); err != nil {
+		errs = append(errs, err)
+	}
+	if c.DNSTTL < 0 {
+		errs = append(errs, errors.New("dns-ttl must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -93,6 +111,10 @@ func (a *Agent) newDiscovery() (*discovery, error) {
 	}
 	d.rcfg = records.DefaultConfig()
 	d.rcfg.Domain = c.DNSDomain
+	if len(c.DNSIPSources) > 0 {
+		d.rcfg.IPSources = c.DNSIPSources
+	}
+	d.rcfg.EnforceRFC952 = c.DNSEnforceRFC952
 	d.rcfg.VIPRange, _ = netip.ParsePrefix(c.VIPRange)
 	for _, m := range a.cfg.Masters {
 		if u, err := url.Parse(m); err == nil {
@@ -116,6 +138,10 @@ func (a *Agent) newDiscovery() (*discovery, error) {
 		scfg.SOAMname = "ns1." + d.rcfg.Domain
 		scfg.SOARname = "root.ns1." + d.rcfg.Domain
 		scfg.Recurse = true
+		if c.DNSTTL > 0 {
+			scfg.TTL = c.DNSTTL
+		}
+		scfg.ForwardZones, _ = dns.ParseForwardZones(c.DNSForwardZones) // checked by validate
 		resolvers := c.DNSResolvers
 		if len(resolvers) == 0 {
 			resolvers = dns.HostResolvers(hostResolvConf, isSelf(c.DNSListen))

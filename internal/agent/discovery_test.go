@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -53,5 +54,32 @@ func TestTaskResolvConfFunc(t *testing.T) {
 				t.Errorf("the host's %q is not in\n%s", l, b)
 			}
 		}
+	}
+}
+
+// TestDiscoveryDNSFlags: the flags that shape answers are checked and reach
+// the agent's records, as the masters' flags of the same names do.
+func TestDiscoveryDNSFlags(t *testing.T) {
+	c := DefaultDiscoveryConfig()
+	c.DNSListen = "127.0.0.1:0"
+	c.DNSIPSources = []string{"netinfo", "nope"}
+	c.DNSForwardZones = []string{"corp=not-an-ip"}
+	err := c.validate()
+	if err == nil || !strings.Contains(err.Error(), `unknown source "nope"`) || !strings.Contains(err.Error(), "dns-forward-zones") {
+		t.Errorf("validate = %v, want both bad flags reported", err)
+	}
+	c.DNSIPSources = []string{"netinfo", "host"}
+	c.DNSForwardZones = []string{"corp.example=10.0.0.2"}
+	c.DNSEnforceRFC952 = true
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	a := &Agent{cfg: Config{Discovery: c, Masters: []string{"http://127.0.0.1:1"}}, log: slog.New(slog.DiscardHandler)}
+	d, err := a.newDiscovery()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(d.rcfg.IPSources, c.DNSIPSources) || !d.rcfg.EnforceRFC952 {
+		t.Errorf("records config %+v", d.rcfg)
 	}
 }

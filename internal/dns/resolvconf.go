@@ -2,6 +2,7 @@ package dns
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -96,4 +97,29 @@ func TaskResolvConf(host []byte, nameserver netip.Addr) []byte {
 		}
 	}
 	return []byte(b.String())
+}
+
+// ParseForwardZones parses --dns-forward-zones entries, "zone=ip[:port]|ip[:port]",
+// into Config.ForwardZones (zones lower case with a final dot, upstreams
+// ip:port), reporting every bad entry.
+func ParseForwardZones(entries []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	var errs []error
+	for _, e := range entries {
+		zone, ups, ok := strings.Cut(strings.TrimSpace(e), "=")
+		zone = strings.ToLower(strings.Trim(strings.TrimSpace(zone), "."))
+		if !ok || zone == "" || ups == "" {
+			errs = append(errs, fmt.Errorf("dns-forward-zones entry %q: want zone=ip[:port]|ip[:port]", e))
+			continue
+		}
+		for _, u := range strings.Split(ups, "|") {
+			hp, err := UpstreamAddr(u)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("dns-forward-zones entry %q: %w", e, err))
+				continue
+			}
+			out[zone+"."] = append(out[zone+"."], hp)
+		}
+	}
+	return out, errors.Join(errs...)
 }
