@@ -96,7 +96,8 @@ func getAll(urls []string) error {
 // "/prod/web:80"; a client resolves prodweb.marathon.l4lb.thisdcos.directory
 // through the agent's DNS and connects to the VIP: all three instances
 // answer. One instance is made unhealthy (it still serves when asked
-// directly): no new connection through the VIP reaches it.
+// directly): no new connection through the VIP reaches it. Another is
+// killed: every connection through the VIP still succeeds, none reaching it.
 func TestVIPThroughMarathon(t *testing.T) {
 	if os.Getenv(inNetnsEnv) == "1" {
 		vipScenario(t)
@@ -327,6 +328,35 @@ func vipScenario(t *testing.T) {
 			if err != nil || id != sick {
 				t.Errorf("the unhealthy instance asked directly: %q %v", id, err)
 			}
+		}
+	}
+
+	// Kill a healthy instance (and scale down, so Marathon does not
+	// replace it): from the moment Marathon has killed it, every
+	// connection through the VIP still succeeds, and none reaches it.
+	killed := tasks[1]
+	if st, body := marathonDo(ctx, "DELETE", m.MarathonURL+"/v2/apps/prod/web/tasks/"+killed+"?scale=true", ""); st != http.StatusOK {
+		t.Fatalf("kill %s = %d %s", killed, st, body)
+	}
+	waitFor(t, 30*time.Second, "Marathon no longer lists the killed instance", func(ctx context.Context) error {
+		a, err := getApp(ctx, m.MarathonURL, "/prod/web")
+		if err != nil {
+			return err
+		}
+		for _, tk := range a.Tasks {
+			if tk.ID == killed {
+				return fmt.Errorf("%s still listed (%s)", killed, tk.State)
+			}
+		}
+		return nil
+	})
+	for range 30 {
+		id, err := get(ctx, vip)
+		if err != nil {
+			t.Fatalf("through the VIP after the kill: %v", err)
+		}
+		if id == killed || id == sick {
+			t.Errorf("a connection through the VIP reached %s", id)
 		}
 	}
 }
