@@ -28,7 +28,7 @@ import (
 // its own copy of the records (the same records the masters serve) and
 // keeps answering while the masters fail over.
 type DiscoveryConfig struct {
-	DNSListen    string   `flag:"dns-listen" help:"address of the agent's local DNS server for tasks, UDP and TCP (dcos-dns uses 198.51.100.1:53); empty: off"`
+	DNSListen    string   `flag:"dns-listen" help:"address of the agent's local DNS server for tasks, UDP and TCP (dcos-dns uses 198.51.100.1:53); on port 53, mesos runtime tasks get a resolv.conf naming it; empty: off"`
 	DNSResolvers []string `flag:"dns-resolvers" help:"upstream resolvers (ip or ip:port) for names outside the cluster (default: the nameservers of /etc/resolv.conf)"`
 	DNSDomain    string   `flag:"dns-domain" help:"the Mesos-DNS domain (as on the masters)"`
 	// The rest shape the answers as the masters' flags of the same names
