@@ -230,6 +230,7 @@ func TestDNSWithDig(t *testing.T) {
 	check("leader.mesos", "A", nil, exactly(m.IP))
 	check("master.mesos", "A", nil, exactly(m.IP))
 	check("slave.mesos", "A", nil, exactly(agentIP))
+	check("agent.mesos", "A", nil, exactly(agentIP))
 	check("web-prod.marathon.agentip.dcos.thisdcos.directory", "A", nil, exactly(agentIP))
 	check("web-prod.marathon.autoip.dcos.thisdcos.directory", "A", nil, exactly(agentIP))
 	check("web-prod.marathon.mesos.thisdcos.directory", "A", nil, exactly(agentIP))

@@ -28,9 +28,16 @@ const roleEnv = "BASALT_E2E_ROLE"
 const inNetnsEnv = "BASALT_E2E_IN_NETNS"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(roleEnv) == "backend" {
+	switch os.Getenv(roleEnv) {
+	case "backend":
 		if err := serveBackend(); err != nil {
 			fmt.Fprintln(os.Stderr, "backend:", err)
+			os.Exit(1)
+		}
+		return
+	case "client":
+		if err := getAll(os.Args[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "client:", err)
 			os.Exit(1)
 		}
 		return
@@ -53,6 +60,35 @@ func serveBackend() error {
 	return http.ListenAndServe(":"+os.Getenv("PORT0"), mux)
 }
 
+// getAll GETs each URL, trying again for up to a minute while the name
+// does not resolve or the connection fails, and prints "GOT <url> <body>"
+// for each: a task's client (it resolves as the task does, through the
+// container's /etc/resolv.conf).
+func getAll(urls []string) error {
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for _, u := range urls {
+		deadline := time.Now().Add(time.Minute)
+		for {
+			resp, err := hc.Get(u)
+			if err == nil {
+				body, rerr := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if rerr == nil && resp.StatusCode == http.StatusOK {
+					fmt.Printf("GOT %s %s\n", u, body)
+					break
+				}
+				err = fmt.Errorf("%s: %s %v", u, resp.Status, rerr)
+			}
+			if time.Now().After(deadline) {
+				return err
+			}
+			fmt.Fprintln(os.Stderr, "client: retrying:", err)
+			time.Sleep(500 * time.Millisecond) // a process polling a server, not a test waiting
+		}
+	}
+	return nil
+}
+
 // TestVIPThroughMarathon runs a whole cluster inside a fresh network
 // namespace (so VIP addresses land on that namespace's loopback only): one
 // master and two agents, the first running the agent DNS server and the VIP
@@ -60,23 +96,39 @@ func serveBackend() error {
 // "/prod/web:80"; a client resolves prodweb.marathon.l4lb.thisdcos.directory
 // through the agent's DNS and connects to the VIP: all three instances
 // answer. One instance is made unhealthy (it still serves when asked
-// directly): no new connection through the VIP reaches it.
+// directly): no new connection through the VIP reaches it. Another is
+// killed: every connection through the VIP still succeeds, none reaching it.
 func TestVIPThroughMarathon(t *testing.T) {
 	if os.Getenv(inNetnsEnv) == "1" {
 		vipScenario(t)
 		return
 	}
+	runInNetns(t, "TestVIPThroughMarathon")
+}
+
+// runInNetns re-executes the test binary to run the test named test inside
+// a fresh network namespace (loopback up, nothing else), where it sees
+// inNetnsEnv=1 and BASALT_E2E_DIR, a directory whose processes are killed
+// afterwards. It needs root and ip (iproute2).
+func runInNetns(t *testing.T, test string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("the VIP e2e test needs root (network namespaces)")
+			t.Fatalf("%s needs root (network namespaces)", test)
 		}
-		t.Skip("the VIP e2e test needs root (network namespaces)")
+		t.Skipf("%s needs root (network namespaces)", test)
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("the VIP e2e test needs ip (iproute2; scripts/test installs it)")
+			t.Fatalf("%s needs ip (iproute2; scripts/test installs it)", test)
 		}
-		t.Skip("the VIP e2e test needs ip (iproute2)")
+		t.Skipf("%s needs ip (iproute2)", test)
+	}
+	if _, err := exec.LookPath("nsenter"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s needs nsenter (util-linux)", test)
+		}
+		t.Skipf("%s needs nsenter (util-linux)", test)
 	}
 	ns := fmt.Sprintf("basalt-e2e-%d", os.Getpid())
 	run := func(args ...string) {
@@ -90,16 +142,18 @@ func TestVIPThroughMarathon(t *testing.T) {
 	run("-n", ns, "link", "set", "lo", "up")
 
 	dir := t.TempDir()
-	cmd := exec.CommandContext(t.Context(), "ip", "netns", "exec", ns, os.Args[0],
-		"-test.run", "^TestVIPThroughMarathon$", "-test.v", "-test.timeout", "5m")
+	// nsenter (util-linux) rather than `ip netns exec`, which also gives the
+	// command a fresh /sys without the cgroup mounts the mesos runtime needs.
+	cmd := exec.CommandContext(t.Context(), "nsenter", "--net=/run/netns/"+ns, "--", os.Args[0],
+		"-test.run", "^"+test+"$", "-test.v", "-test.timeout", "5m")
 	cmd.Env = append(os.Environ(), inNetnsEnv+"=1", "BASALT_E2E_DIR="+dir)
 	out, err := cmd.CombinedOutput()
 	// Processes of a failed run must not outlive the namespace.
 	proccluster.KillUnder(dir)
-	if err != nil || !strings.Contains(string(out), "--- PASS: TestVIPThroughMarathon") {
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+test) {
 		t.Fatalf("in namespace %s: %v\n%s", ns, err, out)
 	}
-	t.Logf("in namespace %s:\n%s", ns, lastLines(string(out), 15))
+	t.Logf("in namespace %s:\n%s", ns, lastLines(string(out), 30))
 }
 
 func lastLines(s string, n int) string {
@@ -274,6 +328,35 @@ func vipScenario(t *testing.T) {
 			if err != nil || id != sick {
 				t.Errorf("the unhealthy instance asked directly: %q %v", id, err)
 			}
+		}
+	}
+
+	// Kill a healthy instance (and scale down, so Marathon does not
+	// replace it): from the moment Marathon has killed it, every
+	// connection through the VIP still succeeds, and none reaches it.
+	killed := tasks[1]
+	if st, body := marathonDo(ctx, "DELETE", m.MarathonURL+"/v2/apps/prod/web/tasks/"+killed+"?scale=true", ""); st != http.StatusOK {
+		t.Fatalf("kill %s = %d %s", killed, st, body)
+	}
+	waitFor(t, 30*time.Second, "Marathon no longer lists the killed instance", func(ctx context.Context) error {
+		a, err := getApp(ctx, m.MarathonURL, "/prod/web")
+		if err != nil {
+			return err
+		}
+		for _, tk := range a.Tasks {
+			if tk.ID == killed {
+				return fmt.Errorf("%s still listed (%s)", killed, tk.State)
+			}
+		}
+		return nil
+	})
+	for range 30 {
+		id, err := get(ctx, vip)
+		if err != nil {
+			t.Fatalf("through the VIP after the kill: %v", err)
+		}
+		if id == killed || id == sick {
+			t.Errorf("a connection through the VIP reached %s", id)
 		}
 	}
 }

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -25,20 +28,29 @@ import (
 // its own copy of the records (the same records the masters serve) and
 // keeps answering while the masters fail over.
 type DiscoveryConfig struct {
-	DNSListen    string   `flag:"dns-listen" help:"address of the agent's local DNS server for tasks, UDP and TCP (dcos-dns uses 198.51.100.1:53); empty: off"`
+	DNSListen    string   `flag:"dns-listen" help:"address of the agent's local DNS server for tasks, UDP and TCP (dcos-dns uses 198.51.100.1:53); on port 53, mesos runtime tasks get a resolv.conf naming it; empty: off"`
 	DNSResolvers []string `flag:"dns-resolvers" help:"upstream resolvers (ip or ip:port) for names outside the cluster (default: the nameservers of /etc/resolv.conf)"`
 	DNSDomain    string   `flag:"dns-domain" help:"the Mesos-DNS domain (as on the masters)"`
-	L4LB         bool     `flag:"l4lb" help:"balance named VIPs (11.0.0.0/8 by default) on this agent; adding VIP addresses needs root"`
-	L4LBIface    string   `flag:"l4lb-interface" help:"interface the VIP addresses are added to"`
-	VIPRange     string   `flag:"vip-range" help:"address range of named VIPs (as on the masters)"`
+	// The rest shape the answers as the masters' flags of the same names
+	// do: give an agent the masters' values, so that tasks get the same
+	// answers from it as from a master.
+	DNSIPSources     []string      `flag:"dns-ip-sources" help:"where a task's address comes from, in order: host, netinfo, mesos, docker (as on the masters)"`
+	DNSEnforceRFC952 bool          `flag:"dns-enforce-rfc952" help:"limit labels to 24 characters with no leading digit (as on the masters)"`
+	DNSTTL           time.Duration `flag:"dns-ttl" help:"TTL of records in the Mesos-DNS domain (as on the masters)"`
+	DNSForwardZones  []string      `flag:"dns-forward-zones" help:"per-zone upstreams: zone=ip[:port]|ip[:port],... (as on the masters)"`
+	L4LB             bool          `flag:"l4lb" help:"balance named VIPs (11.0.0.0/8 by default) on this agent; adding VIP addresses needs root"`
+	L4LBIface        string        `flag:"l4lb-interface" help:"interface the VIP addresses are added to"`
+	VIPRange         string        `flag:"vip-range" help:"address range of named VIPs (as on the masters)"`
 }
 
 // DefaultDiscoveryConfig has both parts off.
 func DefaultDiscoveryConfig() DiscoveryConfig {
 	return DiscoveryConfig{
-		DNSDomain: records.DefaultConfig().Domain,
-		L4LBIface: l4lb.DefaultConfig().Interface,
-		VIPRange:  records.DefaultConfig().VIPRange.String(),
+		DNSDomain:    records.DefaultConfig().Domain,
+		DNSIPSources: records.DefaultConfig().IPSources,
+		DNSTTL:       dns.DefaultConfig().TTL,
+		L4LBIface:    l4lb.DefaultConfig().Interface,
+		VIPRange:     records.DefaultConfig().VIPRange.String(),
 	}
 }
 
@@ -62,6 +74,15 @@ func (c DiscoveryConfig) validate() error {
 		if _, err := dns.UpstreamAddr(r); err != nil {
 			errs = append(errs, fmt.Errorf("dns-resolvers: %w", err))
 		}
+	}
+	if err := records.CheckIPSources(c.DNSIPSources); err != nil {
+		errs = append(errs, fmt.Errorf("dns-ip-sources: %w", err))
+	}
+	if _, err := dns.ParseForwardZones(c.DNSForwardZones); err != nil {
+		errs = append(errs, err)
+	}
+	if c.DNSTTL < 0 {
+		errs = append(errs, errors.New("dns-ttl must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -90,6 +111,10 @@ func (a *Agent) newDiscovery() (*discovery, error) {
 	}
 	d.rcfg = records.DefaultConfig()
 	d.rcfg.Domain = c.DNSDomain
+	if len(c.DNSIPSources) > 0 {
+		d.rcfg.IPSources = c.DNSIPSources
+	}
+	d.rcfg.EnforceRFC952 = c.DNSEnforceRFC952
 	d.rcfg.VIPRange, _ = netip.ParsePrefix(c.VIPRange)
 	for _, m := range a.cfg.Masters {
 		if u, err := url.Parse(m); err == nil {
@@ -113,12 +138,13 @@ func (a *Agent) newDiscovery() (*discovery, error) {
 		scfg.SOAMname = "ns1." + d.rcfg.Domain
 		scfg.SOARname = "root.ns1." + d.rcfg.Domain
 		scfg.Recurse = true
+		if c.DNSTTL > 0 {
+			scfg.TTL = c.DNSTTL
+		}
+		scfg.ForwardZones, _ = dns.ParseForwardZones(c.DNSForwardZones) // checked by validate
 		resolvers := c.DNSResolvers
 		if len(resolvers) == 0 {
-			_, port, _ := net.SplitHostPort(c.DNSListen)
-			resolvers = dns.HostResolvers("/etc/resolv.conf", func(ap netip.AddrPort) bool {
-				return fmt.Sprint(ap.Port()) == port && ap.Addr().IsLoopback()
-			})
+			resolvers = dns.HostResolvers(hostResolvConf, isSelf(c.DNSListen))
 		}
 		for _, r := range resolvers {
 			hp, _ := dns.UpstreamAddr(r)
@@ -166,4 +192,54 @@ func (d *discovery) run(ctx context.Context, g *errgroup.Group) {
 			}
 		}
 	})
+}
+
+// isSelf tells whether a nameserver of the host's resolv.conf is the
+// agent's own DNS server listening on listen, which must not forward to
+// itself: the listen address itself, or with an unspecified address any
+// loopback address on its port. Another server on the same host (say
+// systemd-resolved's 127.0.0.53:53 beside an agent on 127.0.1.53:53) is an
+// upstream like any other.
+func isSelf(listen string) func(netip.AddrPort) bool {
+	host, port, _ := net.SplitHostPort(listen)
+	ip, err := netip.ParseAddr(host)
+	unspecified := host == "" || (err == nil && ip.IsUnspecified())
+	return func(ap netip.AddrPort) bool {
+		if fmt.Sprint(ap.Port()) != port {
+			return false
+		}
+		if unspecified {
+			return ap.Addr().IsLoopback()
+		}
+		return err == nil && ap.Addr() == ip.Unmap()
+	}
+}
+
+// hostResolvConf is the host's resolver configuration, read at every launch
+// (DHCP may rewrite it) for its search list and options.
+const hostResolvConf = "/etc/resolv.conf"
+
+// taskResolvConf makes the resolv.conf of the mesos runtime's containers
+// when the agent runs a DNS server for its tasks: the server's address (on
+// port 53, the only one a resolv.conf can name) and the host's search list
+// and options. Nil — containers keep the host's resolv.conf — when the agent
+// runs no DNS server, or one that a resolv.conf cannot name (a warning says
+// so).
+func taskResolvConf(c DiscoveryConfig, log *slog.Logger) func() ([]byte, error) {
+	if c.DNSListen == "" {
+		return nil
+	}
+	ns, err := dns.TaskNameserver(c.DNSListen)
+	if err != nil {
+		log.Warn("tasks keep the host's resolv.conf: the agent's DNS server cannot be named in one", "error", err)
+		return nil
+	}
+	log.Info("mesos runtime tasks resolve through the agent's DNS server", "nameserver", ns.String())
+	return func() ([]byte, error) {
+		host, err := os.ReadFile(hostResolvConf)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("read the host's %s: %w", hostResolvConf, err)
+		}
+		return dns.TaskResolvConf(host, ns), nil
+	}
 }

@@ -102,7 +102,7 @@ func newMesosRuntime(cfg Config, workDir string, logger *slog.Logger, log *slog.
 		EnforceDiskQuota:  iso.EnforceContainerDiskQuota,
 		DiskWatchInterval: iso.ContainerDiskWatchInterval,
 		WarmShims:         warm,
-	}, mesos.Deps{Logger: logger, Images: images})
+	}, mesos.Deps{Logger: logger, Images: images, ResolvConf: taskResolvConf(cfg.Discovery, log)})
 	if err != nil {
 		return nil, StateIsolation{}, err
 	}

@@ -79,7 +79,9 @@ func newUpCmd(env Env) *cobra.Command {
 embedded store (DATA_DIR/master) and an agent (DATA_DIR/agent) registered with it.
 It uses the DC/OS ports (Admin Router 80, master 5050, Marathon 8080, DNS 61053
 and its HTTP API 8123, agent 5051) when they are free, else any free port, and prints the
-addresses it chose. Security is strict by default: every port asks for a token; it prints the
+addresses it chose. The agent runs a DNS server for its tasks on 127.0.1.53:53 when it can
+bind it (root): tasks of the mesos runtime resolve .mesos and thisdcos.directory names
+through it (--agent-dns-listen). Security is strict by default: every port asks for a token; it prints the
 first user's one-time password once and how to log in with basalt cluster setup. The master
 API also speaks TLS and the agent joins with the cluster's join token (mTLS). Stop it with
 Ctrl-C.`,
@@ -137,6 +139,12 @@ Ctrl-C.`,
 		}
 		acfg.AdminRouterListen = preferPort(":61001")
 		acfg.Security = mcfg.Security
+		// The agent's own DNS server, which mesos runtime tasks resolve
+		// through (their resolv.conf names it), as on a DC/OS node. It
+		// follows the master as any agent's does and keeps its own copy of
+		// the records.
+		var agentDNSOff string
+		acfg.Discovery.DNSListen, agentDNSOff = agentDNSListen(up.AgentDNSListen)
 		return runRoles(ctx, []func([]role) (role, error){
 			func([]role) (role, error) { return master.New(mcfg, logger) },
 			func(prev []role) (role, error) {
@@ -169,6 +177,13 @@ Ctrl-C.`,
 				{"dns", strings.TrimPrefix(baseURL(m.DNSAddr()), "http://") + " (Mesos-DNS API " + m.DNSHTTPURL() + ")"},
 				{"agent", baseURL(roles[1].Addr())},
 			}...)
+			if a := roles[1].(*agent.Agent).DNSAddr(); a != "" {
+				lines = append(lines, [2]string{"agent-dns", a})
+			} else if acfg.Discovery.DNSListen != "" {
+				lines = append(lines, [2]string{"agent-dns", acfg.Discovery.DNSListen})
+			} else if agentDNSOff != "" {
+				lines = append(lines, [2]string{"agent-dns", agentDNSOff})
+			}
 			if a := roles[1].(*agent.Agent).AdminRouterAddr(); a != "" {
 				lines = append(lines, [2]string{"agent-adminrouter", baseURL(a)})
 			}

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	mdns "github.com/miekg/dns"
 
 	"github.com/basalt-dcos/basalt/internal/pki"
 )
@@ -36,7 +39,8 @@ func TestUp(t *testing.T) {
 	dataDir := t.TempDir()
 	go func() {
 		done <- Run(ctx, []string{"up", "--data-dir", dataDir,
-			"--master-listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0", "--adminrouter-listen", "127.0.0.1:0", "--adminrouter-tls-listen", "127.0.0.1:0", "--log-level", "debug"}, env)
+			"--master-listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0", "--adminrouter-listen", "127.0.0.1:0", "--adminrouter-tls-listen", "127.0.0.1:0",
+			"--agent-dns-listen", "127.0.0.1:0", "--log-level", "debug"}, env)
 	}()
 	var urls map[string]string
 	select {
@@ -76,6 +80,34 @@ func TestUp(t *testing.T) {
 		t.Errorf("Admin Router with the token: %v %v", resp, err)
 	} else {
 		resp.Body.Close()
+	}
+
+	// The agent's DNS server (for its tasks) follows the master and
+	// answers the cluster's names.
+	if urls["agent-dns"] == "" {
+		t.Fatalf("no agent-dns line in %q", upOut.String())
+	}
+	pollDNS := func() error {
+		q := new(mdns.Msg)
+		q.SetQuestion("leader.mesos.", mdns.TypeA)
+		r, _, err := (&mdns.Client{Timeout: 2 * time.Second}).Exchange(q, urls["agent-dns"])
+		if err != nil {
+			return err
+		}
+		if len(r.Answer) != 1 {
+			return fmt.Errorf("leader.mesos: %v", r)
+		}
+		return nil
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		err := pollDNS()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent's DNS server at %s: %v", urls["agent-dns"], err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	// The HTTPS port answers too, verified against the CA that up wrote.

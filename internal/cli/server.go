@@ -146,9 +146,43 @@ type UpConfig struct {
 	AdminRouterTLSListen string `flag:"adminrouter-tls-listen" help:"HTTPS address of the Admin Router, with a certificate from the cluster CA (default :443, else a free port)"`
 	AdminRouterHTTP      string `flag:"adminrouter-http" help:"what the Admin Router's plain port does: serve (every route) or redirect (307 to HTTPS) (default serve)"`
 	Resources            string `flag:"resources" help:"resources the agent offers (default: detected)"`
+	AgentDNSListen       string `flag:"agent-dns-listen" help:"address of the agent's DNS server for its tasks, whose resolv.conf names it (mesos runtime; port 53 only) (default 127.0.1.53:53 when it can be bound, else off; off: none)"`
 	Security             string `flag:"security" help:"security mode of the Admin Router and the component ports: strict, permissive or disabled (default strict)"`
 	Superuser            string `flag:"superuser" help:"uid of the first user (default bootstrapuser)"`
 	SuperuserPassword    string `flag:"superuser-password-file" help:"file holding the first user's password (default: a one-time password is generated and shown once)"`
+}
+
+// defaultAgentDNS is where `basalt up` runs the agent's DNS server for its
+// tasks: a loopback address (all of 127.0.0.0/8 is local, so nothing is
+// added to any interface) that a host's own resolvers leave alone
+// (systemd-resolved has 127.0.0.53 and 127.0.0.54), on port 53, the only
+// port a resolv.conf can name. DC/OS used 198.51.100.1, which must be added
+// to an interface.
+const defaultAgentDNS = "127.0.1.53:53"
+
+// agentDNSListen is the agent's --dns-listen under `basalt up`: flag as
+// given ("off" → none), else defaultAgentDNS when UDP and TCP can be bound
+// there now (root, nothing else on it), else none; why not is returned for
+// the ready lines.
+func agentDNSListen(flag string) (listen, why string) {
+	switch flag {
+	case "off":
+		return "", "off (--agent-dns-listen off)"
+	case "":
+	default:
+		return flag, ""
+	}
+	pc, err := net.ListenPacket("udp", defaultAgentDNS)
+	if err != nil {
+		return "", fmt.Sprintf("off (%v); tasks use the host's resolv.conf", err)
+	}
+	defer pc.Close()
+	ln, err := net.Listen("tcp", defaultAgentDNS)
+	if err != nil {
+		return "", fmt.Sprintf("off (%v); tasks use the host's resolv.conf", err)
+	}
+	ln.Close()
+	return defaultAgentDNS, ""
 }
 
 func defaultDataDir() (string, error) {

@@ -85,12 +85,8 @@ func (c DNSConfig) nodeConfig(ip string, masters []netip.Addr, hostResolvers []s
 	} else {
 		rc.VIPRange = p
 	}
-	for _, s := range c.IPSources {
-		switch s {
-		case "host", "netinfo", "mesos", "docker":
-		default:
-			errs = append(errs, fmt.Errorf("dns-ip-sources: unknown source %q (want host, netinfo, mesos or docker)", s))
-		}
+	if err := records.CheckIPSources(c.IPSources); err != nil {
+		errs = append(errs, fmt.Errorf("dns-ip-sources: %w", err))
 	}
 	sc := dns.DefaultConfig()
 	sc.Domain = rc.Domain
@@ -127,27 +123,10 @@ func (c DNSConfig) nodeConfig(ip string, masters []netip.Addr, hostResolvers []s
 	return dns.NodeConfig{Server: sc, Records: rc, Masters: sc.NSAddrs, Listen: c.Listen, HTTPListen: c.HTTPListen}, errors.Join(errs...)
 }
 
-// parseForwardZones parses "zone=ip[:port]|ip[:port]" entries.
+// parseForwardZones parses "zone=ip[:port]|ip[:port]" entries (the agent
+// takes the same flag).
 func parseForwardZones(entries []string) (map[string][]string, error) {
-	out := map[string][]string{}
-	var errs []error
-	for _, e := range entries {
-		zone, ups, ok := strings.Cut(strings.TrimSpace(e), "=")
-		zone = strings.ToLower(strings.Trim(strings.TrimSpace(zone), "."))
-		if !ok || zone == "" || ups == "" {
-			errs = append(errs, fmt.Errorf("dns-forward-zones entry %q: want zone=ip[:port]|ip[:port]", e))
-			continue
-		}
-		for _, u := range strings.Split(ups, "|") {
-			hp, err := dns.UpstreamAddr(u)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("dns-forward-zones entry %q: %w", e, err))
-				continue
-			}
-			out[zone+"."] = append(out[zone+"."], hp)
-		}
-	}
-	return out, errors.Join(errs...)
+	return dns.ParseForwardZones(entries)
 }
 
 // masterAddrs are the masters' IPs for master.<domain>: the hosts of

@@ -8,7 +8,10 @@
 // new pid, mount (private propagation), UTS and IPC namespaces and is pid 1
 // there, the task being its child, and before starting the task the shim
 // joins the container's cgroup (<hierarchy>/<CgroupsRoot>/<container id>),
-// so the task is born inside its limits. The network stays the host's.
+// so the task is born inside its limits. The network stays the host's; when
+// the agent runs a DNS server for its tasks, Deps.ResolvConf gives every
+// container a resolv.conf naming it, mounted over /etc/resolv.conf in the
+// container's mount namespace (the host's file is untouched).
 //
 // A task may run in a Docker/OCI image (ContainerInfo.mesos.image), which
 // Deps.Images provisions into a shared layer cache before the launch; the
@@ -113,14 +116,19 @@ type Deps struct {
 	Logger *slog.Logger // nil: discard
 	// Images provisions container images (nil: tasks with an image fail).
 	Images Images
+	// ResolvConf, when set, returns the /etc/resolv.conf of a container
+	// about to launch (the agent's: its DNS server and the host's search
+	// list); nil leaves containers with the host's.
+	ResolvConf func() ([]byte, error)
 }
 
 // Containerizer is the mesos runtime. It implements containerizer.Containerizer.
 type Containerizer struct {
-	cfg    Config
-	log    *slog.Logger
-	px     *posix.Containerizer
-	images Images
+	cfg        Config
+	log        *slog.Logger
+	px         *posix.Containerizer
+	images     Images
+	resolvConf func() ([]byte, error)
 
 	cgOnce sync.Once
 	cg     *cgroupHost
@@ -158,11 +166,12 @@ func New(cfg Config, deps Deps) (*Containerizer, error) {
 		return nil, fmt.Errorf("mesos containerizer: %w", err)
 	}
 	return &Containerizer{
-		cfg:      cfg,
-		log:      log.With("component", "containerizer", "runtime", Name),
-		px:       px,
-		images:   deps.Images,
-		watchers: map[string]context.CancelFunc{},
+		cfg:        cfg,
+		log:        log.With("component", "containerizer", "runtime", Name),
+		px:         px,
+		images:     deps.Images,
+		resolvConf: deps.ResolvConf,
+		watchers:   map[string]context.CancelFunc{},
 	}, nil
 }
 
@@ -235,13 +244,19 @@ func (c *Containerizer) Launch(ctx context.Context, spec containerizer.LaunchSpe
 	if err != nil {
 		return fmt.Errorf("launch container %s: %w", id, err)
 	}
+	var resolv []byte
+	if c.resolvConf != nil {
+		if resolv, err = c.resolvConf(); err != nil {
+			return fmt.Errorf("launch container %s: resolv.conf: %w", id, err)
+		}
+	}
 	procs, err := cg.Create(id, limits{
 		CPUs: spec.CPUs, CFS: c.cfg.EnableCFS, MemBytes: uint64(spec.MemMB * (1 << 20)), PidsLimit: c.cfg.PidsLimit,
 	})
 	if err != nil {
 		return fmt.Errorf("launch container %s: %w", id, err)
 	}
-	iso := posix.Isolation{Hostname: hostname(spec), CgroupProcs: procs, Rootfs: rootfs, Mounts: mounts}
+	iso := posix.Isolation{Hostname: hostname(spec), CgroupProcs: procs, Rootfs: rootfs, Mounts: mounts, ResolvConf: resolv}
 	if err := c.px.LaunchIsolated(ctx, spec, iso); err != nil {
 		return err // the container exists and Wait reports the failure; Destroy removes the cgroup
 	}

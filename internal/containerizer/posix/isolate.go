@@ -43,6 +43,12 @@ type Isolation struct {
 	Rootfs *Rootfs
 	// Mounts are the container's volumes.
 	Mounts []Mount
+	// ResolvConf, when set, is the container's /etc/resolv.conf (needs
+	// Config.Namespaces): it is written to the container's state directory
+	// and bind-mounted read-only over /etc/resolv.conf in the container's
+	// mount namespace, the host's file staying as it is. Nil: the task sees
+	// the host's.
+	ResolvConf []byte
 }
 
 // shimAttr is how the agent starts a shim.

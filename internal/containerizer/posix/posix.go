@@ -194,8 +194,8 @@ func (c *Containerizer) LaunchIsolated(ctx context.Context, spec containerizer.L
 	ss.Hostname = iso.Hostname
 	ss.CgroupProcs = iso.CgroupProcs
 	ss.Rootfs, ss.Mounts = iso.Rootfs, iso.Mounts
-	if (ss.Rootfs != nil || len(ss.Mounts) > 0) && !c.cfg.Namespaces {
-		return fmt.Errorf("launch container %s: images and volumes need the mesos runtime", id)
+	if (ss.Rootfs != nil || len(ss.Mounts) > 0 || iso.ResolvConf != nil) && !c.cfg.Namespaces {
+		return fmt.Errorf("launch container %s: images, volumes and a resolv.conf of its own need the mesos runtime", id)
 	}
 	c.mu.Lock()
 	_, exists := c.containers[id]
@@ -209,6 +209,18 @@ func (c *Containerizer) LaunchIsolated(ctx context.Context, spec containerizer.L
 	dir := filepath.Join(c.cfg.StateDir, id)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return fmt.Errorf("launch container %s: %w", id, err)
+	}
+	if iso.ResolvConf != nil {
+		// Readable by a task of any user: the bind mount makes the file
+		// reachable at /etc/resolv.conf whatever its directory's mode.
+		ss.ResolvConf = filepath.Join(dir, resolvConfFile)
+		err := os.WriteFile(ss.ResolvConf, iso.ResolvConf, 0o644)
+		if err == nil {
+			err = os.Chmod(ss.ResolvConf, 0o644) // past the umask
+		}
+		if err != nil {
+			return fmt.Errorf("launch container %s: %w", id, err)
+		}
 	}
 	if err := writeJSONAtomic(dir, launchFile, ss); err != nil {
 		return fmt.Errorf("launch container %s: %w", id, err)

@@ -2,11 +2,13 @@ package posix_test
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/basalt-dcos/basalt/internal/containerizer"
 	"github.com/basalt-dcos/basalt/internal/containerizer/containerizertest"
 	"github.com/basalt-dcos/basalt/internal/containerizer/posix"
+	"github.com/basalt-dcos/basalt/pkg/mesosv1"
 )
 
 func TestMain(m *testing.M) {
@@ -36,4 +38,20 @@ func TestConformance(t *testing.T) {
 			return newPosix(t, old.(*posix.Containerizer).StateDir())
 		}),
 	)
+}
+
+// TestResolvConfNeedsNamespaces: a resolv.conf of the container's own is
+// mounted in its mount namespace, which the posix runtime does not have: the
+// launch is refused rather than the host's file touched.
+func TestResolvConfNeedsNamespaces(t *testing.T) {
+	c := newPosix(t, t.TempDir())
+	sandbox := t.TempDir()
+	spec := containerizer.LaunchSpec{
+		ContainerID: "resolv", Sandbox: sandbox, Env: []string{"PATH=/usr/bin:/bin"},
+		Task: mesosv1.TaskInfo{Name: "resolv", TaskID: mesosv1.ID{Value: "resolv"}, Command: &mesosv1.CommandInfo{Value: "true"}},
+	}
+	err := c.LaunchIsolated(t.Context(), spec, posix.Isolation{ResolvConf: []byte("nameserver 127.0.0.1\n")})
+	if err == nil || !strings.Contains(err.Error(), "need the mesos runtime") {
+		t.Errorf("LaunchIsolated with a resolv.conf on posix = %v, want a refusal", err)
+	}
 }

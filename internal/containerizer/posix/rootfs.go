@@ -21,8 +21,11 @@ import (
 // before it starts the task: an overlay of the image's layers (upper and work
 // directories in the container's state directory) with a fresh /proc, a
 // read-only /sys, a minimal /dev, the sandbox at /mnt/mesos/sandbox, the
-// host's resolv.conf and hosts read-only, and the volumes. The task is then started chrooted into
-// it. The shim itself stays in the host's view of the file system, so it
+// host's hosts and resolv.conf read-only (or the container's own resolv.conf,
+// Isolation.ResolvConf), and the volumes. The task is then started chrooted
+// into it. Without an image, the container's own resolv.conf is mounted over
+// the host's /etc/resolv.conf, again only in the container's namespace. The
+// shim itself stays in the host's view of the file system, so it
 // still writes its records to the state directory (and can serve anything it
 // listens on there). The mounts exist only in that namespace: they are gone
 // when the container's last process is, so neither an agent crash nor a
@@ -81,7 +84,15 @@ func setupMounts(dir string, spec *shimSpec) error {
 		}
 		return rootJoin(sandbox, m.Source)
 	}
+	if spec.ResolvConf != "" && !spec.Namespaces {
+		return errors.New("a resolv.conf of the container's own needs the mesos runtime's namespaces")
+	}
 	if spec.Rootfs == nil {
+		if spec.ResolvConf != "" {
+			if err := bindResolvConf(spec.ResolvConf); err != nil {
+				return err
+			}
+		}
 		for _, m := range spec.Mounts {
 			src, err := source(m)
 			if err != nil {
@@ -142,11 +153,14 @@ func setupMounts(dir string, spec *shimSpec) error {
 	if err := bindMount(sandbox, sb, false, true); err != nil {
 		return fmt.Errorf("rootfs: sandbox: %w", err)
 	}
-	for _, f := range []string{"/etc/resolv.conf", "/etc/hosts"} {
-		if _, err := os.Stat(f); err != nil {
+	for _, f := range []struct{ src, target string }{{"/etc/resolv.conf", "/etc/resolv.conf"}, {"/etc/hosts", "/etc/hosts"}} {
+		if f.target == "/etc/resolv.conf" && spec.ResolvConf != "" {
+			f.src = spec.ResolvConf
+		}
+		if _, err := os.Stat(f.src); err != nil {
 			continue
 		}
-		if err := bindFileReplacing(merged, f); err != nil {
+		if err := bindFileReplacing(merged, f.src, f.target); err != nil {
 			return err
 		}
 	}
@@ -295,9 +309,27 @@ func bindMount(src, target string, readOnly, create bool) error {
 	return nil
 }
 
-// bindFileReplacing bind-mounts the host file f read-only at the same path in
-// the rootfs, replacing whatever the image has there (a symlink included).
-func bindFileReplacing(merged, f string) error {
+// bindResolvConf bind-mounts src read-only over the host's /etc/resolv.conf,
+// in the shim's own mount namespace (the host's file is untouched). Where
+// /etc/resolv.conf is a symlink (systemd-resolved's stub file, say), the
+// mount covers its target, in this namespace only. A host without the file
+// (or with a dangling link) has nothing to mount over: the task resolves as
+// the host does, which the shim log says.
+func bindResolvConf(src string) error {
+	const f = "/etc/resolv.conf"
+	if _, err := os.Stat(f); err != nil {
+		fmt.Fprintf(os.Stderr, "no %s to mount the container's over (%v); the task resolves as the host does\n", f, err)
+		return nil
+	}
+	if err := bindMount(src, f, true, false); err != nil {
+		return fmt.Errorf("%s: %w", f, err)
+	}
+	return nil
+}
+
+// bindFileReplacing bind-mounts the host file src read-only at the path f
+// in the rootfs, replacing whatever the image has there (a symlink included).
+func bindFileReplacing(merged, src, f string) error {
 	parent, err := rootJoin(merged, path.Dir(f))
 	if err != nil {
 		return fmt.Errorf("rootfs: %s: %w", f, err)
@@ -311,7 +343,7 @@ func bindFileReplacing(merged, f string) error {
 			return fmt.Errorf("rootfs: %s: %w", f, err)
 		}
 	}
-	if err := bindMount(f, target, true, true); err != nil {
+	if err := bindMount(src, target, true, true); err != nil {
 		return fmt.Errorf("rootfs: %s: %w", f, err)
 	}
 	return nil

@@ -24,6 +24,7 @@ const (
 	terminationFile = "termination.json" // terminationRecord, written by the shim when the task ended
 	killFile        = "kill.json"        // killRecord, written by Kill before it signals
 	shimLogFile     = "shim.log"         // the shim's own stderr
+	resolvConfFile  = "resolv.conf"      // the container's /etc/resolv.conf (Isolation.ResolvConf)
 )
 
 // shimSpec is what the shim needs to start the task, plus what the agent
@@ -50,7 +51,9 @@ type shimSpec struct {
 	// Image and volumes (rootfs.go).
 	Rootfs *Rootfs `json:"rootfs,omitempty"`
 	Mounts []Mount `json:"mounts,omitempty"`
-	Chroot string  `json:"-"` // set by setupMounts
+	// ResolvConf is the file mounted over /etc/resolv.conf ("" = the host's).
+	ResolvConf string `json:"resolv_conf,omitempty"`
+	Chroot     string `json:"-"` // set by setupMounts
 }
 
 // pidsRecord identifies the shim and the task. Start times (clock ticks since

@@ -375,6 +375,10 @@ func (b *builder) agent(a *mesosv1.OperatorAgent) {
 	}
 	b.name("slave.", b.dom)
 	b.addA(b.get(true), nil, ip)
+	// agent.<d>: the same, under DC/OS's word for a slave (Mesos-DNS
+	// itself only has slave.<d>).
+	b.name("agent.", b.dom)
+	b.addA(b.get(true), nil, ip)
 	b.name("_slave._tcp.", b.dom)
 	b.addSRV(b.get(true), nil, "slave."+b.dom, port, "")
 }

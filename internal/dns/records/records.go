@@ -10,6 +10,8 @@
 package records
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
@@ -138,4 +140,17 @@ type Backend struct {
 	IP     netip.Addr
 	Port   uint16
 	TaskID string
+}
+
+// CheckIPSources reports the unknown names in an IPSources list.
+func CheckIPSources(sources []string) error {
+	var errs []error
+	for _, s := range sources {
+		switch s {
+		case "host", "netinfo", "mesos", "docker":
+		default:
+			errs = append(errs, fmt.Errorf("unknown source %q (want host, netinfo, mesos or docker)", s))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -2,8 +2,10 @@
 // binary in a FROM scratch image, so tests need no registry. It interprets
 // `sh -c SCRIPT [NAME [ARGS...]]` with the mvdan.cc/sh interpreter and runs
 // in-process the few programs test tasks call, since the image has no
-// others: touch, sleep, env, cat, id, tty, and httpd PORT (an HTTP server answering
-// 200 on every path, for health checks). A trap with an empty action on TERM ignores SIGTERM, as
+// others: touch, sleep, env, cat, id, tty, httpd PORT (an HTTP server answering
+// 200 on every path, for health checks), and get URL (an HTTP GET that prints
+// the body, resolving names through the container's /etc/resolv.conf with
+// Go's own resolver). A trap with an empty action on TERM ignores SIGTERM, as
 // a POSIX shell would.
 //
 // It is test support: production code must not use it.
@@ -187,6 +189,28 @@ func programs(next interp.ExecHandlerFunc) interp.ExecHandlerFunc {
 				}),
 			}
 			return fail("%v", srv.ListenAndServe())
+		case "get":
+			if len(args) != 2 {
+				return fail("usage: get URL")
+			}
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			req, err := http.NewRequestWithContext(rctx, http.MethodGet, args[1], nil)
+			if err != nil {
+				return fail("%v", err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return fail("%v", err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode/100 != 2 {
+				return fail("%s: %s", args[1], resp.Status)
+			}
+			if _, err := io.Copy(hc.Stdout, resp.Body); err != nil {
+				return fail("%v", err)
+			}
+			return nil
 		}
 		return next(ctx, args)
 	}
