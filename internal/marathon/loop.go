@@ -92,8 +92,14 @@ type loop struct {
 	// moved are apps whose instances, definition or backoff changed since
 	// the last progress: only deployments acting on them can move (all of
 	// them when moveAll).
-	moved       map[string]bool
-	moveAll     bool
+	moved   map[string]bool
+	moveAll bool
+	// scheduled counts, per app, the instances that want a task and have
+	// none active; unsure are the apps touched since it was last counted.
+	// offerFlow and the queue read it after every batch, which at 100,000
+	// instances must not cost a scan of them all.
+	scheduled   map[string]int
+	unsure      map[string]bool
 	locked      map[string][]string // lockedApps(), nil: compute again
 	checkApps   map[string]bool     // apps the scale check must look at
 	allDirty    bool
@@ -126,6 +132,8 @@ func newLoop(m *Marathon, ctx context.Context, p *persisted) *loop {
 		dirtyApps:    map[string]bool{},
 		moved:        map[string]bool{},
 		moveAll:      true,
+		scheduled:    map[string]int{},
+		unsure:       map[string]bool{},
 		checkApps:    map[string]bool{},
 		allDirty:     true,
 		rendered:     map[string]*AppStatus{},
@@ -287,8 +295,13 @@ func (l *loop) write(ctx context.Context, ops ...store.Op) error {
 // thousand kills when a big app is removed — queues here instead of opening
 // a thousand connections to the master. An agent sends a task's next update
 // only after the previous one is acknowledged, so calls may complete in any
-// order.
-const callWorkers = 8
+// order. Each call waits for a turn of the master's loop, so acknowledgements
+// flow at about callWorkers per turn: with 8, a master whose loop took 50 ms
+// under load acknowledged ~150 updates a second while a launch of 100,000
+// tasks needs thousands (every task sends STARTING and RUNNING, the second
+// only once the first is acknowledged). The HTTP client keeps 64 idle
+// connections to the master, enough for all of them.
+const callWorkers = 32
 
 // callQueue holds scheduler calls waiting to be made: unbounded, so the
 // loop never blocks on it or drops one (a dropped acknowledgement costs an
@@ -398,6 +411,29 @@ func (l *loop) index(in *instance) {
 func (l *loop) touch(appID string) {
 	l.dirtyApps[appID] = true
 	l.moved[appID] = true
+	l.unsure[appID] = true
+}
+
+// scheduledCounts returns, per app, how many instances are scheduled (want
+// a task and have none active); apps with none are absent. It counts again
+// only the apps touched since the last call: every change of an instance
+// touches its app.
+func (l *loop) scheduledCounts() map[string]int {
+	for id := range l.unsure {
+		n := 0
+		for _, in := range l.byApp[id] {
+			if in.scheduled() {
+				n++
+			}
+		}
+		if n == 0 {
+			delete(l.scheduled, id)
+		} else {
+			l.scheduled[id] = n
+		}
+	}
+	clear(l.unsure)
+	return l.scheduled
 }
 
 // save marks in changed: it is re-indexed and written at the next flush.

@@ -141,12 +141,7 @@ func (l *loop) renderTask(in *instance, app v2.App) v2.Task {
 }
 
 func (l *loop) renderQueue(now time.Time) []QueueEntry {
-	counts := map[string]int{}
-	for _, in := range l.instances {
-		if in.scheduled() {
-			counts[in.AppID]++
-		}
-	}
+	counts := l.scheduledCounts()
 	out := make([]QueueEntry, 0, len(counts))
 	for id, n := range counts {
 		rt := l.runtime(id)
