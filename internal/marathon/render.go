@@ -22,6 +22,7 @@ func (l *loop) publish(now time.Time, force bool) {
 	if !force || (!l.allDirty && !l.rootDirty && len(l.dirtyApps) == 0) {
 		return
 	}
+	start := time.Now()
 	prev := l.m.snap.Load()
 	apps := make(map[string]*AppStatus, len(l.root.Apps))
 	ids := make([]string, 0, len(l.root.Apps))
@@ -68,6 +69,7 @@ func (l *loop) publish(now time.Time, force bool) {
 	l.allDirty, l.rootDirty = false, false
 	clear(l.dirtyApps)
 	l.lastPublish = now
+	l.publishCost = time.Since(start)
 }
 
 func (l *loop) renderApp(app v2.App, deps []v2.DeploymentRef, now time.Time) *AppStatus {
