@@ -55,7 +55,7 @@ type framework struct {
 
 	offers     map[string]*offer
 	used       mesosv1.Resources
-	offered    mesosv1.Resources // sum of offers, made again by the snapshot after offerList is reset
+	offered    mesosv1.Resources
 	suppressed []string
 
 	// live holds the records of the live tasks sorted by task ID, kept up to

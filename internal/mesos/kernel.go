@@ -588,25 +588,14 @@ func (k *kernel) frameworkSnapshot(fw *framework) *state.Framework {
 		}
 		fw.unreachableDirty = false
 	}
-	if fw.offerList == nil {
-		// The offers changed: list them and sum them again. The sum is
-		// made here, once per snapshot, by one normalize over every
-		// offer's resources; a running Plus and Minus per offer made and
-		// answered renormalized the whole sum each time (4 % of the
-		// master's CPU while 10,000 offers came and went).
-		fw.offered = nil
-		if len(fw.offers) > 0 {
-			fw.offerList = make([]*state.Offer, 0, len(fw.offers))
-			var all mesosv1.Resources
-			for _, id := range slices.Sorted(maps.Keys(fw.offers)) {
-				o := fw.offers[id]
-				if o.snap == nil {
-					o.snap = &state.Offer{ID: o.id, FrameworkID: fw.id, AgentID: o.agentID, Resources: o.resources}
-				}
-				fw.offerList = append(fw.offerList, o.snap)
-				all = append(all, o.resources...)
+	if fw.offerList == nil && len(fw.offers) > 0 {
+		fw.offerList = make([]*state.Offer, 0, len(fw.offers))
+		for _, id := range slices.Sorted(maps.Keys(fw.offers)) {
+			o := fw.offers[id]
+			if o.snap == nil {
+				o.snap = &state.Offer{ID: o.id, FrameworkID: fw.id, AgentID: o.agentID, Resources: o.resources}
 			}
-			fw.offered = all.Normalize()
+			fw.offerList = append(fw.offerList, o.snap)
 		}
 	}
 	fw.liveShared = true

@@ -47,8 +47,9 @@ func (k *kernel) makeOffers(decisions []allocator.Offer, now time.Time) {
 		o := &offer{id: k.nextOfferID(), frameworkID: fw.id, agentID: a.id, role: d.Role, resources: d.Resources}
 		k.offers[o.id] = o
 		fw.offers[o.id] = o
-		fw.offerList = nil // and fw.offered: both made again by the next snapshot
+		fw.offerList = nil
 		a.offers[o.id] = o
+		fw.offered = fw.offered.Plus(o.resources)
 		a.offered = a.offered.Plus(o.resources)
 		if k.cfg.OfferTimeout > 0 {
 			o.timer = time.AfterFunc(k.cfg.OfferTimeout, func() {
@@ -94,6 +95,7 @@ func (k *kernel) removeOffer(o *offer) {
 	if fw := k.frameworks[o.frameworkID]; fw != nil {
 		delete(fw.offers, o.id)
 		fw.offerList = nil
+		fw.offered = fw.offered.Minus(o.resources)
 	}
 	if a := k.agents[o.agentID]; a != nil {
 		delete(a.offers, o.id)
