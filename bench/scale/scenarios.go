@@ -258,6 +258,7 @@ func startFleet(ctx context.Context, o options, t target, resources string) (sim
 	cfg := simagent.DefaultConfig(o.agents, t.masters...)
 	cfg.Resources = resources
 	cfg.Workers = o.workers
+	cfg.ConnectConcurrency = o.connects
 	sim, err = simagent.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return nil, nil, 0, nil, err
