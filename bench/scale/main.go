@@ -76,6 +76,7 @@ type options struct {
 	masterHeap string
 	masterArgs string
 	workers    int
+	connects   int // simulator: SUBSCRIBE requests in flight at once
 
 	recoverTimeout time.Duration // failover, agentloss: give up waiting after this
 	observe        time.Duration // failover: watch for kills this long after recovery
@@ -106,6 +107,7 @@ func main() {
 	fs.StringVar(&o.dir, "dir", "", "directory for the masters' data and logs and the ceiling's store (default: a new dir under $TMPDIR)")
 	fs.StringVar(&o.masterArgs, "master-args", "", "extra flags for every `basalt master` (space-separated)")
 	fs.IntVar(&o.workers, "sim-workers", 32, "simulator: goroutines sending agent calls")
+	fs.IntVar(&o.connects, "sim-connect-concurrency", 64, "simulator: SUBSCRIBE requests in flight at once (registration and re-registration)")
 	fs.DurationVar(&o.recoverTimeout, "recover-timeout", 5*time.Minute, "failover, agentloss: give up waiting for recovery after this")
 	fs.DurationVar(&o.observe, "observe", 10*time.Second, "failover: after recovery, keep counting KILLs and lost tasks for this long")
 	fs.IntVar(&o.lose, "lose", 100, "agentloss: agents (with tasks) that vanish")

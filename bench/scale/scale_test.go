@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -179,4 +181,38 @@ func FuzzParseScenarios(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPostAppRetries: a POST answered 503 or 502 is sent again, and a 409
+// to a retried POST means the app exists (an earlier attempt created it);
+// a 409 to the first attempt is an error.
+func TestPostAppRetries(t *testing.T) {
+	var answers []int
+	var calls int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code := answers[min(calls, len(answers)-1)]
+		calls++
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(`{"message":"x"}`))
+	}))
+	defer srv.Close()
+	mar := benchkit.NewClient(srv.URL, transport())
+	app := map[string]any{"id": "/a"}
+	for _, tc := range []struct {
+		answers []int
+		ok      bool
+		calls   int
+	}{
+		{[]int{201}, true, 1},
+		{[]int{503, 502, 201}, true, 3},
+		{[]int{503, 409}, true, 2},
+		{[]int{409}, false, 1},
+		{[]int{422}, false, 1},
+	} {
+		answers, calls = tc.answers, 0
+		err := postApp(t.Context(), mar, app)
+		if (err == nil) != tc.ok || calls != tc.calls {
+			t.Errorf("answers %v: error %v after %d calls, want ok=%v after %d", tc.answers, err, calls, tc.ok, tc.calls)
+		}
+	}
 }

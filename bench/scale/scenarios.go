@@ -258,6 +258,7 @@ func startFleet(ctx context.Context, o options, t target, resources string) (sim
 	cfg := simagent.DefaultConfig(o.agents, t.masters...)
 	cfg.Resources = resources
 	cfg.Workers = o.workers
+	cfg.ConnectConcurrency = o.connects
 	sim, err = simagent.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return nil, nil, 0, nil, err
@@ -528,16 +529,20 @@ func postApps(ctx context.Context, mar *benchkit.Client, o options, extra map[st
 }
 
 // postApp POSTs one app, retrying for up to two minutes while Marathon
-// answers 503 (no leader: it is between leadership terms) or the
-// connection fails, as a deploying client would.
+// answers 503 (no leader: it is between leadership terms), 502 (a standby
+// proxied to a leader that is changing) or the connection fails, as a
+// deploying client would. A 409 after a retried attempt means an earlier
+// attempt created the app (its answer was lost), so it counts as created.
 func postApp(ctx context.Context, mar *benchkit.Client, app map[string]any) error {
 	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	for retried := false; ; retried = true {
 		st, body, err := mar.Do(ctx, http.MethodPost, "/v2/apps", app)
 		switch {
 		case err == nil && st == http.StatusCreated:
 			return nil
-		case err == nil && st != http.StatusServiceUnavailable:
+		case err == nil && st == http.StatusConflict && retried:
+			return nil
+		case err == nil && !retryablePost(st):
 			return fmt.Errorf("POST /v2/apps %s: HTTP %d: %.300s", app["id"], st, body)
 		case time.Now().After(deadline):
 			return fmt.Errorf("POST /v2/apps %s: still failing after 2m: HTTP %d %v", app["id"], st, err)
@@ -545,6 +550,12 @@ func postApp(ctx context.Context, mar *benchkit.Client, app map[string]any) erro
 		fmt.Fprintf(os.Stderr, "  POST %s: HTTP %d %v; retrying\n", app["id"], st, err)
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// retryablePost reports whether a POST answered with status st is worth
+// repeating: the leader is unknown (503) or moved under a proxy (502).
+func retryablePost(st int) bool {
+	return st == http.StatusServiceUnavailable || st == http.StatusBadGateway
 }
 
 // marathonRunning sums tasksRunning over GET /v2/apps.

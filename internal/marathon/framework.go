@@ -298,13 +298,7 @@ func (l *loop) offerFlow() {
 	if !l.subscribed {
 		return
 	}
-	want := false
-	for _, in := range l.instances {
-		if in.scheduled() {
-			want = true
-			break
-		}
-	}
+	want := len(l.scheduledCounts()) > 0
 	switch {
 	case want && (l.suppressed || l.reviveDue):
 		l.suppressed, l.reviveDue = false, false
@@ -355,11 +349,12 @@ func (l *loop) flowLoop() {
 // launchable returns, per app, the instances that may launch now.
 func (l *loop) launchable(now time.Time) (ids []string, byApp map[string][]*instance) {
 	byApp = map[string][]*instance{}
-	for appID, m := range l.byApp {
+	for appID := range l.scheduledCounts() {
 		app, ok := l.root.Apps[appID]
 		if !ok {
 			continue
 		}
+		m := l.byApp[appID]
 		rt := l.runtime(appID)
 		if now.Before(rt.delayUntil) {
 			continue
@@ -463,6 +458,7 @@ func (l *loop) onOffers(offers []mesosv1.Offer, now time.Time) {
 				if in := l.byTask[t.TaskID.Value]; in != nil {
 					in.State = mesosv1.TaskDropped
 					in.launching = false
+					l.touch(in.AppID)
 				}
 			}
 		}

@@ -29,8 +29,15 @@ const inboxSize = 4096
 // operations, so a batch stays well inside one transaction (MaxTxnOps).
 const maxBatch = 2048
 
-// publishEvery bounds how often a busy loop re-renders the snapshot.
+// publishEvery bounds how often a busy loop re-renders the snapshot; a
+// publish that took long spaces the next ones further (publishGap).
 const publishEvery = 20 * time.Millisecond
+
+// publishGap is the least time between two publishes: publishEvery, or
+// four times what the last one cost, so that rendering uses at most a fifth
+// of the loop while every app changes (a launch of 1,000 apps re-rendered
+// them all every 20 ms).
+func (l *loop) publishGap() time.Duration { return max(publishEvery, 4*l.publishCost) }
 
 // appRuntime is per-app state that is not persisted.
 type appRuntime struct {
@@ -88,20 +95,28 @@ type loop struct {
 
 	pending     []store.Op
 	pendingAcks []mesosv1.TaskStatus
+	acks        ackSet          // acknowledgements queued or in flight
 	dirtyApps   map[string]bool // apps to render again
 	// moved are apps whose instances, definition or backoff changed since
 	// the last progress: only deployments acting on them can move (all of
 	// them when moveAll).
-	moved       map[string]bool
-	moveAll     bool
+	moved   map[string]bool
+	moveAll bool
+	// scheduled counts, per app, the instances that want a task and have
+	// none active; unsure are the apps touched since it was last counted.
+	// offerFlow and the queue read it after every batch, which at 100,000
+	// instances must not cost a scan of them all.
+	scheduled   map[string]int
+	unsure      map[string]bool
 	locked      map[string][]string // lockedApps(), nil: compute again
 	checkApps   map[string]bool     // apps the scale check must look at
 	allDirty    bool
 	rootDirty   bool // the root or the deployments changed: publish, and sort the app IDs again
 	rendered    map[string]*AppStatus
 	lastPublish time.Time
-	changed     bool // something happened that may move deployments
-	mustPublish bool // an API call waits to read its own write
+	publishCost time.Duration // how long the last publish took
+	changed     bool          // something happened that may move deployments
+	mustPublish bool          // an API call waits to read its own write
 	pubTimer    *time.Timer
 	replies     []func()
 
@@ -126,6 +141,8 @@ func newLoop(m *Marathon, ctx context.Context, p *persisted) *loop {
 		dirtyApps:    map[string]bool{},
 		moved:        map[string]bool{},
 		moveAll:      true,
+		scheduled:    map[string]int{},
+		unsure:       map[string]bool{},
 		checkApps:    map[string]bool{},
 		allDirty:     true,
 		rendered:     map[string]*AppStatus{},
@@ -237,12 +254,12 @@ func (l *loop) settle(now time.Time) {
 	if !l.allDirty && !l.rootDirty && len(l.dirtyApps) == 0 {
 		return
 	}
-	if l.mustPublish || now.Sub(l.lastPublish) >= publishEvery {
+	if l.mustPublish || now.Sub(l.lastPublish) >= l.publishGap() {
 		l.mustPublish = false
 		l.publish(now, true)
 		return
 	}
-	l.pubTimer.Reset(publishEvery - now.Sub(l.lastPublish))
+	l.pubTimer.Reset(l.publishGap() - now.Sub(l.lastPublish))
 }
 
 // flush writes pending store operations, then queues the acknowledgements
@@ -287,8 +304,13 @@ func (l *loop) write(ctx context.Context, ops ...store.Op) error {
 // thousand kills when a big app is removed — queues here instead of opening
 // a thousand connections to the master. An agent sends a task's next update
 // only after the previous one is acknowledged, so calls may complete in any
-// order.
-const callWorkers = 8
+// order. Each call waits for a turn of the master's loop, so acknowledgements
+// flow at about callWorkers per turn: with 8, a master whose loop took 50 ms
+// under load acknowledged ~150 updates a second while a launch of 100,000
+// tasks needs thousands (every task sends STARTING and RUNNING, the second
+// only once the first is acknowledged). The HTTP client keeps 64 idle
+// connections to the master, enough for all of them.
+const callWorkers = 32
 
 // callQueue holds scheduler calls waiting to be made: unbounded, so the
 // loop never blocks on it or drops one (a dropped acknowledgement costs an
@@ -363,17 +385,56 @@ func (l *loop) callLoop() {
 	wg.Wait()
 }
 
-// acknowledge queues acknowledgements of updates.
+// acknowledge queues acknowledgements of updates. An update whose
+// acknowledgement is already queued (the agent resent it because the first
+// acknowledgement was slow to come) is acknowledged once: at 100,000 tasks
+// a queue more than the agents' 10 s retry long made every update come back
+// and be acknowledged again, four calls per update, which kept the queue long.
 func (l *loop) acknowledge(sts []mesosv1.TaskStatus) {
-	fns := make([]func(context.Context), len(sts))
-	for i, st := range sts {
-		fns[i] = func(ctx context.Context) {
+	fns := make([]func(context.Context), 0, len(sts))
+	for _, st := range sts {
+		key := ackKey{task: st.TaskID.Value, uuid: string(st.UUID)}
+		if len(st.UUID) > 0 && !l.acks.add(key) {
+			continue
+		}
+		fns = append(fns, func(ctx context.Context) {
+			defer l.acks.remove(key)
 			if err := l.sched.Load().Acknowledge(ctx, st); err != nil && ctx.Err() == nil {
 				l.log.Debug("acknowledge", "task_id", st.TaskID.Value, "error", err)
 			}
-		}
+		})
 	}
 	l.work.push(fns...)
+}
+
+// ackKey names one status update.
+type ackKey struct{ task, uuid string }
+
+// ackSet holds the updates whose acknowledgement is queued or in flight;
+// the loop adds, the call workers remove.
+type ackSet struct {
+	mu sync.Mutex
+	m  map[ackKey]struct{}
+}
+
+// add records k and reports whether it was absent.
+func (s *ackSet) add(k ackKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m[k]; ok {
+		return false
+	}
+	if s.m == nil {
+		s.m = map[ackKey]struct{}{}
+	}
+	s.m[k] = struct{}{}
+	return true
+}
+
+func (s *ackSet) remove(k ackKey) {
+	s.mu.Lock()
+	delete(s.m, k)
+	s.mu.Unlock()
 }
 
 // index adds or re-files an instance in the lookup maps.
@@ -398,6 +459,29 @@ func (l *loop) index(in *instance) {
 func (l *loop) touch(appID string) {
 	l.dirtyApps[appID] = true
 	l.moved[appID] = true
+	l.unsure[appID] = true
+}
+
+// scheduledCounts returns, per app, how many instances are scheduled (want
+// a task and have none active); apps with none are absent. It counts again
+// only the apps touched since the last call: every change of an instance
+// touches its app.
+func (l *loop) scheduledCounts() map[string]int {
+	for id := range l.unsure {
+		n := 0
+		for _, in := range l.byApp[id] {
+			if in.scheduled() {
+				n++
+			}
+		}
+		if n == 0 {
+			delete(l.scheduled, id)
+		} else {
+			l.scheduled[id] = n
+		}
+	}
+	clear(l.unsure)
+	return l.scheduled
 }
 
 // save marks in changed: it is re-indexed and written at the next flush.

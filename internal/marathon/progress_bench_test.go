@@ -79,3 +79,62 @@ func TestProgressFollowsChangedApps(t *testing.T) {
 		t.Fatalf("after every app runs: %d deployments left", len(l.deployments))
 	}
 }
+
+// BenchmarkOfferFlow100kInstances: deciding whether Marathon wants offers
+// (and the queue's counts) after one task update, with 1,000 apps × 100
+// instances all running: only the updated app is counted again (it was a
+// scan of every instance after every batch).
+func BenchmarkOfferFlow100kInstances(b *testing.B) {
+	l, ins := progressLoop(b, 1000, 100)
+	now := time.Now()
+	for _, in := range ins {
+		in.State = mesosv1.TaskRunning
+	}
+	l.subscribed, l.suppressed = true, true
+	l.scheduledCounts()
+	states := []string{mesosv1.TaskRunning, mesosv1.TaskStarting}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		in := ins[i%len(ins)]
+		l.onUpdate(mesosv1.TaskStatus{TaskID: mesosv1.ID{Value: in.TaskID}, State: states[(i/len(ins))%2]}, now)
+		l.offerFlow()
+		l.pending, l.pendingAcks = nil, nil
+	}
+}
+
+// TestScheduledCountsFollowUpdates: the per-app count of instances waiting
+// for a task follows task ends, relaunches and expunges, as a scan of every
+// instance would.
+func TestScheduledCountsFollowUpdates(t *testing.T) {
+	l, ins := progressLoop(t, 2, 3)
+	now := time.Now()
+	scan := func() map[string]int {
+		m := map[string]int{}
+		for _, in := range l.instances {
+			if in.scheduled() {
+				m[in.AppID]++
+			}
+		}
+		return m
+	}
+	check := func(when string) {
+		t.Helper()
+		got, want := l.scheduledCounts(), scan()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("%s: scheduled counts %v, a scan finds %v", when, got, want)
+		}
+	}
+	check("staging")
+	for _, in := range ins {
+		l.onUpdate(mesosv1.TaskStatus{TaskID: mesosv1.ID{Value: in.TaskID}, State: mesosv1.TaskRunning}, now)
+	}
+	check("all running")
+	l.onUpdate(mesosv1.TaskStatus{TaskID: mesosv1.ID{Value: ins[0].TaskID}, State: mesosv1.TaskFailed}, now)
+	l.onUpdate(mesosv1.TaskStatus{TaskID: mesosv1.ID{Value: ins[4].TaskID}, State: mesosv1.TaskKilled}, now)
+	check("two ended")
+	if n := l.scheduledCounts(); n[ins[0].AppID] != 1 {
+		t.Fatalf("app %s: %d scheduled after its task failed, want 1", ins[0].AppID, n[ins[0].AppID])
+	}
+	l.expunge(ins[4])
+	check("one expunged")
+}

@@ -22,6 +22,7 @@ func (l *loop) publish(now time.Time, force bool) {
 	if !force || (!l.allDirty && !l.rootDirty && len(l.dirtyApps) == 0) {
 		return
 	}
+	start := time.Now()
 	prev := l.m.snap.Load()
 	apps := make(map[string]*AppStatus, len(l.root.Apps))
 	ids := make([]string, 0, len(l.root.Apps))
@@ -68,6 +69,7 @@ func (l *loop) publish(now time.Time, force bool) {
 	l.allDirty, l.rootDirty = false, false
 	clear(l.dirtyApps)
 	l.lastPublish = now
+	l.publishCost = time.Since(start)
 }
 
 func (l *loop) renderApp(app v2.App, deps []v2.DeploymentRef, now time.Time) *AppStatus {
@@ -141,12 +143,7 @@ func (l *loop) renderTask(in *instance, app v2.App) v2.Task {
 }
 
 func (l *loop) renderQueue(now time.Time) []QueueEntry {
-	counts := map[string]int{}
-	for _, in := range l.instances {
-		if in.scheduled() {
-			counts[in.AppID]++
-		}
-	}
+	counts := l.scheduledCounts()
 	out := make([]QueueEntry, 0, len(counts))
 	for id, n := range counts {
 		rt := l.runtime(id)

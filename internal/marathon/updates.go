@@ -251,9 +251,12 @@ func (l *loop) scanInstances(now time.Time) {
 				(!in.killFirst.IsZero() && now.Sub(in.killFirst) >= suspectAfter)) {
 			in.reconcileSent = now.Add(-reconcileRetry) // ask at once
 		}
-		app, hasApp := l.root.Apps[in.AppID]
 		switch {
 		case in.State == mesosv1.TaskUnreachable:
+			// Looked up only here: an App is a large value, and copying
+			// it for each of 100,000 instances every second was most of
+			// the scan.
+			app, hasApp := l.root.Apps[in.AppID]
 			l.housekeepUnreachable(in, app, hasApp, now)
 		case in.active() && !in.killSentAt.IsZero() && now.Sub(in.killSentAt) >= l.cfg.KillRetry:
 			l.kill(in, now)

@@ -138,3 +138,22 @@ func TestOldIncarnationUpdateIsUnknown(t *testing.T) {
 		t.Fatal("the old task, which no instance runs any more, was not killed")
 	}
 }
+
+// TestAcknowledgeOnceWhileQueued: an update resent while its
+// acknowledgement waits in the queue is not acknowledged a second time;
+// once the first acknowledgement went out, a resend is acknowledged again.
+func TestAcknowledgeOnceWhileQueued(t *testing.T) {
+	l, _ := progressLoop(t, 1, 1)
+	st := mesosv1.TaskStatus{TaskID: mesosv1.ID{Value: "t1"}, UUID: []byte("u1")}
+	other := mesosv1.TaskStatus{TaskID: mesosv1.ID{Value: "t1"}, UUID: []byte("u2")}
+	l.acknowledge([]mesosv1.TaskStatus{st, st, other})
+	l.acknowledge([]mesosv1.TaskStatus{st})
+	if n := len(l.work.items); n != 2 {
+		t.Fatalf("%d acknowledgements queued for two distinct updates (one sent three times), want 2", n)
+	}
+	l.acks.remove(ackKey{task: "t1", uuid: "u1"}) // as the worker does once the call returns
+	l.acknowledge([]mesosv1.TaskStatus{st})
+	if n := len(l.work.items); n != 3 {
+		t.Fatalf("%d acknowledgements queued after the first went out and the update came again, want 3", n)
+	}
+}

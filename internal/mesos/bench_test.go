@@ -316,3 +316,26 @@ func TestSnapshotSharesUnchangedRecords(t *testing.T) {
 		t.Fatalf("offers: %d then %d, want %d then %d", len(s3.Frameworks[0].Offers), len(s4.Frameworks[0].Offers), n, n-1)
 	}
 }
+
+// BenchmarkOfferRound10kAgents: one offer round at 10,000 agents as a
+// launch drives it: an offer to the framework from every agent, each
+// offer answered (removed and its resources recovered) one by one, then a
+// snapshot, which sums the framework's offered resources.
+func BenchmarkOfferRound10kAgents(b *testing.B) {
+	k, fw := benchKernel(b, 10_000, 0)
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		k.makeOffers(k.alloc.Allocate(now), now)
+		drain(fw.sub)
+		if len(fw.offers) < 10_000 {
+			b.Fatalf("%d offers, want one per agent", len(fw.offers))
+		}
+		_ = k.buildSnapshot(now)
+		for _, o := range fw.offers {
+			k.removeOffer(o)
+			k.recoverOffer(o, 0, now)
+		}
+		_ = k.buildSnapshot(now)
+	}
+}

@@ -15,12 +15,16 @@ type Run struct {
 	Command    string // "go run ./bench/<name> <args>"
 	Started    time.Time
 	LoadBefore string
-	load       string
+	// Commit is the checkout's commit when the run started, which is what
+	// a benchmark that builds its binaries at the start measures (it used
+	// to be read at the end, naming commits made while a long run ran).
+	Commit string
+	load   string
 }
 
 // Start records the command line, the start time and the load average.
 func Start(name string, args []string) *Run {
-	return &Run{Command: "go run ./bench/" + name + " " + strings.Join(args, " "), Started: time.Now(), LoadBefore: LoadAvg()}
+	return &Run{Command: "go run ./bench/" + name + " " + strings.Join(args, " "), Started: time.Now(), LoadBefore: LoadAvg(), Commit: Commit()}
 }
 
 // PrintHeader writes the line that heads every results table: machine,
@@ -28,7 +32,7 @@ func Start(name string, args []string) *Run {
 func (r *Run) PrintHeader(w io.Writer) {
 	r.load = fmt.Sprintf("load average (1 min) %s at start, %s at end", r.LoadBefore, LoadAvg())
 	fmt.Fprintf(w, "Machine: %s; commit %s; command: `%s`; wall time %s; %s\n\n",
-		Machine(), Commit(), r.Command, time.Since(r.Started).Round(time.Second), r.load)
+		Machine(), r.Commit, r.Command, time.Since(r.Started).Round(time.Second), r.load)
 }
 
 // WriteJSON writes the results with the same facts as the header to path
@@ -38,7 +42,7 @@ func (r *Run) WriteJSON(path string, results []Result) error {
 		return nil
 	}
 	b, err := json.MarshalIndent(map[string]any{
-		"machine": Machine(), "commit": Commit(), "command": r.Command,
+		"machine": Machine(), "commit": r.Commit, "command": r.Command,
 		"date": time.Now().UTC().Format(time.RFC3339), "load": r.load, "results": results,
 	}, "", "  ")
 	if err != nil {
