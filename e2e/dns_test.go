@@ -129,25 +129,13 @@ func TestDNSWithDig(t *testing.T) {
 	digBin := needDig(t)
 	b := buildBins(t)
 	up := upstreamDNS(t)
-	c, err := proccluster.Start(proccluster.Options{
+	c := startWith(t, proccluster.Options{
 		Bin: b.basalt, Dir: t.TempDir(), Masters: 1, Agents: 1,
 		MasterArgs: append(slices.Clone(fastMasterArgs), "--dns-resolvers", up),
 		AgentArgs:  fastAgentArgs,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("cluster logs:\n%s", c.Logs())
-		}
-		c.Close()
-	})
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	if err := c.WaitReady(ctx); err != nil {
-		t.Fatalf("cluster not ready: %v", err)
-	}
 	m := c.Masters[0]
 	agentIP := proccluster.AgentIP(0)
 	srv := m.DNSAddr

@@ -172,10 +172,17 @@ func startCluster(t *testing.T, b bins, masters, agents int, extraMasterArgs ...
 // harness logs in as login for its own reads.
 func startClusterAs(t *testing.T, b bins, login *proccluster.Login, masters, agents int, extraMasterArgs ...string) *proccluster.Cluster {
 	t.Helper()
-	c, err := proccluster.Start(proccluster.Options{
+	return startWith(t, proccluster.Options{
 		Bin: b.basalt, Dir: t.TempDir(), Masters: masters, Agents: agents, Login: login,
 		MasterArgs: append(slices.Clip(fastMasterArgs), extraMasterArgs...), AgentArgs: fastAgentArgs,
 	})
+}
+
+// startWith starts a cluster of real processes as opts say, prints its logs
+// if the test fails, stops it at cleanup, and waits until it is ready.
+func startWith(t *testing.T, opts proccluster.Options) *proccluster.Cluster {
+	t.Helper()
+	c, err := proccluster.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,26 +78,12 @@ func taskDNSScenario(t *testing.T) {
 	}
 	agentArgs = append(agentArgs, "--containerizers", "mesos", "--cgroups-root", root,
 		"--dns-listen", net.JoinHostPort(agentIP, "53"), "--l4lb")
-	c, err := proccluster.Start(proccluster.Options{
+	c := startWith(t, proccluster.Options{
 		Bin: b.basalt, Dir: dir, Masters: 1, Agents: 1,
 		MasterArgs: fastMasterArgs, AgentArgs: agentArgs,
 		AgentResources: func(int) string { return "cpus:4;mem:4096;disk:10000;" + taskDNSPorts },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("cluster logs:\n%s", c.Logs())
-		}
-		c.Close()
-	})
 	ctx := t.Context()
-	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	if err := c.WaitReady(rctx); err != nil {
-		t.Fatalf("cluster not ready: %v", err)
-	}
 	m := c.Masters[0]
 
 	a := fmt.Sprintf(`{"id": "/a", "cmd": %q, "cpus": 0.1, "mem": 32, "instances": 1,

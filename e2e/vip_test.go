@@ -172,7 +172,7 @@ func vipScenario(t *testing.T) {
 		dir = t.TempDir()
 	}
 	agentDNS := net.JoinHostPort(proccluster.AgentIP(0), "53")
-	c, err := proccluster.Start(proccluster.Options{
+	c := startWith(t, proccluster.Options{
 		Bin: b.basalt, Dir: dir, Masters: 1, Agents: 2,
 		MasterArgs: fastMasterArgs, AgentArgs: fastAgentArgs,
 		AgentArgsFor: func(i int) []string {
@@ -182,21 +182,7 @@ func vipScenario(t *testing.T) {
 			return nil
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("cluster logs:\n%s", c.Logs())
-		}
-		c.Close()
-	})
 	ctx := t.Context()
-	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	if err := c.WaitReady(rctx); err != nil {
-		t.Fatalf("cluster not ready: %v", err)
-	}
 	m := c.Masters[0]
 	app := fmt.Sprintf(`{
 	  "id": "/prod/web", "cmd": %q, "cpus": 0.1, "mem": 32, "instances": 3,

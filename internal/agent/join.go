@@ -81,12 +81,12 @@ func (a *Agent) join(ctx context.Context) (func(), error) {
 		},
 	}
 	a.http = &http.Client{Transport: agentTLS{tr}, CheckRedirect: a.http.CheckRedirect, Timeout: a.http.Timeout}
-	a.masterHTTP = &http.Client{Transport: nodeTLS{tr}, Timeout: 30 * time.Second}
+	a.masterHTTP = &http.Client{Transport: pki.HTTPSOnly{Transport: tr}, Timeout: 30 * time.Second}
 	if a.disc != nil {
 		// The DNS/VIP follower talks only to masters: every request over
 		// mTLS, so that it reads the operator API as this node when the
 		// masters' ports require credentials (security strict).
-		a.disc.follower.HTTP = &http.Client{Transport: nodeTLS{tr}}
+		a.disc.follower.HTTP = &http.Client{Transport: pki.HTTPSOnly{Transport: tr}}
 	}
 	a.log.Info("joined the cluster", "ca_sha256", pki.CertHash(joined.CA), "node", a.hostname, "not_after", joined.Certificate.Leaf.NotAfter)
 	wctx, stop := context.WithCancel(ctx)
@@ -113,23 +113,6 @@ func (t agentTLS) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return t.rt.RoundTrip(req)
 }
-
-// nodeTLS sends every request over https: for clients that talk only to
-// masters (their http URLs name the master API port, which also speaks TLS
-// with --api-tls).
-type nodeTLS struct{ rt *http.Transport }
-
-func (t nodeTLS) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme == "http" {
-		r2 := req.Clone(req.Context())
-		r2.URL.Scheme = "https"
-		return t.rt.RoundTrip(r2)
-	}
-	return t.rt.RoundTrip(req)
-}
-
-// CloseIdleConnections closes the transport's idle connections.
-func (t nodeTLS) CloseIdleConnections() { t.rt.CloseIdleConnections() }
 
 // renewer holds the agent's node certificate and renews it over mTLS with
 // the current one (internal/pki.Renew) on the first handshake after a third

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/basalt-dcos/basalt/internal/iam"
+	"github.com/basalt-dcos/basalt/internal/pki"
 	"github.com/basalt-dcos/basalt/internal/store/storetest"
 )
 
@@ -186,8 +187,8 @@ func BenchmarkPeerTLS(b *testing.B) {
 		b.Run(tc.name+"/tls-keepalive", func(b *testing.B) { run(b, tc.url, f.peerTransport(4)) })
 		b.Run(tc.name+"/plain-new-conn", func(b *testing.B) { run(b, tc.url, &http.Transport{DisableKeepAlives: true}) })
 		b.Run(tc.name+"/tls-new-conn", func(b *testing.B) {
-			tr := f.peerTransport(4).(httpsOnly)
-			tr.rt.DisableKeepAlives = true
+			tr := f.peerTransport(4).(pki.HTTPSOnly)
+			tr.Transport.DisableKeepAlives = true
 			run(b, tc.url, tr)
 		})
 	}

@@ -298,7 +298,7 @@ func (f *tlsFront) peerTransport(maxIdlePerHost int) http.RoundTripper {
 	f.peersMu.Lock()
 	f.peers = append(f.peers, tr)
 	f.peersMu.Unlock()
-	return httpsOnly{tr}
+	return pki.HTTPSOnly{Transport: tr}
 }
 
 // closePeers closes the idle connections of every peerTransport.
@@ -312,22 +312,6 @@ func (f *tlsFront) closePeers() {
 		tr.CloseIdleConnections()
 	}
 }
-
-// httpsOnly sends every request over https: its callers talk only to
-// masters' ports that speak TLS.
-type httpsOnly struct{ rt *http.Transport }
-
-func (t httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme == "http" {
-		r2 := req.Clone(req.Context())
-		r2.URL.Scheme = "https"
-		return t.rt.RoundTrip(r2)
-	}
-	return t.rt.RoundTrip(req)
-}
-
-// CloseIdleConnections closes the transport's idle connections.
-func (t httpsOnly) CloseIdleConnections() { t.rt.CloseIdleConnections() }
 
 // joinPolicy is who may join through this master: nodes with the join
 // secret, and masters with the master secret when the store speaks TLS.

@@ -134,3 +134,21 @@ func Renew(ctx context.Context, masterURL string, cur *Joined, base *http.Transp
 		KeyPEM:  pemBlock("PRIVATE KEY", keyDER),
 	}, nil
 }
+
+// HTTPSOnly sends every request over https, for clients that talk only to
+// masters' ports that also speak TLS (their http URLs name the master API
+// and Marathon ports, which tell TLS from plain HTTP by the first byte).
+type HTTPSOnly struct{ Transport *http.Transport }
+
+// RoundTrip sends req, over https when its URL says http.
+func (t HTTPSOnly) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" {
+		r2 := req.Clone(req.Context())
+		r2.URL.Scheme = "https"
+		return t.Transport.RoundTrip(r2)
+	}
+	return t.Transport.RoundTrip(req)
+}
+
+// CloseIdleConnections closes the transport's idle connections.
+func (t HTTPSOnly) CloseIdleConnections() { t.Transport.CloseIdleConnections() }
