@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/basalt-dcos/basalt/internal/mesos/state"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/basalt-dcos/basalt/internal/agentapi"
+	"github.com/basalt-dcos/basalt/internal/mesos/state"
 	"github.com/basalt-dcos/basalt/pkg/mesosv1"
 )
 

@@ -64,6 +64,11 @@ type framework struct {
 	// copies it first.
 	live       []*state.Task
 	liveShared bool
+	// liveAdded holds live tasks not yet in live, merged in sorted by the
+	// next snapshot (flushLive): an agent re-registering after a failover
+	// reports thousands of tasks, and inserting each one into a sorted list
+	// of 100,000 made re-registration quadratic.
+	liveAdded map[string]*state.Task
 	// unreachableDirty: the unreachable list changed since the last snapshot.
 	unreachableDirty bool
 	unreachableSnap  []*state.Task
@@ -114,23 +119,31 @@ func offerListKeyOf(l []*state.Offer) offerListKey {
 
 func taskIDCmp(t *state.Task, id string) int { return strings.Compare(t.Info.TaskID.Value, id) }
 
-// setLive inserts or replaces a live task's record in fw.live.
+// setLive inserts or replaces a live task's record: in place when fw.live
+// holds it, otherwise in fw.liveAdded until the next flushLive.
 func (fw *framework) setLive(rec *state.Task) {
 	id := rec.Info.TaskID.Value
 	i, found := slices.BinarySearchFunc(fw.live, id, taskIDCmp)
+	if !found {
+		if fw.liveAdded == nil {
+			fw.liveAdded = map[string]*state.Task{}
+		}
+		fw.liveAdded[id] = rec
+		return
+	}
 	if fw.liveShared {
 		fw.live = slices.Clone(fw.live)
 		fw.liveShared = false
 	}
-	if found {
-		fw.live[i] = rec
-	} else {
-		fw.live = slices.Insert(fw.live, i, rec)
-	}
+	fw.live[i] = rec
 }
 
-// delLive removes a task from fw.live.
+// delLive removes a task from the live tasks.
 func (fw *framework) delLive(id string) {
+	if _, ok := fw.liveAdded[id]; ok {
+		delete(fw.liveAdded, id)
+		return
+	}
 	i, found := slices.BinarySearchFunc(fw.live, id, taskIDCmp)
 	if !found {
 		return
@@ -140,6 +153,37 @@ func (fw *framework) delLive(id string) {
 		fw.liveShared = false
 	}
 	fw.live = slices.Delete(fw.live, i, i+1)
+}
+
+// flushLive merges fw.liveAdded into fw.live, keeping it sorted by task ID:
+// one sort of the added tasks and one pass over the list, into a new slice
+// (a snapshot may share the old one).
+func (fw *framework) flushLive() {
+	if len(fw.liveAdded) == 0 {
+		return
+	}
+	added := make([]*state.Task, 0, len(fw.liveAdded))
+	for _, rec := range fw.liveAdded {
+		added = append(added, rec)
+	}
+	slices.SortFunc(added, func(a, b *state.Task) int {
+		return strings.Compare(a.Info.TaskID.Value, b.Info.TaskID.Value)
+	})
+	merged := make([]*state.Task, 0, len(fw.live)+len(added))
+	i, j := 0, 0
+	for i < len(fw.live) && j < len(added) {
+		if fw.live[i].Info.TaskID.Value < added[j].Info.TaskID.Value {
+			merged = append(merged, fw.live[i])
+			i++
+		} else {
+			merged = append(merged, added[j])
+			j++
+		}
+	}
+	merged = append(merged, fw.live[i:]...)
+	merged = append(merged, added[j:]...)
+	fw.live, fw.liveShared = merged, false
+	fw.liveAdded = nil
 }
 
 func (fw *framework) partitionAware() bool { return fw.info.HasCapability(mesosv1.CapPartitionAware) }

@@ -598,6 +598,7 @@ func (k *kernel) frameworkSnapshot(fw *framework) *state.Framework {
 			fw.offerList = append(fw.offerList, o.snap)
 		}
 	}
+	fw.flushLive()
 	fw.liveShared = true
 	key := fwSnapKey{
 		infoVer: fw.infoVer, completedVer: fw.completedVer, state: fw.state,
