@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"maps"
 	"net"
 	"net/http"
 	"path"
@@ -103,11 +104,7 @@ func (p *peerRequests) add(key string) {
 func (p *peerRequests) snapshot() map[string]int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make(map[string]int64, len(p.n))
-	for k, v := range p.n {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.n)
 }
 
 // peerPathKey cuts a path to what tells the callers apart: three segments
