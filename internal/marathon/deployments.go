@@ -47,26 +47,14 @@ func (l *loop) update(req UpdateRequest) (UpdateResult, error) {
 		// cost O(apps) encodings per POST).
 		same := existed && !restart[id] && reflect.DeepEqual(old, app)
 		switch {
-		case !existed:
-			app.Version = version
-			app.VersionInfo = &v2.VersionInfo{LastScalingAt: version, LastConfigChangeAt: version}
-		case same:
-			app.Version, app.VersionInfo = old.Version, old.VersionInfo
-			for _, p := range appdef.ServicePorts(app) {
-				if p != 0 {
-					used[p] = true
-				}
-			}
-			target.Apps[id] = app
-			continue
-		case restart[id] || appdef.IsConfigChange(old, app):
+		case !existed || restart[id] || (!same && appdef.IsConfigChange(old, app)):
 			app.Version = version
 			app.VersionInfo = &v2.VersionInfo{LastScalingAt: version, LastConfigChangeAt: version}
 		case old.Instances != app.Instances:
 			app.Version = version
 			vi := v2.VersionInfo{LastConfigChangeAt: configVersion(old), LastScalingAt: version}
 			app.VersionInfo = &vi
-		default:
+		default: // unchanged (same lands here) or changed only in fields that make no version
 			app.Version, app.VersionInfo = old.Version, old.VersionInfo
 			for _, p := range appdef.ServicePorts(app) {
 				if p != 0 {
